@@ -1,0 +1,29 @@
+"""skdance: the DANCE single-cell benchmark as scikit-learn estimators.
+
+Subpackages
+-----------
+preprocessing
+    NormalizeTotal, Log1p, HighlyVariableGenes, ScaleGenes, GeneAligner.
+graph
+    Graph builders (kNN, radius, spatial Gaussian, cell-gene, gene
+    correlation, mutual nearest neighbours) as transformers.
+annotation
+    Cell-type classifiers.
+clustering
+    Cell clustering estimators.
+metrics
+    Task metrics and scikit-learn scorers.
+datasets
+    Loaders for the benchmark datasets.
+"""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "annotation",
+    "clustering",
+    "datasets",
+    "graph",
+    "metrics",
+    "preprocessing",
+]

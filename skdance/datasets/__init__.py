@@ -1,0 +1,23 @@
+"""Loaders for the DANCE benchmark datasets (offline first, sha256-verified)."""
+
+from skdance.datasets._base import get_data_home
+from skdance.datasets._loaders import (
+    load_mouse_bladder_cell,
+    load_mouse_es_cell,
+    load_pbmc3k,
+    load_pbmc68k_reduced,
+    load_pbmc_4k_subset,
+    load_pbmc_10x_4k,
+    load_worm_neuron_cell,
+)
+
+__all__ = [
+    "get_data_home",
+    "load_mouse_bladder_cell",
+    "load_mouse_es_cell",
+    "load_pbmc3k",
+    "load_pbmc68k_reduced",
+    "load_pbmc_10x_4k",
+    "load_pbmc_4k_subset",
+    "load_worm_neuron_cell",
+]

@@ -1,0 +1,17 @@
+"""Preprocessing transformers that match scanpy's numerics on arrays and sparse."""
+
+from skdance.preprocessing._align import GeneAligner
+from skdance.preprocessing._hvg import HighlyVariableGenes
+from skdance.preprocessing._normalize import Log1p, NormalizeTotal
+from skdance.preprocessing._qc import filter_cells, filter_genes
+from skdance.preprocessing._scale import ScaleGenes
+
+__all__ = [
+    "GeneAligner",
+    "HighlyVariableGenes",
+    "Log1p",
+    "NormalizeTotal",
+    "ScaleGenes",
+    "filter_cells",
+    "filter_genes",
+]

@@ -1,0 +1,171 @@
+"""Input validation shared by every skdance estimator.
+
+scikit-learn's :func:`~sklearn.utils.validation.validate_data` does the heavy
+lifting (dtype, finiteness, ``n_features_in_``, ``feature_names_in_``).  This
+module adds what single-cell input needs on top of it:
+
+* :class:`anndata.AnnData` input (``.X`` or a layer), with ``var_names``
+  becoming ``feature_names_in_`` and being checked again at predict time;
+* checks that a matrix holds counts (non-negative) and has no empty cells,
+  with error messages that say what to do.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import validate_data
+
+__all__ = ["check_counts", "check_no_empty_rows", "is_anndata", "validate_input"]
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def is_anndata(X):
+    """Return True when ``X`` is an :class:`anndata.AnnData` object."""
+    return type(X).__name__ == "AnnData" and hasattr(X, "var_names")
+
+
+def _unwrap_anndata(X, layer):
+    if layer is None:
+        matrix = X.X
+    else:
+        if layer not in X.layers:
+            raise ValueError(
+                f"layer={layer!r} is not in the AnnData object; available layers: "
+                f"{sorted(X.layers.keys())}."
+            )
+        matrix = X.layers[layer]
+    if matrix is None:
+        raise ValueError("The AnnData object has no expression matrix in .X.")
+    return matrix, np.asarray(X.var_names, dtype=object)
+
+
+def _check_anndata_names(estimator, names):
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None:
+        return
+    if len(fitted) != len(names) or np.any(fitted != names):
+        missing = [g for g in fitted[:5] if g not in set(names)]
+        raise ValueError(
+            "The feature names should match those that were passed during fit. "
+            f"The AnnData passed has {len(names)} genes, the estimator was fitted "
+            f"on {len(fitted)} (first missing: {missing}). Use "
+            "skdance.preprocessing.GeneAligner to reindex new data to the "
+            "fitted genes."
+        )
+
+
+def check_counts(X, *, whom):
+    """Raise a clear ``ValueError`` unless ``X`` is a valid count matrix.
+
+    Counts must be non-negative (integer-ness is not enforced so that
+    size-factor-corrected or ambient-corrected counts are accepted).
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix
+        Already validated (finite) matrix.
+    whom : str
+        Name used in the error message.
+    """
+    data = X.data if sp.issparse(X) else X
+    if data.size and data.min() < 0:
+        raise ValueError(
+            f"{whom} requires non-negative counts, but the input has negative "
+            f"values (min={float(data.min()):.4g}). Pass raw counts (before "
+            "scaling or centring)."
+        )
+    return X
+
+
+def check_no_empty_rows(X, *, whom):
+    """Raise a clear ``ValueError`` when some cells have zero total counts."""
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    empty = np.flatnonzero(totals == 0)
+    if empty.size:
+        raise ValueError(
+            f"{whom} found {empty.size} cell(s) with zero total counts (rows "
+            f"{empty[:10].tolist()}{'...' if empty.size > 10 else ''}). Remove "
+            "empty cells first, e.g. with skdance.preprocessing.filter_cells or "
+            "scanpy.pp.filter_cells(adata, min_counts=1)."
+        )
+    return X
+
+
+def validate_input(
+    estimator,
+    X,
+    y="no_validation",
+    *,
+    reset,
+    counts=False,
+    nonempty_rows=False,
+    accept_sparse=("csr", "csc"),
+    dtype=FLOAT_DTYPES,
+    **check_params,
+):
+    """Validate ``X`` (and ``y``) for ``estimator``, accepting AnnData too.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator being fitted or used; ``n_features_in_`` and
+        ``feature_names_in_`` are set on it when ``reset=True`` and checked
+        otherwise.  If it has a ``layer`` attribute, AnnData input is read from
+        that layer.
+    X : array-like, sparse matrix, DataFrame or AnnData
+        Cells x features.
+    y : array-like or "no_validation"
+        Targets, validated together with ``X`` when given.
+    reset : bool
+        True in ``fit``; False in ``predict``/``transform``.
+    counts : bool
+        Require non-negative values.
+    nonempty_rows : bool
+        Require every row to have a positive sum.
+    accept_sparse, dtype, **check_params
+        Passed to :func:`sklearn.utils.validation.validate_data`.
+
+    Returns
+    -------
+    X or (X, y)
+        Validated data; never a view that aliases the caller's buffer when the
+        caller later modifies it (callers copy before in-place work).
+    """
+    names = None
+    if is_anndata(X):
+        X, names = _unwrap_anndata(X, getattr(estimator, "layer", None))
+        if not reset:
+            _check_anndata_names(estimator, names)
+    with warnings.catch_warnings():
+        if names is not None:
+            warnings.filterwarnings(
+                "ignore", message="X does not have valid feature names"
+            )
+        out = validate_data(
+            estimator,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=accept_sparse,
+            dtype=dtype,
+            **check_params,
+        )
+    if names is not None and reset:
+        estimator.feature_names_in_ = names
+    Xv = out[0] if isinstance(out, tuple) else out
+    whom = type(estimator).__name__
+    if counts:
+        check_counts(Xv, whom=whom)
+    if nonempty_rows:
+        check_no_empty_rows(Xv, whom=whom)
+    return out
+
+
+def check_random_state_int(random_state):
+    """Turn ``random_state`` into an int seed usable by torch/igraph/leidenalg."""
+    from sklearn.utils import check_random_state
+
+    rng = check_random_state(random_state)
+    return int(rng.randint(np.iinfo(np.int32).max))

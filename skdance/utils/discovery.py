@@ -1,0 +1,38 @@
+"""Discover the public estimators of skdance (used by the common tests)."""
+
+import importlib
+import inspect
+import pkgutil
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["all_estimators"]
+
+_SKIP = ("tests", "utils", "nn", "datasets")
+
+
+def all_estimators():
+    """Return ``(name, class)`` pairs of every public skdance estimator.
+
+    Returns
+    -------
+    list of tuple
+        Sorted by name; abstract or private classes are left out.
+    """
+    import skdance
+
+    found = {}
+    for mod_info in pkgutil.walk_packages(skdance.__path__, prefix="skdance."):
+        parts = mod_info.name.split(".")
+        if any(p.startswith("_") or p in _SKIP for p in parts[1:]):
+            continue
+        module = importlib.import_module(mod_info.name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, BaseEstimator)
+                and cls.__module__.startswith("skdance.")
+                and not name.startswith("_")
+                and not inspect.isabstract(cls)
+            ):
+                found[name] = cls
+    return sorted(found.items())
