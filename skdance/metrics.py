@@ -1,0 +1,317 @@
+"""Task metrics of the DANCE benchmark and matching scikit-learn scorers.
+
+Metric functions take ``(truth, prediction)``; scorers take
+``(estimator, X, y)`` and can be passed as ``scoring=`` to
+:class:`~sklearn.model_selection.GridSearchCV` or
+:func:`~sklearn.model_selection.cross_val_score`.
+
+Clustering scorers work for clusterers that only have ``fit_predict``
+(graph-based, transductive methods such as :class:`~skdance.clustering.Leiden`):
+such an estimator cannot assign new cells to its clusters, so the scorer
+clusters the scored cells themselves with an unfitted clone of the estimator.
+Estimators (and Pipelines) with ``predict`` are scored with ``predict``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import clone
+from sklearn.metrics import (
+    accuracy_score,
+    adjusted_rand_score,
+    mean_squared_error,
+    normalized_mutual_info_score,
+)
+
+__all__ = [
+    "accuracy_score",
+    "adjusted_rand_score",
+    "ari_scorer",
+    "cluster_accuracy",
+    "cluster_accuracy_scorer",
+    "make_clustering_scorer",
+    "masked_mse",
+    "masked_rmse",
+    "matching_score",
+    "matching_scorer",
+    "mean_squared_error",
+    "nmi_scorer",
+    "normalized_mutual_info_score",
+    "rmse",
+    "rmse_scorer",
+]
+
+
+def _check_labels(labels_true, labels_pred):
+    labels_true = np.asarray(labels_true).ravel()
+    labels_pred = np.asarray(labels_pred).ravel()
+    if labels_true.shape != labels_pred.shape:
+        raise ValueError(
+            f"labels_true and labels_pred have different lengths "
+            f"({labels_true.shape[0]} and {labels_pred.shape[0]})."
+        )
+    if labels_true.size == 0:
+        raise ValueError("Cannot score empty label arrays.")
+    return labels_true, labels_pred
+
+
+def cluster_accuracy(labels_true, labels_pred):
+    """Accuracy of a clustering after the best one-to-one label matching.
+
+    Clusters are matched to classes by the Hungarian algorithm on the
+    contingency table (DANCE's and scDeepCluster's "ACC"); cells of unmatched
+    clusters count as errors.
+
+    Parameters
+    ----------
+    labels_true : array-like of shape (n_cells,)
+        True classes.
+    labels_pred : array-like of shape (n_cells,)
+        Cluster labels.
+
+    Returns
+    -------
+    acc : float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> from skdance.metrics import cluster_accuracy
+    >>> cluster_accuracy([0, 0, 1, 1], [1, 1, 0, 0])
+    1.0
+    """
+    labels_true, labels_pred = _check_labels(labels_true, labels_pred)
+    classes, t = np.unique(labels_true, return_inverse=True)
+    clusters, p = np.unique(labels_pred, return_inverse=True)
+    table = np.zeros((clusters.size, classes.size), dtype=np.int64)
+    np.add.at(table, (p, t), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / labels_true.size)
+
+
+def rmse(y_true, y_pred):
+    """Root mean squared error over all entries (modality prediction).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_cells, n_features)
+        Truth and prediction.
+
+    Returns
+    -------
+    rmse : float
+        Non-negative.
+
+    Examples
+    --------
+    >>> from skdance.metrics import rmse
+    >>> rmse([[0.0, 0.0]], [[3.0, 4.0]])
+    3.5355...
+    """
+    y_true, y_pred = _dense(y_true), _dense(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred have different shapes {y_true.shape} and "
+            f"{y_pred.shape}."
+        )
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def _dense(a):
+    return a.toarray() if sp.issparse(a) else np.asarray(a, dtype=np.float64)
+
+
+def masked_mse(X_true, X_pred, mask):
+    """Mean squared error on the masked (held-out) entries only.
+
+    DANCE evaluates imputation by hiding a random part of the non-zero
+    entries, imputing, and comparing the imputed values at exactly those
+    entries with the hidden truth.
+
+    Parameters
+    ----------
+    X_true : array-like or sparse matrix of shape (n_cells, n_genes)
+        Expression before masking.
+    X_pred : array-like or sparse matrix of shape (n_cells, n_genes)
+        Imputed expression.
+    mask : array-like or sparse matrix of bool of shape (n_cells, n_genes)
+        True at the held-out entries.
+
+    Returns
+    -------
+    mse : float
+        Mean squared error over the masked entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.metrics import masked_mse
+    >>> masked_mse(np.array([[1.0, 2.0]]), np.array([[0.0, 2.0]]),
+    ...            np.array([[True, False]]))
+    1.0
+    """
+    if sp.issparse(mask):
+        rows, cols = mask.nonzero()
+    else:
+        mask = np.asarray(mask)
+        if mask.dtype != bool:
+            raise ValueError("mask must be boolean.")
+        rows, cols = np.nonzero(mask)
+    shape = np.shape(X_true) if not sp.issparse(X_true) else X_true.shape
+    pred_shape = X_pred.shape if sp.issparse(X_pred) else np.shape(X_pred)
+    if tuple(shape) != tuple(pred_shape) or tuple(shape) != tuple(mask.shape):
+        raise ValueError(
+            f"X_true {tuple(shape)}, X_pred {tuple(pred_shape)} and mask "
+            f"{tuple(mask.shape)} must have the same shape."
+        )
+    if rows.size == 0:
+        raise ValueError("The mask selects no entries.")
+
+    def pick(a):
+        if sp.issparse(a):
+            return np.asarray(sp.csr_matrix(a)[rows, cols], dtype=np.float64).ravel()
+        return np.asarray(a, dtype=np.float64)[rows, cols]
+
+    diff = pick(X_true) - pick(X_pred)
+    if not np.all(np.isfinite(diff)):
+        raise ValueError("X_true or X_pred has NaN or infinite values at masked entries.")
+    return float(np.mean(diff**2))
+
+
+def masked_rmse(X_true, X_pred, mask):
+    """Square root of :func:`masked_mse`.
+
+    Parameters
+    ----------
+    X_true, X_pred : array-like or sparse matrix of shape (n_cells, n_genes)
+        Truth and imputation.
+    mask : array-like or sparse matrix of bool of shape (n_cells, n_genes)
+        Held-out entries.
+
+    Returns
+    -------
+    rmse : float
+        Root mean squared error over the masked entries.
+    """
+    return float(np.sqrt(masked_mse(X_true, X_pred, mask)))
+
+
+def matching_score(scores):
+    """Mean probability given to the true pairs of a modality matching.
+
+    Row ``i`` of the first modality is paired with row ``i`` of the second,
+    so the score is the mean of the diagonal of the row-stochastic matrix
+    (the NeurIPS 2021 / DANCE matching metric).
+
+    Parameters
+    ----------
+    scores : array-like or sparse matrix of shape (n_cells, n_cells)
+        Non-negative matching probabilities, rows summing to 1.
+
+    Returns
+    -------
+    score : float
+        In [0, 1]; 1/n for uniform guessing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.metrics import matching_score
+    >>> matching_score(np.array([[0.5, 0.5], [0.0, 1.0]]))
+    0.75
+    """
+    S = sp.csr_matrix(scores) if sp.issparse(scores) else np.asarray(scores, float)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"scores must be a square matrix, got shape {S.shape}.")
+    values = S.data if sp.issparse(S) else S
+    if not np.all(np.isfinite(values)) or (values.size and values.min() < 0):
+        raise ValueError("scores must be finite and non-negative.")
+    rows = np.asarray(S.sum(axis=1)).ravel()
+    if not np.allclose(rows, 1.0, atol=1e-6):
+        raise ValueError("scores must be row-stochastic (each row sums to 1).")
+    return float(np.mean(S.diagonal()))
+
+
+def _cluster_labels(estimator, X):
+    if hasattr(estimator, "predict"):
+        return estimator.predict(X)
+    return clone(estimator).fit_predict(X)
+
+
+def make_clustering_scorer(score_func, **kwargs):
+    """Build a scorer ``(estimator, X, y) -> float`` for a clustering metric.
+
+    Parameters
+    ----------
+    score_func : callable
+        ``score_func(labels_true, labels_pred, **kwargs)``; higher is better.
+    **kwargs
+        Passed to ``score_func``.
+
+    Returns
+    -------
+    scorer : callable
+        Usable as ``scoring=`` in scikit-learn model selection.
+
+    Examples
+    --------
+    >>> from sklearn.metrics import fowlkes_mallows_score
+    >>> from skdance.metrics import make_clustering_scorer
+    >>> fm_scorer = make_clustering_scorer(fowlkes_mallows_score)
+    """
+
+    def scorer(estimator, X, y):
+        if y is None:
+            raise ValueError(
+                "Clustering scorers compare with known labels: pass y to the "
+                "model-selection function."
+            )
+        return float(score_func(np.asarray(y), _cluster_labels(estimator, X), **kwargs))
+
+    scorer.__name__ = f"{getattr(score_func, '__name__', 'clustering')}_scorer"
+    return scorer
+
+
+ari_scorer = make_clustering_scorer(adjusted_rand_score)
+nmi_scorer = make_clustering_scorer(normalized_mutual_info_score)
+cluster_accuracy_scorer = make_clustering_scorer(cluster_accuracy)
+
+
+def rmse_scorer(estimator, X, y):
+    """Negative RMSE of ``estimator.predict(X)`` (greater is better).
+
+    Parameters
+    ----------
+    estimator : fitted regressor
+        Modality predictor.
+    X : array-like
+        First modality.
+    y : array-like
+        True second modality.
+
+    Returns
+    -------
+    score : float
+        ``-rmse(y, estimator.predict(X))``.
+    """
+    return -rmse(y, estimator.predict(X))
+
+
+def matching_scorer(estimator, X, y):
+    """Matching score of ``estimator.match(X, y)`` on paired cells.
+
+    Parameters
+    ----------
+    estimator : fitted matcher
+        Has ``match(X_mod1, X_mod2)`` returning a row-stochastic matrix.
+    X : array-like
+        First modality.
+    y : array-like
+        Second modality, row ``i`` paired with row ``i`` of ``X``.
+
+    Returns
+    -------
+    score : float
+        :func:`matching_score` of the match matrix.
+    """
+    return matching_score(estimator.match(X, y))
