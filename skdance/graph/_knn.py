@@ -1,0 +1,206 @@
+"""Cell-cell neighbour graphs: k nearest neighbours and mutual neighbours."""
+
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from skdance.graph._base import GraphBuilderMixin
+
+__all__ = ["KNNGraph", "MutualNNGraph"]
+
+
+def _check_k(n_neighbors, n_samples, whom):
+    if n_neighbors >= n_samples:
+        raise ValueError(
+            f"{whom}: n_neighbors={n_neighbors} must be smaller than the number of "
+            f"cells (n_samples={n_samples})."
+        )
+
+
+class KNNGraph(GraphBuilderMixin):
+    """k-nearest-neighbour graph between the cells (rows) of ``X``.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=15
+        Neighbours per cell, not counting the cell itself.
+    mode : {"connectivity", "distance", "umap"}, default="connectivity"
+        Edge weights: 1, the distance, or scanpy's default UMAP fuzzy
+        connectivities (:func:`scanpy.pp.neighbors`, which counts the cell
+        itself among its ``n_neighbors + 1`` neighbours).
+    metric : str, default="euclidean"
+        Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
+    symmetrize : bool, default=True
+        Make the graph undirected (an edge wherever either cell lists the
+        other; the larger weight is kept).  UMAP weights are always symmetric.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit``, when the input had them.
+
+    See Also
+    --------
+    sklearn.neighbors.KNeighborsTransformer : neighbours against fitted data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.graph import KNNGraph
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> KNNGraph(n_neighbors=1).fit_transform(X).toarray()
+    array([[0., 1., 0., 0.],
+           [1., 0., 1., 0.],
+           [0., 1., 0., 1.],
+           [0., 0., 1., 0.]])
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "mode": [StrOptions({"connectivity", "distance", "umap"})],
+        "metric": [str, callable],
+        "symmetrize": ["boolean"],
+    }
+
+    def __init__(self, *, n_neighbors=15, mode="connectivity", metric="euclidean",
+                 symmetrize=True):
+        self.n_neighbors = n_neighbors
+        self.mode = mode
+        self.metric = metric
+        self.symmetrize = symmetrize
+
+    def _build(self, X):
+        n = X.shape[0]
+        _check_k(self.n_neighbors, n, type(self).__name__)
+        nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1, metric=self.metric)
+        nn.fit(X)
+        if self.mode == "umap":  # scanpy counts the cell itself as a neighbour
+            dist, ind = nn.kneighbors(X)
+            return _umap_connectivities(ind, dist, n)
+        # query None: each cell's neighbours among the others (self excluded)
+        A = nn.kneighbors_graph(None, self.n_neighbors, mode=self.mode)
+        if self.symmetrize:
+            A = A.maximum(A.T)
+        return A
+
+
+def _umap_connectivities(knn_indices, knn_dists, n):
+    """Fuzzy simplicial set weights, as scanpy's default neighbour graph."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # umap's import-time numba warnings
+        from umap.umap_ import fuzzy_simplicial_set
+
+    graph = fuzzy_simplicial_set(
+        sp.coo_matrix((n, 1)),
+        knn_indices.shape[1],
+        None,
+        None,
+        knn_indices=knn_indices,
+        knn_dists=knn_dists,
+        set_op_mix_ratio=1.0,
+        local_connectivity=1.0,
+    )[0]
+    graph = sp.csr_matrix(graph)
+    graph.setdiag(0)
+    graph.eliminate_zeros()
+    return graph
+
+
+class MutualNNGraph(GraphBuilderMixin):
+    """Mutual-nearest-neighbour graph (DSTG's link graph).
+
+    Cells ``i`` and ``j`` are linked when each is among the other's
+    ``n_neighbors`` nearest neighbours.  With ``batch`` given to
+    ``transform``, neighbours are searched only in the other batch, which
+    links cells across datasets (DSTG links pseudo-spots to real spots this
+    way in a shared, e.g. CCA, space).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=10
+        Neighbours searched per cell.
+    metric : str, default="euclidean"
+        Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit``, when the input had them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.graph import MutualNNGraph
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> MutualNNGraph(n_neighbors=1).fit_transform(X).toarray()
+    array([[0., 1., 0., 0.],
+           [1., 0., 0., 0.],
+           [0., 0., 0., 1.],
+           [0., 0., 1., 0.]])
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [str, callable],
+    }
+
+    def __init__(self, *, n_neighbors=10, metric="euclidean"):
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+
+    def transform(self, X, batch=None):
+        """Build the mutual-neighbour adjacency of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+            Cells in a shared space.
+        batch : array-like of shape (n_samples,), default=None
+            Dataset of each cell; when given, only cross-dataset links are made.
+
+        Returns
+        -------
+        adjacency : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+            Symmetric 0/1 adjacency.
+        """
+        self._batch = None if batch is None else np.asarray(batch)
+        try:
+            return super().transform(X)
+        finally:
+            del self._batch
+
+    def _build(self, X):
+        n = X.shape[0]
+        batch = getattr(self, "_batch", None)
+        if batch is None:
+            _check_k(self.n_neighbors, n, type(self).__name__)
+            nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1,
+                                  metric=self.metric).fit(X)
+            A = nn.kneighbors_graph(None, self.n_neighbors, mode="connectivity")
+        else:
+            if batch.shape[0] != n:
+                raise ValueError(f"batch has {batch.shape[0]} entries for {n} cells.")
+            rows, cols = [], []
+            for b in np.unique(batch):
+                inside, outside = np.flatnonzero(batch == b), np.flatnonzero(batch != b)
+                if outside.size == 0:
+                    raise ValueError("batch has a single value: no cross links.")
+                k = min(self.n_neighbors, outside.size)
+                nn = NearestNeighbors(n_neighbors=k, metric=self.metric)
+                ind = nn.fit(X[outside]).kneighbors(X[inside], return_distance=False)
+                rows.append(np.repeat(inside, k))
+                cols.append(outside[ind.ravel()])
+            rows, cols = np.concatenate(rows), np.concatenate(cols)
+            A = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+        A.eliminate_zeros()
+        A.data[:] = 1.0
+        return A.minimum(A.T)
