@@ -1,0 +1,129 @@
+"""Shared engine of graph community clustering (Leiden, Louvain)."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval
+
+from skdance.graph import KNNGraph
+from skdance.utils._validation import check_random_state_int, validate_input
+
+__all__ = ["CommunityClusteringMixin"]
+
+
+def _to_igraph(adj):
+    import igraph
+
+    upper = sp.triu(sp.csr_matrix(adj), k=1).tocoo()
+    graph = igraph.Graph(n=adj.shape[0], edges=np.column_stack([upper.row, upper.col]),
+                         directed=False)
+    graph.es["weight"] = upper.data.astype(np.float64)
+    return graph
+
+
+class CommunityClusteringMixin(ClusterMixin, BaseEstimator):
+    """Modularity (RB configuration) optimisation on a cell graph.
+
+    Subclasses implement ``_partition(igraph_graph, resolution, seed)``.
+    """
+
+    _parameter_constraints = {
+        "graph": [HasMethods(["fit_transform"]), None],
+        "resolution": [Interval(Real, 0, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "n_iterations": [Interval(Integral, -1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, graph=None, resolution=1.0, n_clusters=None,
+                 n_iterations=-1, random_state=None):
+        self.graph = graph
+        self.resolution = resolution
+        self.n_clusters = n_clusters
+        self.n_iterations = n_iterations
+        self.random_state = random_state
+
+    def _search_resolution(self, igraph_graph, seed):
+        """Bisect the resolution until the partition has ``n_clusters`` groups."""
+        target = self.n_clusters
+        tried = {}
+
+        def run(res):
+            labels = self._partition(igraph_graph, res, seed)
+            tried[res] = labels
+            return np.unique(labels).size
+
+        lo, hi = 0.0, max(self.resolution, 1e-3)
+        while run(hi) < target and hi < 1e3:
+            lo, hi = hi, hi * 2
+        for _ in range(40):
+            k_hi = np.unique(tried[hi]).size
+            if k_hi == target:
+                break
+            mid = 0.5 * (lo + hi)
+            if run(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        best = min(tried, key=lambda r: (abs(np.unique(tried[r]).size - target), r))
+        k = np.unique(tried[best]).size
+        if k != target:
+            warnings.warn(
+                f"{type(self).__name__}: no resolution gave n_clusters={target}; "
+                f"using resolution={best:.4g} with {k} clusters.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return best, tried[best]
+
+    def fit(self, X, y=None):
+        """Build the cell graph of ``X`` and partition it into communities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features)
+            Cell representation the graph is built on (scanpy builds it on the
+            top principal components of scaled log-normalised data).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted clusterer with ``labels_``.
+        """
+        self._validate_params()
+        X = validate_input(self, X, reset=True, ensure_min_samples=2)
+        n = X.shape[0]
+        if self.n_clusters is not None and self.n_clusters > n:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than the number of cells "
+                f"(n_samples={n})."
+            )
+        builder = KNNGraph(n_neighbors=min(15, n - 1), mode="umap") \
+            if self.graph is None else clone(self.graph)
+        adjacency = builder.fit_transform(X)
+        if adjacency.shape != (n, n):
+            raise ValueError(
+                f"graph returned a {adjacency.shape} matrix for {n} cells; a "
+                "cell-cell graph builder is needed."
+            )
+        seed = check_random_state_int(self.random_state)
+        igraph_graph = _to_igraph(adjacency)
+        if self.n_clusters is None:
+            self.resolution_ = float(self.resolution)
+            labels = self._partition(igraph_graph, self.resolution_, seed)
+        else:
+            self.resolution_, labels = self._search_resolution(igraph_graph, seed)
+        self.labels_ = labels
+        self.n_clusters_ = int(np.unique(labels).size)
+        self.adjacency_ = adjacency
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
