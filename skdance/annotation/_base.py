@@ -39,14 +39,15 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
         X, y = validate_input(
             self, X, y, reset=True,
             accept_sparse=False if self._dense else ("csr", "csc"),
+            ensure_min_samples=2,
         )
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if self.classes_.size < 2:
             raise ValueError(
-                f"{type(self).__name__} needs at least 2 cell types in y; got "
-                f"{self.classes_.size}."
+                f"{type(self).__name__} needs at least 2 cell types in y; got 1 "
+                "class."
             )
         self._fit(X, encoder.transform(y))
         return self
@@ -86,7 +87,8 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_cells,)
             Predicted labels.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -64,6 +64,8 @@ class Celltypist(AnnotatorMixin):
         Standardisation statistics of the used genes.
     classifier_ : estimator
         The fitted one-vs-rest classifier.
+    n_iter_ : int
+        Largest number of solver iterations among the per-class fits.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -133,6 +135,8 @@ class Celltypist(AnnotatorMixin):
         self.classifier_ = OneVsRestClassifier(base, n_jobs=self.n_jobs).fit(
             self._standardise(X), y
         )
+        self.n_iter_ = int(max(np.max(est.n_iter_)
+                               for est in self.classifier_.estimators_))
 
     def _fit(self, X, y):
         seed = check_random_state_int(self.random_state)

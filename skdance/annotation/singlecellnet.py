@@ -130,6 +130,11 @@ class SingleCellNet(AnnotatorMixin):
 
     def _fit(self, X, y):
         rng = check_random_state(self.random_state)
+        if X.shape[1] < 2:
+            raise ValueError(
+                f"SingleCellNet needs at least 2 genes to form gene pairs; got "
+                f"n_features={X.shape[1]}."
+            )
         n_classes = self.classes_.size
         indicators = np.eye(n_classes)[y]
         dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)

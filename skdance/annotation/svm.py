@@ -2,6 +2,8 @@
 
 from numbers import Integral, Real
 
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -17,8 +19,10 @@ class SVM(AnnotatorMixin):
     The SVM baseline of DANCE and of the Abdelaal et al. (2019) annotation
     benchmark, where a linear-kernel SVM on log-normalised expression was
     among the most accurate methods.  Class probabilities come from Platt
-    scaling (:class:`sklearn.svm.SVC` with ``probability=True``); ``predict``
-    returns the most probable class.  Put normalisation, log and gene
+    scaling of an :class:`sklearn.svm.SVC` (sigmoid calibration on
+    cross-validated decision values, the SVC itself refitted on all cells).
+    As in :class:`sklearn.svm.SVC`, ``predict`` uses the SVM's decision
+    function, so it can rarely disagree with the argmax of ``predict_proba``.  Put normalisation, log and gene
     selection before it in a Pipeline.
 
     Parameters
@@ -29,8 +33,9 @@ class SVM(AnnotatorMixin):
         Kernel.
     gamma : {"scale", "auto"} or float, default="scale"
         Kernel coefficient for non-linear kernels.
-    class_weight : {"balanced"} or None, default=None
-        Reweight classes inversely to their frequency.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes (``{label: weight}``), or "balanced" to
+        reweight them inversely to their frequency.
     max_iter : int, default=-1
         Solver iteration limit; -1 for none.
     random_state : int, RandomState instance or None, default=None
@@ -40,8 +45,10 @@ class SVM(AnnotatorMixin):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Cell types.
-    svc_ : sklearn.svm.SVC
-        The fitted support vector classifier (trained on encoded labels).
+    classifier_ : sklearn.calibration.CalibratedClassifierCV
+        The calibrated support vector classifier (trained on encoded labels).
+    n_iter_ : ndarray of int
+        Solver iterations of each one-vs-one sub-problem.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -74,7 +81,7 @@ class SVM(AnnotatorMixin):
         "kernel": [StrOptions({"linear", "rbf", "poly", "sigmoid"})],
         "gamma": [StrOptions({"scale", "auto"}), Interval(Real, 0, None,
                                                           closed="neither")],
-        "class_weight": [StrOptions({"balanced"}), None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
         "max_iter": [Interval(Integral, -1, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -89,11 +96,43 @@ class SVM(AnnotatorMixin):
         self.random_state = random_state
 
     def _fit(self, X, y):
-        self.svc_ = SVC(
-            C=self.C, kernel=self.kernel, gamma=self.gamma, probability=True,
-            class_weight=self.class_weight, max_iter=self.max_iter,
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict):  # the SVC sees encoded labels
+            index = {c: i for i, c in enumerate(self.classes_)}
+            class_weight = {index[c]: w for c, w in class_weight.items()}
+        svc = SVC(
+            C=self.C, kernel=self.kernel, gamma=self.gamma,
+            class_weight=class_weight, max_iter=self.max_iter,
             random_state=check_random_state_int(self.random_state),
+        )
+        # Platt scaling needs held-out decision values: up to 5 stratified folds
+        n_folds = int(min(5, np.bincount(y).min()))
+        if n_folds < 2:
+            raise ValueError(
+                "SVM needs at least 2 cells of every cell type to calibrate its "
+                "probabilities."
+            )
+        self.classifier_ = CalibratedClassifierCV(
+            svc, method="sigmoid", cv=n_folds, ensemble=False
         ).fit(X, y)
+        self.n_iter_ = self.classifier_.calibrated_classifiers_[0].estimator.n_iter_
 
     def _predict_proba(self, X):
-        return self.svc_.predict_proba(X)
+        return self.classifier_.predict_proba(X)
+
+    def predict(self, X):
+        """Cell type of each cell from the SVM decision function.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Expression on the same genes as in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_cells,)
+            Predicted labels.
+        """
+        X = self._check_predict_input(X)
+        svc = self.classifier_.calibrated_classifiers_[0].estimator
+        return self.classes_[svc.predict(X)]

@@ -1,6 +1,6 @@
 """Spatial graphs between spots: radius graph and SpaGCN's Gaussian kernel."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,7 +80,7 @@ class SpatialGaussianGraph(GraphBuilderMixin):
     min_weight : float, default=0.0
         Drop weights below this value to make the graph sparser (SpaGCN keeps
         them all).
-    max_iter : int, default=100
+    search_steps : int, default=100
         Bisection steps of the search.
 
     Attributes
@@ -104,14 +104,15 @@ class SpatialGaussianGraph(GraphBuilderMixin):
         "length_scale": [Interval(Real, 0, None, closed="neither"), None],
         "p": [Interval(Real, 0, None, closed="neither")],
         "min_weight": [Interval(Real, 0, 1, closed="left")],
-        "max_iter": [Interval(Real, 1, None, closed="left")],
+        "search_steps": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, length_scale=None, p=0.5, min_weight=0.0, max_iter=100):
+    def __init__(self, *, length_scale=None, p=0.5, min_weight=0.0,
+                 search_steps=100):
         self.length_scale = length_scale
         self.p = p
         self.min_weight = min_weight
-        self.max_iter = max_iter
+        self.search_steps = search_steps
 
     def _search_length_scale(self, dist2):
         positive = dist2[dist2 > 0]
@@ -123,7 +124,7 @@ class SpatialGaussianGraph(GraphBuilderMixin):
                 f"p={self.p} is unreachable: even a very wide kernel gives less "
                 "mean neighbour weight. Lower p or pass length_scale."
             )
-        for _ in range(int(self.max_iter)):
+        for _ in range(self.search_steps):
             mid = 0.5 * (lo + hi)
             if _mean_neighbour_weight(dist2, mid) < self.p:
                 lo = mid

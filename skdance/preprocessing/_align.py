@@ -97,7 +97,7 @@ class GeneAligner(TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         self._validate_params()
-        validate_input(self, X, reset=True, ensure_all_finite=False)
+        validate_input(self, X, reset=True)
         if self.genes is not None:
             genes = np.asarray(self.genes, dtype=object)
         else:
@@ -203,5 +203,4 @@ class GeneAligner(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.input_tags.allow_nan = True
         return tags

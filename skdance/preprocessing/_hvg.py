@@ -66,7 +66,14 @@ def _seurat_v3_variances(X, span):
     estimated = np.zeros(X.shape[1], dtype=np.float64)
     model = loess(np.log10(mean[not_const]), np.log10(var[not_const]), span=span,
                   degree=2)
-    model.fit()
+    try:
+        model.fit()
+    except ValueError as exc:
+        raise ValueError(
+            f"flavor='seurat_v3' could not fit its loess curve of variance on mean "
+            f"({exc}). It needs many (hundreds of) non-constant genes; with few "
+            "genes use flavor='seurat' or 'cell_ranger', or a larger span."
+        ) from exc
     estimated[not_const] = model.outputs.fitted_values
     reg_std = np.sqrt(10**estimated)
     clip_val = reg_std * np.sqrt(n_obs) + mean
@@ -216,8 +223,8 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
             X,
             reset=True,
             counts=needs_counts,
-            nonempty_rows=self.flavor != "seurat_v3" and self.log_normalize,
             ensure_min_samples=2,
+            ensure_min_features=2,
         )
         n_genes = X.shape[1]
         if self.flavor == "seurat_v3":
@@ -260,7 +267,9 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         X = X.astype(np.float64)
         if self.log_normalize:
             totals = row_sums(X)
-            X = scale_rows(X, self.target_sum / totals)
+            factors = np.divide(self.target_sum, totals, out=np.zeros_like(totals),
+                                where=totals > 0)
+            X = scale_rows(X, factors)
             if self.flavor == "seurat":
                 return X  # expm1(log1p(x)) is x
             func = np.log1p

@@ -53,8 +53,9 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Cells with zero total counts have no defined scale and raise a
-    ``ValueError``; filter them out first.
+    Cells with zero total counts are left at zero, as scanpy does (a cell
+    can have no counts in a selected gene subset); remove empty cells with
+    :func:`skdance.preprocessing.filter_cells` if they are not wanted.
 
     Examples
     --------
@@ -101,7 +102,7 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True)
+        X = validate_input(self, X, reset=True, counts=True)
         totals = row_sums(X)
         if self.exclude_highly_expressed:
             high = X > totals[:, None] * self.max_fraction
@@ -134,15 +135,11 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             modified.
         """
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        X = validate_input(self, X, reset=False, counts=True)
         totals = self._totals(X)
-        if np.any(totals == 0):
-            raise ValueError(
-                "NormalizeTotal found cells whose counted genes sum to zero; with "
-                "exclude_highly_expressed=True every gene of such a cell was "
-                "excluded. Set exclude_highly_expressed=False or filter cells."
-            )
-        return scale_rows(X, self.target_sum_ / totals)
+        factors = np.divide(self.target_sum_, totals, out=np.zeros_like(totals),
+                            where=totals > 0)
+        return scale_rows(X, factors)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

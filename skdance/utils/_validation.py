@@ -72,8 +72,8 @@ def check_counts(X, *, whom):
     data = X.data if sp.issparse(X) else X
     if data.size and data.min() < 0:
         raise ValueError(
-            f"{whom} requires non-negative counts, but the input has negative "
-            f"values (min={float(data.min()):.4g}). Pass raw counts (before "
+            f"Negative values in data passed to {whom}: it requires non-negative "
+            f"counts (min={float(data.min()):.4g}). Pass raw counts (before "
             "scaling or centring)."
         )
     return X

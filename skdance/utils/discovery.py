@@ -27,9 +27,12 @@ def all_estimators():
         if any(p.startswith("_") or p in _SKIP for p in parts[1:]):
             continue
         module = importlib.import_module(mod_info.name)
+        public = set(getattr(module, "__all__", ()))
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if (
-                issubclass(cls, BaseEstimator)
+                name in public
+                and not name.endswith("Mixin")
+                and issubclass(cls, BaseEstimator)
                 and cls.__module__.startswith("skdance.")
                 and not name.startswith("_")
                 and not inspect.isabstract(cls)

@@ -1,0 +1,19 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tests read the real data from ../shared/data unless SKDANCE_DATA says otherwise.
+os.environ.setdefault("SKDANCE_DATA", str(ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_home():
+    path = Path(os.environ["SKDANCE_DATA"])
+    if not (path / "README.md").exists():
+        pytest.fail(
+            f"Benchmark data not found at {path}; set SKDANCE_DATA to the folder "
+            "holding the shared datasets."
+        )
+    return path
