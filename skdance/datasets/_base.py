@@ -147,7 +147,14 @@ def fetch_file(key, data_home=None, download_if_missing=True):
                 f"Set SKDANCE_DATA or pass data_home= to the folder holding it{where}."
                 f" Source: {spec.source}"
             )
-        _download(spec.url, path)
+        try:
+            _download(spec.url, path)
+        except OSError as exc:  # URLError, timeouts, refused connections
+            raise FileNotFoundError(
+                f"Dataset file {spec.path!r} is not under {path.parent.parent} and "
+                f"downloading it from {spec.url} failed ({exc}). Set SKDANCE_DATA "
+                "or pass data_home= to a folder that holds it."
+            ) from exc
     stamp = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
     if spec.sha256 is not None and _VERIFIED.get(key) != stamp:
         actual = sha256sum(path)

@@ -62,7 +62,7 @@ class CellGeneGraph(GraphBuilderMixin):
         self.self_loops = self_loops
 
     def _build(self, X):
-        W = sp.csr_matrix(X, dtype=np.float64)
+        W = sp.csr_matrix(X, dtype=np.float64, copy=True)
         if self.weight == "fraction":
             totals = row_sums(W)
             W = scale_rows(W, np.divide(1.0, totals, out=np.zeros_like(totals),

@@ -69,7 +69,7 @@ def to_torch_sparse(adj, *, normalize=None, add_self_loops=False, layout="csr"):
     if normalize is not None or add_self_loops:
         A = normalize_adjacency(adj, mode=normalize, add_self_loops=add_self_loops)
     else:
-        A = sp.csr_matrix(adj, dtype=np.float32)
+        A = sp.csr_matrix(adj, dtype=np.float32, copy=True)
     A.sort_indices()
     if layout == "csr":
         with warnings.catch_warnings():

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import mean_var, row_sums, scale_rows
-from skdance.utils._validation import validate_input
+from skdance.utils._validation import is_anndata, validate_input
 
 __all__ = ["HighlyVariableGenes"]
 
@@ -281,6 +281,26 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
             X.data = func(X.data)
             return X
         return func(X)
+
+    def transform(self, X):
+        """Keep the selected genes of ``X`` (values unchanged).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame, AnnData} of shape \
+                (n_cells, n_genes)
+            Data on the genes seen in ``fit``.
+
+        Returns
+        -------
+        X_selected : ndarray or sparse matrix of shape (n_cells, n_selected)
+            The columns of the selected genes.
+        """
+        if is_anndata(X):
+            check_is_fitted(self)
+            X = validate_input(self, X, reset=False, dtype=None, accept_sparse="csr")
+            return self._transform(X)
+        return super().transform(X)
 
     def _get_support_mask(self):
         check_is_fitted(self)

@@ -105,11 +105,14 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_input(self, X, reset=True, counts=True)
         totals = row_sums(X)
         if self.exclude_highly_expressed:
-            high = X > totals[:, None] * self.max_fraction
-            if sp.issparse(high):
-                self.gene_subset_ = np.asarray(high.sum(axis=0)).ravel() == 0
+            limit = totals * self.max_fraction
+            if sp.issparse(X):
+                csr = sp.csr_matrix(X)
+                high = csr.data > np.repeat(limit, np.diff(csr.indptr))
+                self.gene_subset_ = np.ones(X.shape[1], dtype=bool)
+                self.gene_subset_[csr.indices[high]] = False
             else:
-                self.gene_subset_ = high.sum(axis=0) == 0
+                self.gene_subset_ = ~(X > limit[:, None]).any(axis=0)
             totals = self._totals(X)
         else:
             self.gene_subset_ = np.ones(X.shape[1], dtype=bool)

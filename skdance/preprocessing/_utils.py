@@ -7,18 +7,24 @@ __all__ = ["mean_var", "row_sums", "scale_rows"]
 
 
 def mean_var(X):
-    """Per-column mean and unbiased (ddof=1) variance in float64, like scanpy."""
+    """Per-column mean and unbiased (ddof=1) variance in float64, like scanpy.
+
+    Computed from column sums and sums of squares accumulated in float64, so
+    dense and sparse input give the same bits (for counts the sums are
+    exact), which keeps loess fits on these statistics identical.
+    """
     n = X.shape[0]
     if sp.issparse(X):
-        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-        sq = X.copy()
-        sq.data = np.square(sq.data, dtype=np.float64)
-        mean_sq = np.asarray(sq.mean(axis=0, dtype=np.float64)).ravel()
-        var = mean_sq - mean**2
+        Xf = sp.csr_matrix(X, dtype=np.float64, copy=True)
+        s1 = np.asarray(Xf.sum(axis=0)).ravel()
+        Xf.data **= 2
+        s2 = np.asarray(Xf.sum(axis=0)).ravel()
     else:
         Xd = np.asarray(X, dtype=np.float64)
-        mean = Xd.mean(axis=0)
-        var = Xd.var(axis=0)
+        s1 = Xd.sum(axis=0)
+        s2 = np.square(Xd).sum(axis=0)
+    mean = s1 / n
+    var = np.maximum(s2 / n - mean**2, 0.0)
     if n > 1:
         var *= n / (n - 1)
     return mean, var
