@@ -1,0 +1,1 @@
+"""Benchmark runner: ``python -m benchmarks <task> [--quick]``."""

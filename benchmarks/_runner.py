@@ -1,0 +1,136 @@
+"""Run tasks, collect per-seed rows, write CSV and Markdown tables."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+
+from benchmarks import _tasks
+from benchmarks._measure import PeakMemory
+from skdance.metrics import (
+    adjusted_rand_score,
+    cluster_accuracy,
+    normalized_mutual_info_score,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _log(verbose, msg):
+    if verbose:
+        print(msg, flush=True)
+
+
+def run_annotation(dsets, models, seeds, verbose=True):
+    rows = []
+    for dset in dsets:
+        X, y = dset.load()
+        for seed in seeds:
+            X_tr, X_te, y_tr, y_te = train_test_split(
+                X, y, test_size=0.2, stratify=y, random_state=seed
+            )
+            for name, pipe in _tasks.annotation_models(dset, seed).items():
+                if models and name not in models:
+                    continue
+                with PeakMemory() as m:
+                    pipe.fit(X_tr, y_tr)
+                acc = float(np.mean(pipe.predict(X_te) == y_te))
+                rows.append(dict(dataset=dset.name, model=name, seed=seed,
+                                 accuracy=acc, fit_time_s=m.seconds,
+                                 peak_mem_mib=m.peak_mib, dance_reported=None))
+                _log(verbose, f"  {dset.name:28s} {name:14s} seed={seed} "
+                              f"acc={acc:.3f} fit={m.seconds:.1f}s")
+    return pd.DataFrame(rows)
+
+
+def run_clustering(dsets, models, seeds, verbose=True):
+    rows = []
+    for dset in dsets:
+        X, y = dset.load()
+        k = int(np.unique(y).size)
+        base = dset.name.replace("_subset", "")
+        best, best_model = _tasks.dance_best_clustering(base)
+        for seed in seeds:
+            for name, pipe in _tasks.clustering_models(dset, seed, k).items():
+                if models and name not in models:
+                    continue
+                pipe = clone(pipe)
+                with PeakMemory() as m, warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    labels = pipe.fit_predict(X)
+                rows.append(dict(
+                    dataset=dset.name, model=name, seed=seed,
+                    ari=adjusted_rand_score(y, labels),
+                    nmi=normalized_mutual_info_score(y, labels),
+                    acc=cluster_accuracy(y, labels),
+                    n_clusters_found=int(np.unique(labels).size), n_clusters_true=k,
+                    fit_time_s=m.seconds, peak_mem_mib=m.peak_mib,
+                    dance_reported=_tasks.dance_clustering(name, base),
+                    dance_best=None if best is None else f"{best:.2f} ({best_model})",
+                ))
+                r = rows[-1]
+                _log(verbose, f"  {dset.name:28s} {name:10s} seed={seed} "
+                              f"ARI={r['ari']:.3f} NMI={r['nmi']:.3f} "
+                              f"fit={m.seconds:.1f}s")
+    return pd.DataFrame(rows)
+
+
+TASKS = {"annotation": (run_annotation, ["accuracy"]),
+         "clustering": (run_clustering, ["ari", "nmi", "acc"])}
+
+
+def summarize(df, metrics):
+    """Mean ± std over seeds per dataset and model, as a Markdown table."""
+    keys = ["dataset", "model"]
+    agg = df.groupby(keys, sort=False)
+    out = agg.size().rename("seeds").reset_index()
+    for col in metrics:
+        mean, std = agg[col].mean().to_numpy(), agg[col].std(ddof=0).to_numpy()
+        out[col] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(mean, std)]
+    out["fit_time_s"] = agg["fit_time_s"].mean().round(1).to_numpy()
+    out["peak_mem_mib"] = agg["peak_mem_mib"].max().round(0).to_numpy()
+    for extra in ("dance_reported", "dance_best"):
+        if extra in df:
+            first = agg[extra].first().to_numpy()
+            out[extra] = ["—" if v is None or v != v else v for v in first]
+    return out
+
+
+def to_markdown(table):
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def run(task, dataset_names=None, models=None, seeds=(0, 1, 2), quick=False,
+        verbose=True):
+    func, metrics = TASKS[task]
+    if quick:
+        dsets, seeds = [_tasks.QUICK_DATASET], seeds[:1]
+    else:
+        names = dataset_names or list(_tasks.DATASETS)
+        unknown = set(names) - set(_tasks.DATASETS)
+        if unknown:
+            raise SystemExit(f"unknown datasets {sorted(unknown)}; "
+                             f"choose from {list(_tasks.DATASETS)}")
+        dsets = [_tasks.DATASETS[n] for n in names]
+    _log(verbose, f"[{task}] {len(dsets)} dataset(s), seeds {list(seeds)}")
+    df = func(dsets, models, list(seeds), verbose)
+    table = summarize(df, metrics)
+    RESULTS.mkdir(exist_ok=True)
+    stem = f"{task}_quick" if quick else task
+    df.to_csv(RESULTS / f"{stem}.csv", index=False)
+    md = to_markdown(table)
+    (RESULTS / f"{stem}.md").write_text(
+        f"# {task}{' (quick)' if quick else ''}\n\n"
+        "Mean ± std over seeds; fit time is the mean of the pipeline `fit` (or "
+        "`fit_predict`) wall time on 2 CPU cores; peak memory is the largest "
+        "RSS increase during a fit.\n\n" + md + "\n"
+    )
+    print(f"\n{task}: written {RESULTS / stem}.csv and .md\n\n{md}\n", flush=True)
+    return df

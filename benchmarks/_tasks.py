@@ -1,0 +1,104 @@
+"""Datasets, model pipelines and DANCE's reported numbers per task."""
+
+from dataclasses import dataclass, field
+
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+
+from skdance import datasets
+from skdance.annotation import SVM, Celltypist, SingleCellNet
+from skdance.clustering import Leiden, Louvain
+from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
+
+
+@dataclass
+class Dataset:
+    name: str
+    loader: callable
+    kwargs: dict = field(default_factory=dict)
+    counts: bool = True  # False: already log-normalised
+    note: str = ""
+
+    def load(self):
+        return self.loader(**self.kwargs)
+
+
+DATASETS = {
+    d.name: d
+    for d in [
+        Dataset("worm_neuron_cell", datasets.load_worm_neuron_cell,
+                {"n_genes": "all"}, note="exact DANCE file"),
+        Dataset("worm_neuron_cell_top2000", datasets.load_worm_neuron_cell,
+                {"n_genes": 2000}),
+        Dataset("mouse_bladder_cell", datasets.load_mouse_bladder_cell,
+                note="all DANCE cells, top 2000 genes"),
+        Dataset("pbmc_10x_4k", datasets.load_pbmc_10x_4k,
+                note="all DANCE cells, top 2000 genes"),
+        Dataset("mouse_es_cell_subset", datasets.load_mouse_es_cell,
+                note="1000-cell subset; not comparable to DANCE"),
+        Dataset("pbmc68k_reduced", datasets.load_pbmc68k_reduced, counts=False,
+                note="log-normalised input"),
+    ]
+}
+QUICK_DATASET = Dataset("pbmc_4k_subset (shipped)", datasets.load_pbmc_4k_subset)
+
+# DANCE paper, Table 6 ("current" ARI): PBMC / mouse ES / worm / bladder.
+_DANCE_CLUSTERING = {
+    "graph-sc": (0.72, 0.82, 0.57, 0.68),
+    "scDCC": (0.82, 0.98, 0.51, 0.60),
+    "scDeepCluster": (0.81, 0.98, 0.51, 0.56),
+    "scDSC": (0.72, 0.84, 0.46, 0.65),
+    "scTAG": (0.75, 0.96, 0.53, 0.60),
+}
+_DANCE_COLUMNS = ("pbmc_10x_4k", "mouse_es_cell", "worm_neuron_cell",
+                  "mouse_bladder_cell")
+
+
+def dance_clustering(model, dataset):
+    """DANCE's ARI for (model, dataset), or None."""
+    row = _DANCE_CLUSTERING.get(model)
+    if row is None or dataset not in _DANCE_COLUMNS:
+        return None
+    return row[_DANCE_COLUMNS.index(dataset)]
+
+
+def dance_best_clustering(dataset):
+    """DANCE's best ARI over its clustering models on ``dataset`` and the model."""
+    if dataset not in _DANCE_COLUMNS:
+        return None, ""
+    i = _DANCE_COLUMNS.index(dataset)
+    model = max(_DANCE_CLUSTERING, key=lambda m: _DANCE_CLUSTERING[m][i])
+    return _DANCE_CLUSTERING[model][i], model
+
+
+def _front(dataset, n_top_genes=2000):
+    """HVG selection then log-normalisation (skipped for log-normalised data)."""
+    if dataset.counts:
+        return [HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat_v3"),
+                NormalizeTotal(target_sum=1e4), Log1p()]
+    return [HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat",
+                                log_normalize=False)]
+
+
+def annotation_models(dataset, seed):
+    front = _front(dataset)
+    return {
+        "SVM": make_pipeline(*front, ScaleGenes(max_value=10),
+                             SVM(random_state=seed)),
+        "Celltypist": make_pipeline(*front, Celltypist(random_state=seed)),
+        "SingleCellNet": make_pipeline(
+            *front, SingleCellNet(random_state=seed, n_jobs=2)
+        ),
+    }
+
+
+def clustering_models(dataset, seed, n_clusters):
+    def scanpy_recipe(clusterer):
+        # scanpy's standard recipe: HVG, normalise, log, scale, PCA(50), graph
+        return make_pipeline(*_front(dataset), ScaleGenes(max_value=10),
+                             PCA(n_components=50, random_state=seed), clusterer)
+
+    return {
+        "Leiden": scanpy_recipe(Leiden(n_clusters=n_clusters, random_state=seed)),
+        "Louvain": scanpy_recipe(Louvain(n_clusters=n_clusters, random_state=seed)),
+    }
