@@ -14,14 +14,23 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", help="dataset names (default all)")
     parser.add_argument("--models", nargs="+", help="model names (default all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true",
-                        help="shipped dataset, one seed (about a minute, offline)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="shipped dataset, one seed (about a minute, offline)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
     for task in tasks:
-        run(task, args.datasets, args.models, tuple(args.seeds), args.quick,
-            verbose=not args.quiet)
+        run(
+            task,
+            args.datasets,
+            args.models,
+            tuple(args.seeds),
+            args.quick,
+            verbose=not args.quiet,
+        )
 
 
 if __name__ == "__main__":

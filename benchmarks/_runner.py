@@ -38,11 +38,22 @@ def run_annotation(dsets, models, seeds, verbose=True):
                 with PeakMemory() as m:
                     pipe.fit(X_tr, y_tr)
                 acc = float(np.mean(pipe.predict(X_te) == y_te))
-                rows.append(dict(dataset=dset.name, model=name, seed=seed,
-                                 accuracy=acc, fit_time_s=m.seconds,
-                                 peak_mem_mib=m.peak_mib, dance_reported=None))
-                _log(verbose, f"  {dset.name:28s} {name:14s} seed={seed} "
-                              f"acc={acc:.3f} fit={m.seconds:.1f}s")
+                rows.append(
+                    {
+                        "dataset": dset.name,
+                        "model": name,
+                        "seed": seed,
+                        "accuracy": acc,
+                        "fit_time_s": m.seconds,
+                        "peak_mem_mib": m.peak_mib,
+                        "dance_reported": None,
+                    }
+                )
+                _log(
+                    verbose,
+                    f"  {dset.name:28s} {name:14s} seed={seed} "
+                    f"acc={acc:.3f} fit={m.seconds:.1f}s",
+                )
     return pd.DataFrame(rows)
 
 
@@ -51,7 +62,7 @@ def run_clustering(dsets, models, seeds, verbose=True):
     for dset in dsets:
         X, y = dset.load()
         k = int(np.unique(y).size)
-        base = dset.name.replace("_subset", "")
+        base = dset.name  # the mouse ES subset is not DANCE's file: no reference
         best, best_model = _tasks.dance_best_clustering(base)
         for seed in seeds:
             for name, pipe in _tasks.clustering_models(dset, seed, k).items():
@@ -61,25 +72,38 @@ def run_clustering(dsets, models, seeds, verbose=True):
                 with PeakMemory() as m, warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     labels = pipe.fit_predict(X)
-                rows.append(dict(
-                    dataset=dset.name, model=name, seed=seed,
-                    ari=adjusted_rand_score(y, labels),
-                    nmi=normalized_mutual_info_score(y, labels),
-                    acc=cluster_accuracy(y, labels),
-                    n_clusters_found=int(np.unique(labels).size), n_clusters_true=k,
-                    fit_time_s=m.seconds, peak_mem_mib=m.peak_mib,
-                    dance_reported=_tasks.dance_clustering(name, base),
-                    dance_best=None if best is None else f"{best:.2f} ({best_model})",
-                ))
+                rows.append(
+                    {
+                        "dataset": dset.name,
+                        "model": name,
+                        "seed": seed,
+                        "ari": adjusted_rand_score(y, labels),
+                        "nmi": normalized_mutual_info_score(y, labels),
+                        "acc": cluster_accuracy(y, labels),
+                        "n_clusters_found": int(np.unique(labels).size),
+                        "n_clusters_true": k,
+                        "fit_time_s": m.seconds,
+                        "peak_mem_mib": m.peak_mib,
+                        "dance_reported": _tasks.dance_clustering(name, base),
+                        "dance_best": None
+                        if best is None
+                        else f"{best:.2f} ({best_model})",
+                    }
+                )
                 r = rows[-1]
-                _log(verbose, f"  {dset.name:28s} {name:10s} seed={seed} "
-                              f"ARI={r['ari']:.3f} NMI={r['nmi']:.3f} "
-                              f"fit={m.seconds:.1f}s")
+                _log(
+                    verbose,
+                    f"  {dset.name:28s} {name:10s} seed={seed} "
+                    f"ARI={r['ari']:.3f} NMI={r['nmi']:.3f} "
+                    f"fit={m.seconds:.1f}s",
+                )
     return pd.DataFrame(rows)
 
 
-TASKS = {"annotation": (run_annotation, ["accuracy"]),
-         "clustering": (run_clustering, ["ari", "nmi", "acc"])}
+TASKS = {
+    "annotation": (run_annotation, ["accuracy"]),
+    "clustering": (run_clustering, ["ari", "nmi", "acc"]),
+}
 
 
 def summarize(df, metrics):
@@ -107,8 +131,9 @@ def to_markdown(table):
     return "\n".join(lines)
 
 
-def run(task, dataset_names=None, models=None, seeds=(0, 1, 2), quick=False,
-        verbose=True):
+def run(
+    task, dataset_names=None, models=None, seeds=(0, 1, 2), quick=False, verbose=True
+):
     func, metrics = TASKS[task]
     if quick:
         dsets, seeds = [_tasks.QUICK_DATASET], seeds[:1]
@@ -116,8 +141,10 @@ def run(task, dataset_names=None, models=None, seeds=(0, 1, 2), quick=False,
         names = dataset_names or list(_tasks.DATASETS)
         unknown = set(names) - set(_tasks.DATASETS)
         if unknown:
-            raise SystemExit(f"unknown datasets {sorted(unknown)}; "
-                             f"choose from {list(_tasks.DATASETS)}")
+            raise SystemExit(
+                f"unknown datasets {sorted(unknown)}; "
+                f"choose from {list(_tasks.DATASETS)}"
+            )
         dsets = [_tasks.DATASETS[n] for n in names]
     _log(verbose, f"[{task}] {len(dsets)} dataset(s), seeds {list(seeds)}")
     df = func(dsets, models, list(seeds), verbose)

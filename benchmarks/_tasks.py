@@ -8,7 +8,13 @@ from sklearn.pipeline import make_pipeline
 from skdance import datasets
 from skdance.annotation import SVM, Celltypist, SingleCellNet
 from skdance.clustering import Leiden, Louvain
-from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
+from skdance.preprocessing import (
+    HighlyVariableGenes,
+    Log1p,
+    NormalizeTotal,
+    ScaleGenes,
+    filter_genes,
+)
 
 
 @dataclass
@@ -20,24 +26,46 @@ class Dataset:
     note: str = ""
 
     def load(self):
-        return self.loader(**self.kwargs)
+        """Load, then drop genes detected in fewer than 3 cells (scanpy's QC)."""
+        X, y = self.loader(**self.kwargs)
+        return X[:, filter_genes(X, min_cells=3)], y
 
 
 DATASETS = {
     d.name: d
     for d in [
-        Dataset("worm_neuron_cell", datasets.load_worm_neuron_cell,
-                {"n_genes": "all"}, note="exact DANCE file"),
-        Dataset("worm_neuron_cell_top2000", datasets.load_worm_neuron_cell,
-                {"n_genes": 2000}),
-        Dataset("mouse_bladder_cell", datasets.load_mouse_bladder_cell,
-                note="all DANCE cells, top 2000 genes"),
-        Dataset("pbmc_10x_4k", datasets.load_pbmc_10x_4k,
-                note="all DANCE cells, top 2000 genes"),
-        Dataset("mouse_es_cell_subset", datasets.load_mouse_es_cell,
-                note="1000-cell subset; not comparable to DANCE"),
-        Dataset("pbmc68k_reduced", datasets.load_pbmc68k_reduced, counts=False,
-                note="log-normalised input"),
+        Dataset(
+            "worm_neuron_cell",
+            datasets.load_worm_neuron_cell,
+            {"n_genes": "all"},
+            note="exact DANCE file",
+        ),
+        Dataset(
+            "worm_neuron_cell_top2000",
+            datasets.load_worm_neuron_cell,
+            {"n_genes": 2000},
+        ),
+        Dataset(
+            "mouse_bladder_cell",
+            datasets.load_mouse_bladder_cell,
+            note="all DANCE cells, top 2000 genes",
+        ),
+        Dataset(
+            "pbmc_10x_4k",
+            datasets.load_pbmc_10x_4k,
+            note="all DANCE cells, top 2000 genes",
+        ),
+        Dataset(
+            "mouse_es_cell_subset",
+            datasets.load_mouse_es_cell,
+            note="1000-cell subset; not comparable to DANCE",
+        ),
+        Dataset(
+            "pbmc68k_reduced",
+            datasets.load_pbmc68k_reduced,
+            counts=False,
+            note="log-normalised input",
+        ),
     ]
 }
 QUICK_DATASET = Dataset("pbmc_4k_subset (shipped)", datasets.load_pbmc_4k_subset)
@@ -50,8 +78,12 @@ _DANCE_CLUSTERING = {
     "scDSC": (0.72, 0.84, 0.46, 0.65),
     "scTAG": (0.75, 0.96, 0.53, 0.60),
 }
-_DANCE_COLUMNS = ("pbmc_10x_4k", "mouse_es_cell", "worm_neuron_cell",
-                  "mouse_bladder_cell")
+_DANCE_COLUMNS = (
+    "pbmc_10x_4k",
+    "mouse_es_cell",
+    "worm_neuron_cell",
+    "mouse_bladder_cell",
+)
 
 
 def dance_clustering(model, dataset):
@@ -74,17 +106,22 @@ def dance_best_clustering(dataset):
 def _front(dataset, n_top_genes=2000):
     """HVG selection then log-normalisation (skipped for log-normalised data)."""
     if dataset.counts:
-        return [HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat_v3"),
-                NormalizeTotal(target_sum=1e4), Log1p()]
-    return [HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat",
-                                log_normalize=False)]
+        return [
+            HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat_v3"),
+            NormalizeTotal(target_sum=1e4),
+            Log1p(),
+        ]
+    return [
+        HighlyVariableGenes(
+            n_top_genes=n_top_genes, flavor="seurat", log_normalize=False
+        )
+    ]
 
 
 def annotation_models(dataset, seed):
     front = _front(dataset)
     return {
-        "SVM": make_pipeline(*front, ScaleGenes(max_value=10),
-                             SVM(random_state=seed)),
+        "SVM": make_pipeline(*front, ScaleGenes(max_value=10), SVM(random_state=seed)),
         "Celltypist": make_pipeline(*front, Celltypist(random_state=seed)),
         "SingleCellNet": make_pipeline(
             *front, SingleCellNet(random_state=seed, n_jobs=2)
@@ -95,8 +132,12 @@ def annotation_models(dataset, seed):
 def clustering_models(dataset, seed, n_clusters):
     def scanpy_recipe(clusterer):
         # scanpy's standard recipe: HVG, normalise, log, scale, PCA(50), graph
-        return make_pipeline(*_front(dataset), ScaleGenes(max_value=10),
-                             PCA(n_components=50, random_state=seed), clusterer)
+        return make_pipeline(
+            *_front(dataset),
+            ScaleGenes(max_value=10),
+            PCA(n_components=50, random_state=seed),
+            clusterer,
+        )
 
     return {
         "Leiden": scanpy_recipe(Leiden(n_clusters=n_clusters, random_state=seed)),

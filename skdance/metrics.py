@@ -174,7 +174,9 @@ def masked_mse(X_true, X_pred, mask):
 
     diff = pick(X_true) - pick(X_pred)
     if not np.all(np.isfinite(diff)):
-        raise ValueError("X_true or X_pred has NaN or infinite values at masked entries.")
+        raise ValueError(
+            "X_true or X_pred has NaN or infinite values at masked entries."
+        )
     return float(np.mean(diff**2))
 
 
@@ -298,7 +300,7 @@ def rmse_scorer(estimator, X, y):
 
 
 def matching_scorer(estimator, X, y):
-    """Matching score of ``estimator.match(X, y)`` on paired cells.
+    """Score ``estimator.match(X, y)`` on paired cells with matching_score.
 
     Parameters
     ----------

@@ -24,8 +24,7 @@ _GRAPH_REASON = (
     "rows is not a subset of the full result, by design"
 )
 _GENE_GRAPH_REASON = (
-    "the output has one row per gene, not per sample, by design (GraphSCI's "
-    "gene graph)"
+    "the output has one row per gene, not per sample, by design (GraphSCI's gene graph)"
 )
 _BIPARTITE_REASON = (
     "the output is the (n_cells + n_genes) square adjacency of the bipartite "
@@ -40,8 +39,10 @@ _PAIRS_REASON = (
     "discard magnitudes; the check's 2-feature Gaussian blobs give a single "
     "pair, which cannot separate 3 classes, by design of the method"
 )
-_ORDER = {"check_methods_subset_invariance": _GRAPH_REASON,
-          "check_methods_sample_order_invariance": _GRAPH_REASON}
+_ORDER = {
+    "check_methods_subset_invariance": _GRAPH_REASON,
+    "check_methods_sample_order_invariance": _GRAPH_REASON,
+}
 
 EXPECTED_FAILED_CHECKS = {
     "KNNGraph": _ORDER,
@@ -80,10 +81,22 @@ def _expected_failed_checks(estimator):
 def test_all_estimators_discovered():
     names = {name for name, _ in all_estimators()}
     assert {
-        "NormalizeTotal", "Log1p", "HighlyVariableGenes", "ScaleGenes",
-        "GeneAligner", "KNNGraph", "RadiusGraph", "SpatialGaussianGraph",
-        "CellGeneGraph", "GeneCorrelationGraph", "MutualNNGraph", "SVM",
-        "Celltypist", "SingleCellNet", "Leiden", "Louvain",
+        "NormalizeTotal",
+        "Log1p",
+        "HighlyVariableGenes",
+        "ScaleGenes",
+        "GeneAligner",
+        "KNNGraph",
+        "RadiusGraph",
+        "SpatialGaussianGraph",
+        "CellGeneGraph",
+        "GeneCorrelationGraph",
+        "MutualNNGraph",
+        "SVM",
+        "Celltypist",
+        "SingleCellNet",
+        "Leiden",
+        "Louvain",
     } <= names
 
 
@@ -107,4 +120,6 @@ def test_clone_and_pickle_roundtrip(name, cls):
 
     est = cls(**INIT_PARAMS.get(name, {}))
     assert clone(est).get_params() == est.get_params()
-    assert pickle.loads(pickle.dumps(est)).get_params().keys() == est.get_params().keys()
+    assert (
+        pickle.loads(pickle.dumps(est)).get_params().keys() == est.get_params().keys()
+    )

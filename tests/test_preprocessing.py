@@ -78,8 +78,9 @@ def test_log1p_matches_scanpy(pbmc, base):
 @pytest.mark.parametrize("zero_center", [True, False])
 def test_scale_matches_scanpy(pbmc, zero_center):
     # float64 input: scanpy computes float32 input's statistics in float32
-    Xl = Log1p().fit_transform(NormalizeTotal(target_sum=1e4).fit_transform(
-        pbmc.astype(np.float64)))
+    Xl = Log1p().fit_transform(
+        NormalizeTotal(target_sum=1e4).fit_transform(pbmc.astype(np.float64))
+    )
     ours = ScaleGenes(zero_center=zero_center, max_value=10).fit_transform(Xl)
     ad = _ad(Xl)
     with warnings.catch_warnings():
@@ -101,7 +102,8 @@ def test_hvg_dispersion_flavors_match_scanpy(pbmc3k_filtered, flavor):
     np.testing.assert_allclose(
         np.nan_to_num(hvg.dispersions_norm_),
         np.nan_to_num(ad.var["dispersions_norm"].to_numpy()),
-        rtol=RTOL, atol=1e-5,
+        rtol=RTOL,
+        atol=1e-5,
     )
     # the output keeps the counts of the selected genes
     out = hvg.transform(X)
@@ -120,8 +122,9 @@ def test_hvg_seurat_cutoffs_match_scanpy(pbmc3k_filtered):
 
 
 def test_hvg_seurat_on_lognormalized_input_matches_scanpy(pbmc3k_filtered):
-    Xl = Log1p().fit_transform(NormalizeTotal(target_sum=1e4).fit_transform(
-        pbmc3k_filtered))
+    Xl = Log1p().fit_transform(
+        NormalizeTotal(target_sum=1e4).fit_transform(pbmc3k_filtered)
+    )
     hvg = HighlyVariableGenes(n_top_genes=500, flavor="seurat", log_normalize=False)
     hvg.fit(Xl)
     ad = _ad(Xl)
@@ -147,8 +150,12 @@ def test_hvg_seurat_v3_matches_scanpy(data_home, sparse):
 def test_inputs_are_not_modified(pbmc):
     X = pbmc.copy()
     dense = pbmc[:200].toarray()
-    for est in [NormalizeTotal(), Log1p(), ScaleGenes(max_value=5),
-                HighlyVariableGenes(n_top_genes=100)]:
+    for est in [
+        NormalizeTotal(),
+        Log1p(),
+        ScaleGenes(max_value=5),
+        HighlyVariableGenes(n_top_genes=100),
+    ]:
         est.fit_transform(X)
         est.fit_transform(dense.copy())
         assert (X != pbmc).nnz == 0
@@ -175,8 +182,9 @@ def test_gene_aligner_reindexes_sparse_and_dense():
     new = pd.DataFrame([[7.0, 8.0, 9.0]], columns=["c", "z", "a"])
     aligner = GeneAligner().fit(ref)
     np.testing.assert_array_equal(aligner.transform(new), [[9.0, 0.0, 7.0]])
-    ad = anndata.AnnData(X=sp.csr_matrix(new.to_numpy()),
-                         var=pd.DataFrame(index=list(new.columns)))
+    ad = anndata.AnnData(
+        X=sp.csr_matrix(new.to_numpy()), var=pd.DataFrame(index=list(new.columns))
+    )
     out = aligner.transform(ad)
     assert sp.issparse(out)
     np.testing.assert_array_equal(out.toarray(), [[9.0, 0.0, 7.0]])

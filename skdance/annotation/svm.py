@@ -22,7 +22,8 @@ class SVM(AnnotatorMixin):
     scaling of an :class:`sklearn.svm.SVC` (sigmoid calibration on
     cross-validated decision values, the SVC itself refitted on all cells).
     As in :class:`sklearn.svm.SVC`, ``predict`` uses the SVM's decision
-    function, so it can rarely disagree with the argmax of ``predict_proba``.  Put normalisation, log and gene
+    function, so it can rarely disagree with the argmax of ``predict_proba``.
+    Put normalisation, log and gene
     selection before it in a Pipeline.
 
     Parameters

@@ -56,7 +56,8 @@ class Leiden(CommunityClusteringMixin):
 
     References
     ----------
-    Traag, Waltman & van Eck (2019), "From Louvain to Leiden: guaranteeing well-connected communities", Scientific Reports 9, 5233.
+    Traag, Waltman & van Eck (2019), "From Louvain to Leiden: guaranteeing
+    well-connected communities", Scientific Reports 9, 5233.
 
     Examples
     --------

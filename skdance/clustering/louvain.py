@@ -60,7 +60,8 @@ class Louvain(CommunityClusteringMixin):
 
     References
     ----------
-    Blondel et al. (2008), "Fast unfolding of communities in large networks", J. Stat. Mech. P10008.
+    Blondel et al. (2008), "Fast unfolding of communities in large networks",
+    J. Stat. Mech. P10008.
 
     Examples
     --------

@@ -194,7 +194,7 @@ def load_mouse_es_cell(
 
 
 def load_pbmc68k_reduced(data_home=None, *, return_anndata=False):
-    """scanpy's 700-cell PBMC 68k subsample with 10 bulk cell-type labels.
+    """Scanpy's 700-cell PBMC 68k subsample with 10 bulk cell-type labels.
 
     Not counts: ``X`` is the log-normalised ``.raw`` matrix (765 genes) of
     the file, so pipelines must skip normalisation and log steps.

@@ -71,8 +71,10 @@ def _seurat_v3_variances(X, span):
     except ValueError as exc:
         raise ValueError(
             f"flavor='seurat_v3' could not fit its loess curve of variance on mean "
-            f"({exc}). It needs many (hundreds of) non-constant genes; with few "
-            "genes use flavor='seurat' or 'cell_ranger', or a larger span."
+            f"({exc}). It needs many (hundreds of) non-constant genes and fails "
+            "when many genes are detected in only a few cells: filter genes first "
+            "(skdance.preprocessing.filter_genes(X, min_cells=3), as scanpy's "
+            "recipe does), use a larger span, or flavor='seurat'."
         ) from exc
     estimated[not_const] = model.outputs.fitted_values
     reg_std = np.sqrt(10**estimated)
@@ -259,7 +261,7 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         return self
 
     def _dispersion_input(self, X):
-        """Data whose gene mean/variance define dispersions, as in scanpy.
+        """Return the data whose gene mean/variance define dispersions (scanpy).
 
         scanpy's seurat flavour undoes the log (expm1) of log-normalised data,
         cell_ranger uses the log data itself.

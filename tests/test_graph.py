@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+
+from skdance.graph import (
+    CellGeneGraph,
+    GeneCorrelationGraph,
+    KNNGraph,
+    MutualNNGraph,
+    RadiusGraph,
+    SpatialGaussianGraph,
+)
+from skdance.nn import normalize_adjacency, to_edge_index, to_torch_sparse
+
+X, _ = make_blobs(n_samples=120, centers=3, n_features=5, random_state=0)
+
+
+@pytest.mark.parametrize("mode", ["connectivity", "distance", "umap"])
+def test_knn_graph_symmetric_without_self_loops(mode):
+    A = KNNGraph(n_neighbors=6, mode=mode).fit_transform(X)
+    assert A.shape == (120, 120) and sp.issparse(A)
+    assert abs(A - A.T).max() < 1e-6
+    assert A.diagonal().max() == 0
+    # every cell keeps at least its 6 own neighbours
+    assert (np.diff(A.indptr) >= 6).all()
+
+
+def test_knn_umap_matches_scanpy_connectivities():
+    import anndata
+    import scanpy as sc
+
+    ad = anndata.AnnData(X.astype(np.float32))
+    sc.pp.neighbors(ad, n_neighbors=10, use_rep="X", method="umap")
+    ours = KNNGraph(n_neighbors=9, mode="umap").fit_transform(X.astype(np.float32))
+    np.testing.assert_allclose(
+        ours.toarray(), ad.obsp["connectivities"].toarray(), atol=1e-5
+    )
+
+
+def test_knn_neighbours_are_nearest():
+    A = KNNGraph(n_neighbors=1, symmetrize=False).fit_transform(X)
+    d = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_array_equal(A.indices, d.argmin(axis=1))
+
+
+def test_mutual_nn_is_subset_of_knn():
+    knn = KNNGraph(n_neighbors=5, symmetrize=False).fit_transform(X)
+    mnn = MutualNNGraph(n_neighbors=5).fit_transform(X)
+    assert ((mnn - mnn.multiply(knn)) != 0).nnz == 0
+    batch = np.repeat([0, 1], 60)
+    cross = MutualNNGraph(n_neighbors=5).fit(X).transform(X, batch=batch)
+    r, c = cross.nonzero()
+    assert r.size > 0 and (batch[r] != batch[c]).all()
+
+
+def test_radius_graph_links_close_spots_only():
+    coords = np.array([[0, 0], [0, 1], [0, 3], [10, 10]], dtype=float)
+    A = RadiusGraph(radius=2.5).fit_transform(coords).toarray()
+    np.testing.assert_array_equal(
+        A, [[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    )
+
+
+def test_spatial_gaussian_search_hits_p():
+    coords = np.random.default_rng(0).uniform(0, 100, size=(200, 2))
+    A = SpatialGaussianGraph(p=0.5).fit_transform(coords).toarray()
+    assert np.allclose(np.diag(A), 1.0)
+    assert A.sum(axis=1).mean() - 1 == pytest.approx(0.5, abs=1e-6)
+
+
+def test_cell_gene_graph_structure():
+    counts = np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 2.0]])
+    A = CellGeneGraph(weight="fraction", self_loops=True).fit_transform(counts)
+    A = A.toarray()
+    assert A.shape == (5, 5)
+    np.testing.assert_allclose(A, A.T)
+    np.testing.assert_allclose(A[:2, 2:], [[0.25, 0, 0.75], [0, 0.5, 0.5]])
+    np.testing.assert_allclose(np.diag(A), 1.0)
+    assert (A[:2, :2] - np.eye(2)).max() == 0 and (A[2:, 2:] - np.eye(3)).max() == 0
+
+
+def test_gene_correlation_graph():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=200)
+    G = np.column_stack([a, 2 * a + 0.01 * rng.normal(size=200), rng.normal(size=200)])
+    A = GeneCorrelationGraph(threshold=0.9).fit_transform(G).toarray()
+    assert A.shape == (3, 3) and A[0, 1] > 0.99 and A[0, 2] == 0 and A[2, 2] == 0
+
+
+def test_graph_builder_is_cloneable_parameter():
+    g = KNNGraph(n_neighbors=4)
+    assert clone(g).get_params()["n_neighbors"] == 4
+
+
+def test_adjacency_helpers_agree_with_pyg_gcn():
+    from torch_geometric.nn import GCNConv
+
+    A = KNNGraph(n_neighbors=5, mode="umap").fit_transform(X)
+    x = torch.from_numpy(X.astype(np.float32))
+    torch.manual_seed(0)
+    conv = GCNConv(5, 3)
+    edge_index, edge_weight = to_edge_index(A)
+    expected = conv(x, edge_index, edge_weight)
+    S = to_torch_sparse(A, normalize="sym", add_self_loops=True)
+    ours = torch.sparse.mm(S, x @ conv.lin.weight.T) + conv.bias
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_normalize_adjacency_row_and_sym():
+    A = sp.csr_matrix(np.array([[0, 1.0], [1.0, 0]]))
+    np.testing.assert_allclose(
+        normalize_adjacency(A, mode="row").toarray(), [[0.5, 0.5], [0.5, 0.5]]
+    )
+    np.testing.assert_allclose(
+        normalize_adjacency(A, mode="sym", add_self_loops=False).toarray(),
+        [[0, 1], [1, 0]],
+    )

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV, KFold
+
+from skdance.clustering import Leiden
+from skdance.metrics import (
+    ari_scorer,
+    cluster_accuracy,
+    masked_mse,
+    masked_rmse,
+    matching_score,
+    nmi_scorer,
+    rmse,
+)
+
+
+def test_cluster_accuracy_permutation_invariant():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert cluster_accuracy(y, [2, 2, 0, 0, 1, 1]) == 1.0
+    assert cluster_accuracy(y, [0, 0, 0, 0, 0, 0]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="different lengths"):
+        cluster_accuracy(y, [0, 1])
+
+
+def test_rmse_and_masked_mse():
+    assert rmse([[0.0, 0.0]], [[3.0, 4.0]]) == pytest.approx(np.sqrt(12.5))
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    P = np.array([[1.0, 0.0], [0.0, 4.0]])
+    mask = np.array([[False, True], [True, False]])
+    assert masked_mse(X, P, mask) == pytest.approx((4 + 9) / 2)
+    assert masked_rmse(X, P, mask) == pytest.approx(np.sqrt(6.5))
+    with pytest.raises(ValueError, match="selects no entries"):
+        masked_mse(X, P, np.zeros_like(mask))
+
+
+def test_matching_score():
+    assert matching_score(np.eye(3)) == 1.0
+    assert matching_score(np.full((4, 4), 0.25)) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="row-stochastic"):
+        matching_score(np.ones((2, 2)))
+
+
+def test_clustering_scorers_in_grid_search():
+    X, y = make_blobs(n_samples=150, centers=3, cluster_std=0.5, random_state=0)
+    # a transductive clusterer (fit_predict only) is scored on each fold
+    grid = GridSearchCV(
+        Leiden(random_state=0),
+        {"resolution": [0.05, 1.0]},
+        scoring={"ari": ari_scorer, "nmi": nmi_scorer},
+        refit="ari",
+        cv=KFold(3, shuffle=True, random_state=0),
+    )
+    grid.fit(X, y)
+    assert grid.best_score_ > 0.9
+    # an inductive one is scored with predict
+    score = ari_scorer(KMeans(3, n_init=3, random_state=0).fit(X), X, y)
+    assert score > 0.9

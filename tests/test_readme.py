@@ -1,0 +1,33 @@
+"""The README's quick-start example runs exactly as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.rst"
+
+
+def _python_blocks():
+    text = README.read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    return [re.sub(r"^    ", "", b, flags=re.M) for b in blocks]
+
+
+def test_readme_setup_commands():
+    text = README.read_text()
+    assert "pip install -r requirements.txt" in text
+    assert "python -m pytest" in text
+    assert "python -m benchmarks all --quick" in text
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "pip install -q -r requirements.txt" in ci and "python -m pytest" in ci
+
+
+def test_readme_grid_search_example(data_home, capsys):
+    (code,) = _python_blocks()
+    assert "GridSearchCV" in code and "stratify=y" in code and "SVM" in code
+    namespace = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    search = namespace["search"]
+    assert search.best_params_["svm__C"] in (0.01, 1.0)
+    # DANCE-level annotation accuracy on PBMC with a linear SVM
+    assert namespace["test_accuracy"] > 0.8
+    assert "test accuracy" in capsys.readouterr().out
