@@ -18,7 +18,7 @@ def test_readme_setup_commands():
     assert "python -m pytest" in text
     assert "python -m benchmarks all --quick" in text
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "pip install -q -r requirements.txt" in ci and "python -m pytest" in ci
+    assert "\npip install -r requirements.txt\n" in ci and "\npython -m pytest\n" in ci
 
 
 def test_readme_grid_search_example(data_home, capsys):

@@ -1,0 +1,31 @@
+"""The main job (``python -m benchmarks all --quick``) runs offline, writes tables."""
+
+import pandas as pd
+
+from benchmarks import _runner
+from benchmarks.__main__ import main
+
+
+def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_runner, "RESULTS", tmp_path)
+    monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "no-data-here"))  # offline
+    main(["all", "--quick", "-q"])
+    out = capsys.readouterr().out
+    annotation = pd.read_csv(tmp_path / "annotation_quick.csv")
+    clustering = pd.read_csv(tmp_path / "clustering_quick.csv")
+    assert set(annotation["model"]) == {"SVM", "Celltypist", "SingleCellNet"}
+    assert set(clustering["model"]) == {"Leiden", "Louvain"}
+    assert (annotation["accuracy"] > 0.6).all()
+    assert (clustering["ari"] > 0.3).all()
+    assert {"fit_time_s", "peak_mem_mib", "dance_reported"} <= set(clustering.columns)
+    md = (tmp_path / "clustering_quick.md").read_text()
+    assert "| dataset | model |" in md and "| dataset | model |" in out
+
+
+def test_dance_reference_numbers():
+    from benchmarks import _tasks
+
+    assert _tasks.dance_clustering("scDCC", "pbmc_10x_4k") == 0.82
+    assert _tasks.dance_clustering("graph-sc", "worm_neuron_cell") == 0.57
+    assert _tasks.dance_best_clustering("mouse_bladder_cell") == (0.68, "graph-sc")
+    assert _tasks.dance_best_clustering("mouse_es_cell_subset") == (None, "")
