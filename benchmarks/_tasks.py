@@ -123,8 +123,9 @@ def annotation_models(dataset, seed):
     return {
         "SVM": make_pipeline(*front, ScaleGenes(max_value=10), SVM(random_state=seed)),
         "Celltypist": make_pipeline(*front, Celltypist(random_state=seed)),
+        # pySCN log-normalises and scales (max 10) before its gene-pair search
         "SingleCellNet": make_pipeline(
-            *front, SingleCellNet(random_state=seed, n_jobs=2)
+            *front, ScaleGenes(max_value=10), SingleCellNet(random_state=seed, n_jobs=2)
         ),
     }
 
