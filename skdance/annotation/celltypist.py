@@ -68,7 +68,7 @@ class Celltypist(AnnotatorMixin):
         Largest number of solver iterations among the per-class fits.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     References

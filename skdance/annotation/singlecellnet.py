@@ -84,7 +84,7 @@ class SingleCellNet(AnnotatorMixin):
         The fitted forest (last class is "rand" when ``n_rand > 0``).
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     References

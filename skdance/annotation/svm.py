@@ -52,7 +52,7 @@ class SVM(AnnotatorMixin):
         Solver iterations of each one-vs-one sub-problem.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     See Also

@@ -47,7 +47,7 @@ class Leiden(CommunityClusteringMixin):
         The cell graph.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen in ``fit``, when the input had them.
 
     See Also

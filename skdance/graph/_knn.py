@@ -41,7 +41,7 @@ class KNNGraph(GraphBuilderMixin):
     ----------
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen in ``fit``, when the input had them.
 
     See Also
@@ -133,7 +133,7 @@ class MutualNNGraph(GraphBuilderMixin):
     ----------
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen in ``fit``, when the input had them.
 
     Examples

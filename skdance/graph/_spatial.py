@@ -27,7 +27,7 @@ class RadiusGraph(GraphBuilderMixin):
     ----------
     n_features_in_ : int
         Number of coordinate dimensions seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Coordinate names seen in ``fit``, when the input had them.
 
     Examples
@@ -87,7 +87,7 @@ class SpatialGaussianGraph(GraphBuilderMixin):
     ----------
     n_features_in_ : int
         Number of coordinate dimensions seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Coordinate names seen in ``fit``, when the input had them.
 
     Examples

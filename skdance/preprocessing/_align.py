@@ -49,7 +49,7 @@ class GeneAligner(TransformerMixin, BaseEstimator):
         The target gene list, in output order.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     Notes

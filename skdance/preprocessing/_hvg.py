@@ -135,18 +135,18 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    highly_variable_ : ndarray of bool of shape (n_features_in_,)
+    highly_variable_ : ndarray of bool of shape (`n_features_in_`,)
         Selected genes.
-    means_ : ndarray of shape (n_features_in_,)
+    means_ : ndarray of shape (`n_features_in_`,)
         Gene means (log1p of the mean for seurat, as in scanpy).
-    variances_ : ndarray of shape (n_features_in_,)
+    variances_ : ndarray of shape (`n_features_in_`,)
         Gene variances (seurat_v3 only, else None).
-    dispersions_norm_ : ndarray of shape (n_features_in_,)
+    dispersions_norm_ : ndarray of shape (`n_features_in_`,)
         Normalised dispersion (seurat, cell_ranger) or normalised variance
         (seurat_v3); the score genes are ranked by.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     See Also

@@ -39,11 +39,11 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     target_sum_ : float
         The total each cell is scaled to.
-    gene_subset_ : ndarray of bool of shape (n_features_in_,)
+    gene_subset_ : ndarray of bool of shape (`n_features_in_`,)
         Genes counted in the totals.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     See Also
@@ -166,7 +166,7 @@ class Log1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen in ``fit``, when the input had them.
 
     See Also

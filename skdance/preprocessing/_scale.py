@@ -35,13 +35,13 @@ class ScaleGenes(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (`n_features_in_`,)
         Gene means of the training data.
-    std_ : ndarray of shape (n_features_in_,)
+    std_ : ndarray of shape (`n_features_in_`,)
         Gene standard deviations (ddof=1) with zeros replaced by 1.
     n_features_in_ : int
         Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
 
     See Also
