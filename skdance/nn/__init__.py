@@ -1,5 +1,27 @@
-"""Shared torch building blocks (graph conversion now; layers and losses later)."""
+"""Shared torch building blocks: graph conversion, layers, losses, DEC, training."""
 
 from skdance.nn._adjacency import normalize_adjacency, to_edge_index, to_torch_sparse
+from skdance.nn._dec import (
+    kl_clustering_loss,
+    student_t_assignment,
+    target_distribution,
+)
+from skdance.nn._layers import ZINBHeads, mlp
+from skdance.nn._losses import nb_nll, zinb_nll
+from skdance.nn._training import minibatches, progress, seeded
 
-__all__ = ["normalize_adjacency", "to_edge_index", "to_torch_sparse"]
+__all__ = [
+    "ZINBHeads",
+    "kl_clustering_loss",
+    "minibatches",
+    "mlp",
+    "nb_nll",
+    "normalize_adjacency",
+    "progress",
+    "seeded",
+    "student_t_assignment",
+    "target_distribution",
+    "to_edge_index",
+    "to_torch_sparse",
+    "zinb_nll",
+]

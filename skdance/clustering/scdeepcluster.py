@@ -1,0 +1,366 @@
+"""scDeepCluster: ZINB denoising autoencoder with deep embedded clustering."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from skdance.nn import (
+    ZINBHeads,
+    kl_clustering_loss,
+    minibatches,
+    mlp,
+    progress,
+    seeded,
+    student_t_assignment,
+    target_distribution,
+    zinb_nll,
+)
+from skdance.utils._validation import check_random_state_int, validate_input
+
+__all__ = ["ScDeepCluster"]
+
+
+class ZINBAutoencoder(nn.Module):
+    """Encoder to a latent space and ZINB decoder (sizes and losses only)."""
+
+    def __init__(self, n_genes, encoder_dims, latent_dim):
+        super().__init__()
+        self.encoder = mlp([n_genes, *encoder_dims])
+        self.embed = nn.Linear(encoder_dims[-1], latent_dim)
+        decoder_dims = [latent_dim, *reversed(encoder_dims)]
+        self.decoder = mlp(decoder_dims)
+        self.heads = ZINBHeads(decoder_dims[-1], n_genes)
+
+    def encode(self, x):
+        """Latent embedding of (normalised) expression ``x``."""
+        return self.embed(self.encoder(x))
+
+    def forward(self, x):
+        """Return the embedding and the ZINB parameters ``(z, mean, disp, pi)``."""
+        z = self.encode(x)
+        return (z, *self.heads(self.decoder(z)))
+
+
+def _dense_float(X):
+    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+
+
+class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
+    """scDeepCluster: deep embedded clustering on a ZINB denoising autoencoder.
+
+    The method of Tian et al. (2019), as in its PyTorch implementation:
+
+    1. Counts are normalised internally: size factors ``s_i`` (total counts
+       over their median), ``log1p(x / s)``, and per-gene standardisation
+       (statistics learnt in ``fit``).
+    2. A denoising autoencoder (encoder 256-64, latent 32, mirrored decoder)
+       reads the normalised data corrupted with Gaussian noise
+       (``noise_sigma``, default 2.5) and outputs the mean, dispersion and
+       dropout probability of a zero-inflated negative binomial for the raw
+       counts (mean scaled by ``s_i``).  It is pretrained on the ZINB
+       likelihood with Adam (``pretrain_epochs``, learning rate
+       ``pretrain_learning_rate``).
+    3. Cluster centres are initialised by k-means (20 restarts) on the
+       embedding; then encoder, decoder and centres are trained jointly with
+       Adadelta (``learning_rate``, rho 0.95) on ``gamma * KL(P || Q)`` plus
+       the ZINB loss, where ``Q`` is the Student-t soft assignment and ``P``
+       DEC's sharpened target, recomputed every ``update_interval`` epochs.
+       Training stops when fewer than ``tol`` of the cells change cluster
+       between target updates, or after ``max_epochs``.
+
+    ``predict`` assigns new cells to the learnt centres; ``transform``
+    returns their embedding.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters (required, as in the paper's protocol).
+    encoder_dims : tuple of int, default=(256, 64)
+        Hidden widths of the encoder (the decoder mirrors them).
+    latent_dim : int, default=32
+        Embedding size.
+    noise_sigma : float, default=2.5
+        Standard deviation of the Gaussian input corruption.
+    pretrain_epochs : int, default=300
+        Autoencoder pretraining epochs.
+    max_epochs : int, default=2000
+        Maximum clustering epochs.
+    batch_size : int, default=256
+        Mini-batch size.
+    pretrain_learning_rate : float, default=1e-3
+        Adam learning rate of pretraining.
+    learning_rate : float, default=1.0
+        Adadelta learning rate of the clustering phase.
+    gamma : float, default=1.0
+        Weight of the clustering (KL) loss.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel.
+    update_interval : int, default=1
+        Epochs between target-distribution updates.
+    tol : float, default=1e-3
+        Stop when the fraction of cells changing cluster falls below it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch, numpy and python inside ``fit``.
+    verbose : int, default=0
+        Show tqdm progress bars with the loss.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_cells,)
+        Cluster of every training cell.
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Learnt centres in the embedding.
+    embedding_ : ndarray of shape (n_cells, latent_dim)
+        Embedding of the training cells.
+    module_ : torch.nn.Module
+        The trained autoencoder (on CPU).
+    pretrain_loss_ : list of float
+        Mean ZINB loss per pretraining epoch.
+    cluster_loss_ : list of float
+        Mean total loss per clustering epoch.
+    n_iter_ : int
+        Clustering epochs run.
+    n_features_in_ : int
+        Number of genes seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Gene names seen in ``fit``, when the input had them.
+
+    References
+    ----------
+    Tian, Wan, Ma & Wu (2019), "Clustering single-cell RNA-seq data with a
+    model-based deep learning approach", Nature Machine Intelligence 1,
+    191-198.
+
+    Examples
+    --------
+    >>> from skdance.clustering import ScDeepCluster
+    >>> from skdance.datasets import load_pbmc_4k_subset
+    >>> X, y = load_pbmc_4k_subset()
+    >>> model = ScDeepCluster(n_clusters=8, pretrain_epochs=5, max_epochs=5,
+    ...                       random_state=0).fit(X[:300])
+    >>> model.labels_.shape, model.transform(X[:3]).shape
+    ((300,), (3, 32))
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "encoder_dims": [tuple, list],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "noise_sigma": [Interval(Real, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_clusters=None, *, encoder_dims=(256, 64), latent_dim=32,
+                 noise_sigma=2.5, pretrain_epochs=300, max_epochs=2000,
+                 batch_size=256, pretrain_learning_rate=1e-3, learning_rate=1.0,
+                 gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3,
+                 random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.encoder_dims = encoder_dims
+        self.latent_dim = latent_dim
+        self.noise_sigma = noise_sigma
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- data ---------------------------------------------------------------
+    def _normalise(self, counts):
+        totals = counts.sum(axis=1)
+        size_factors = totals / self.median_total_
+        logged = np.log1p(counts / size_factors[:, None])
+        return (logged - self.gene_mean_) / self.gene_std_, size_factors
+
+    def _tensors(self, X):
+        counts = _dense_float(X)
+        normed, sf = self._normalise(counts)
+        return (torch.from_numpy(counts), torch.from_numpy(normed.astype(np.float32)),
+                torch.from_numpy(sf.astype(np.float32)))
+
+    # -- training -----------------------------------------------------------
+    def _zinb_loss(self, module, x_in, counts, sf):
+        _, mean, disp, pi = module(x_in)
+        return zinb_nll(counts, mean * sf[:, None], disp, pi)
+
+    def _pretrain(self, module, counts, normed, sf, gen):
+        opt = torch.optim.Adam(module.parameters(), lr=self.pretrain_learning_rate,
+                               amsgrad=True)
+        n = counts.shape[0]
+        bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain ZINB-AE")
+        for _ in bar:
+            total = 0.0
+            for idx in minibatches(n, self.batch_size, gen):
+                x_in = normed[idx] + self.noise_sigma * torch.randn(
+                    len(idx), normed.shape[1], generator=gen)
+                loss = self._zinb_loss(module, x_in, counts[idx], sf[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            self.pretrain_loss_.append(total / n)
+            if self.verbose:
+                bar.set_postfix(zinb=f"{self.pretrain_loss_[-1]:.4f}")
+
+    def _cluster(self, module, counts, normed, sf, gen, seed):
+        n = counts.shape[0]
+        with torch.no_grad():
+            z = module.encode(normed).numpy()
+        km = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
+        centers = nn.Parameter(torch.from_numpy(km.cluster_centers_.astype(np.float32)))
+        opt = torch.optim.Adadelta([*module.parameters(), centers],
+                                   lr=self.learning_rate, rho=0.95)
+        labels = km.labels_
+        p = None
+        bar = progress(range(self.max_epochs), self.verbose, "DEC clustering")
+        self.n_iter_ = 0
+        for epoch in bar:
+            if epoch % self.update_interval == 0:
+                with torch.no_grad():
+                    q = student_t_assignment(module.encode(normed), centers, self.alpha)
+                p = target_distribution(q)
+                new_labels = q.argmax(dim=1).numpy()
+                changed = float(np.mean(new_labels != labels))
+                labels = new_labels
+                if epoch > 0 and changed < self.tol:
+                    break
+            total = 0.0
+            for idx in minibatches(n, self.batch_size, gen):
+                x_in = normed[idx] + self.noise_sigma * torch.randn(
+                    len(idx), normed.shape[1], generator=gen)
+                z_b, mean, disp, pi = module(x_in)
+                q_b = student_t_assignment(z_b, centers, self.alpha)
+                loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
+                    counts[idx], mean * sf[idx, None], disp, pi)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            self.cluster_loss_.append(total / n)
+            self.n_iter_ = epoch + 1
+            if self.verbose:
+                bar.set_postfix(loss=f"{self.cluster_loss_[-1]:.4f}", changed=changed)
+        return centers.detach()
+
+    def fit(self, X, y=None):
+        """Pretrain the autoencoder, then cluster its embedding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts (put gene selection before it in a Pipeline).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ScDeepCluster
+            Fitted estimator.
+        """
+        self._validate_params()
+        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
+                           ensure_min_samples=2)
+        if self.n_clusters is None:
+            raise ValueError("ScDeepCluster requires n_clusters (the number of "
+                             "cell types); got None.")
+        if self.n_clusters > X.shape[0]:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than the number of cells "
+                f"(n_samples={X.shape[0]})."
+            )
+        counts = _dense_float(X)
+        totals = counts.sum(axis=1)
+        self.median_total_ = float(np.median(totals))
+        logged = np.log1p(counts / (totals / self.median_total_)[:, None])
+        self.gene_mean_ = logged.mean(axis=0)
+        std = logged.std(axis=0)
+        std[std == 0] = 1.0
+        self.gene_std_ = std
+        counts_t, normed_t, sf_t = self._tensors(X)
+        seed = check_random_state_int(self.random_state)
+        self.pretrain_loss_, self.cluster_loss_ = [], []
+        with seeded(seed) as gen:
+            module = ZINBAutoencoder(X.shape[1], tuple(self.encoder_dims),
+                                     self.latent_dim)
+            module.train()
+            self._pretrain(module, counts_t, normed_t, sf_t, gen)
+            centers = self._cluster(module, counts_t, normed_t, sf_t, gen, seed)
+        module.eval()
+        self.module_ = module
+        self.cluster_centers_ = centers.numpy()
+        with torch.no_grad():
+            z = module.encode(normed_t)
+            q = student_t_assignment(z, centers, self.alpha)
+        self.embedding_ = z.numpy()
+        # final assignment with the trained encoder and centres (= predict(X))
+        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
+        return self
+
+    def _encode_new(self, X):
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        _, normed, _ = self._tensors(X)
+        with torch.no_grad():
+            return self.module_.encode(normed)
+
+    def transform(self, X):
+        """Embed cells in the learnt latent space.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts on the genes seen in ``fit``.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_cells, latent_dim)
+            Embedding.
+        """
+        return self._encode_new(X).numpy()
+
+    def predict(self, X):
+        """Assign cells to the nearest learnt cluster (highest Student-t q).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts on the genes seen in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_cells,)
+            Cluster indices.
+        """
+        z = self._encode_new(X)
+        q = student_t_assignment(z, torch.from_numpy(self.cluster_centers_), self.alpha)
+        return q.argmax(dim=1).numpy().astype(np.int64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,65 @@
+"""Count likelihoods shared by the autoencoder models (ZINB, NB)."""
+
+import torch
+
+__all__ = ["nb_nll", "zinb_nll"]
+
+_EPS = 1e-10
+
+
+def nb_nll(x, mean, disp):
+    """Negative binomial negative log-likelihood per entry.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Observed counts.
+    mean : torch.Tensor
+        NB mean (already multiplied by the size factor).
+    disp : torch.Tensor
+        NB dispersion (inverse overdispersion ``theta``), positive.
+
+    Returns
+    -------
+    nll : torch.Tensor
+        Same shape as ``x``.
+    """
+    t1 = (
+        torch.lgamma(disp + _EPS)
+        + torch.lgamma(x + 1.0)
+        - torch.lgamma(x + disp + _EPS)
+    )
+    t2 = (disp + x) * torch.log1p(mean / (disp + _EPS)) + x * (
+        torch.log(disp + _EPS) - torch.log(mean + _EPS)
+    )
+    return t1 + t2
+
+
+def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
+    """Zero-inflated negative binomial negative log-likelihood, averaged.
+
+    The DCA / scDeepCluster formulation: non-zero counts pay the NB term plus
+    ``-log(1 - pi)``; zeros pay ``-log(pi + (1 - pi) NB(0))``; an optional
+    ridge penalty ``ridge_lambda * pi**2`` shrinks the dropout probability.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n_cells, n_genes)
+        Observed counts.
+    mean, disp, pi : torch.Tensor of shape (n_cells, n_genes)
+        NB mean (size-factor scaled), dispersion and dropout probability.
+    ridge_lambda : float, default=0.0
+        Weight of the ridge penalty on ``pi``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar mean over all entries.
+    """
+    nb_case = nb_nll(x, mean, disp) - torch.log(1.0 - pi + _EPS)
+    zero_nb = torch.pow(disp / (disp + mean + _EPS), disp)
+    zero_case = -torch.log(pi + (1.0 - pi) * zero_nb + _EPS)
+    result = torch.where(x < 1e-8, zero_case, nb_case)
+    if ridge_lambda > 0:
+        result = result + ridge_lambda * pi.square()
+    return result.mean()

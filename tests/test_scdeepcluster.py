@@ -1,0 +1,102 @@
+"""ScDeepCluster on small real subsets: learns, is deterministic, pickles."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skdance.clustering import ScDeepCluster
+from skdance.datasets import load_pbmc_4k_subset
+from skdance.metrics import adjusted_rand_score
+from skdance.nn import student_t_assignment, target_distribution, zinb_nll
+
+
+@pytest.fixture(scope="module")
+def pbmc():
+    X, y = load_pbmc_4k_subset()
+    return X[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def fitted(pbmc):
+    X, _ = pbmc
+    return ScDeepCluster(
+        n_clusters=8, pretrain_epochs=40, max_epochs=30, random_state=0
+    ).fit(X)
+
+
+def test_beats_random_labelling(pbmc, fitted):
+    _, y = pbmc
+    ari = adjusted_rand_score(y, fitted.labels_)
+    shuffled = np.random.default_rng(0).permutation(fitted.labels_)
+    assert ari > 0.3
+    assert adjusted_rand_score(y, shuffled) < 0.05
+
+
+def test_losses_decrease(fitted):
+    pre = fitted.pretrain_loss_
+    assert len(pre) == 40 and pre[-1] < 0.9 * pre[0]
+    assert fitted.n_iter_ >= 1 and np.isfinite(fitted.cluster_loss_).all()
+
+
+def test_predict_transform_consistent(pbmc, fitted):
+    X, _ = pbmc
+    np.testing.assert_allclose(fitted.transform(X), fitted.embedding_, atol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+    assert fitted.cluster_centers_.shape == (8, 32)
+
+
+def test_deterministic_and_picklable(pbmc):
+    X, _ = pbmc
+    est = ScDeepCluster(n_clusters=5, pretrain_epochs=3, max_epochs=3, random_state=1)
+    a = clone(est).fit(X[:200])
+    b = clone(est).fit(X[:200])
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    restored = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(restored.predict(X[:50]), a.predict(X[:50]))
+
+
+def test_requires_n_clusters_and_counts(pbmc):
+    X, _ = pbmc
+    with pytest.raises(ValueError, match="requires n_clusters"):
+        ScDeepCluster(pretrain_epochs=1, max_epochs=1).fit(X[:50])
+    with pytest.raises(ValueError, match="larger than the number of cells"):
+        ScDeepCluster(n_clusters=60, pretrain_epochs=1).fit(X[:50])
+    dense = X[:50].toarray()
+    dense[0] = 0
+    with pytest.raises(ValueError, match="zero total counts"):
+        ScDeepCluster(n_clusters=2, pretrain_epochs=1).fit(dense)
+
+
+def test_dec_head_invariants():
+    z = torch.randn(20, 4)
+    centers = torch.randn(3, 4)
+    q = student_t_assignment(z, centers)
+    p = target_distribution(q)
+    torch.testing.assert_close(q.sum(1), torch.ones(20))
+    torch.testing.assert_close(p.sum(1), torch.ones(20))
+    # DEC: p_ij = (q_ij^2 / f_j) / sum_k (q_ik^2 / f_k), f_j = sum_i q_ij
+    w = q**2 / q.sum(0)
+    torch.testing.assert_close(p, w / w.sum(1, keepdim=True))
+    # Student-t kernel by hand for one entry
+    d2 = ((z[0] - centers) ** 2).sum(1)
+    k = 1 / (1 + d2)
+    torch.testing.assert_close(q[0], k / k.sum())
+
+
+def test_zinb_prefers_true_parameters():
+    torch.manual_seed(0)
+    mean = torch.full((2000, 1), 4.0)
+    disp = torch.full((2000, 1), 2.0)
+    nb = torch.distributions.NegativeBinomial(
+        total_count=disp, logits=torch.log(mean / disp)
+    )
+    x = nb.sample()
+    x[:400] = 0  # 20% dropout
+    good = zinb_nll(x, mean, disp, torch.full_like(x, 0.2))
+    bad = zinb_nll(x, mean * 3, disp, torch.full_like(x, 0.2))
+    no_dropout = zinb_nll(x, mean, disp, torch.full_like(x, 1e-4))
+    assert good < bad and good < no_dropout
