@@ -3,6 +3,12 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch thread per xdist worker: workers x threads must not exceed cores
+    import torch
+
+    torch.set_num_threads(1)
+
 ROOT = Path(__file__).resolve().parents[1]
 # Tests read the real data from ../shared/data unless SKDANCE_DATA says otherwise.
 os.environ.setdefault("SKDANCE_DATA", str(ROOT.parent / "shared" / "data"))

@@ -189,17 +189,26 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- data ---------------------------------------------------------------
-    def _normalise(self, counts):
+    def _tensors(self, X, *, fit=False):
+        """Return counts, normalised input and size factors as tensors.
+
+        With ``fit=True`` the median total and the gene statistics are learnt
+        from ``X`` first (one pass over the data either way).
+        """
+        counts = _dense_float(X)
         totals = counts.sum(axis=1)
+        if fit:
+            self.median_total_ = float(np.median(totals))
         size_factors = totals / self.median_total_
         logged = np.log1p(counts / size_factors[:, None])
-        return (logged - self.gene_mean_) / self.gene_std_, size_factors
-
-    def _tensors(self, X):
-        counts = _dense_float(X)
-        normed, sf = self._normalise(counts)
+        if fit:
+            self.gene_mean_ = logged.mean(axis=0)
+            std = logged.std(axis=0)
+            std[std == 0] = 1.0
+            self.gene_std_ = std
+        normed = (logged - self.gene_mean_) / self.gene_std_
         return (torch.from_numpy(counts), torch.from_numpy(normed.astype(np.float32)),
-                torch.from_numpy(sf.astype(np.float32)))
+                torch.from_numpy(size_factors.astype(np.float32)))
 
     # -- training -----------------------------------------------------------
     def _zinb_loss(self, module, x_in, counts, sf):
@@ -291,15 +300,7 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"n_clusters={self.n_clusters} is larger than the number of cells "
                 f"(n_samples={X.shape[0]})."
             )
-        counts = _dense_float(X)
-        totals = counts.sum(axis=1)
-        self.median_total_ = float(np.median(totals))
-        logged = np.log1p(counts / (totals / self.median_total_)[:, None])
-        self.gene_mean_ = logged.mean(axis=0)
-        std = logged.std(axis=0)
-        std[std == 0] = 1.0
-        self.gene_std_ = std
-        counts_t, normed_t, sf_t = self._tensors(X)
+        counts_t, normed_t, sf_t = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.pretrain_loss_, self.cluster_loss_ = [], []
         with seeded(seed) as gen:
