@@ -18,8 +18,6 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
     (columns in the order of ``classes_``).
     """
 
-    _dense = False
-
     def fit(self, X, y):
         """Train on labelled cells.
 
@@ -36,11 +34,7 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
             Fitted classifier.
         """
         self._validate_params()
-        X, y = validate_input(
-            self, X, y, reset=True,
-            accept_sparse=False if self._dense else ("csr", "csc"),
-            ensure_min_samples=2,
-        )
+        X, y = validate_input(self, X, y, reset=True, ensure_min_samples=2)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -54,10 +48,7 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
 
     def _check_predict_input(self, X):
         check_is_fitted(self)
-        return validate_input(
-            self, X, reset=False,
-            accept_sparse=False if self._dense else ("csr", "csc"),
-        )
+        return validate_input(self, X, reset=False)
 
     def predict_proba(self, X):
         """Probability of each cell type.
@@ -92,5 +83,5 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = not self._dense
+        tags.input_tags.sparse = True
         return tags

@@ -106,7 +106,6 @@ class SingleCellNet(AnnotatorMixin):
     True
     """
 
-    _dense = False
     _parameter_constraints = {
         "n_top_genes": [Interval(Integral, 1, None, closed="left")],
         "n_top_gene_pairs": [Interval(Integral, 1, None, closed="left")],

@@ -211,6 +211,11 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
                 torch.from_numpy(size_factors.astype(np.float32)))
 
     # -- training -----------------------------------------------------------
+    def _corrupt(self, normed, idx, gen):
+        """Gaussian-noise-corrupted input rows ``idx`` (the denoising AE input)."""
+        noise = torch.randn(len(idx), normed.shape[1], generator=gen)
+        return normed[idx] + self.noise_sigma * noise
+
     def _zinb_loss(self, module, x_in, counts, sf):
         _, mean, disp, pi = module(x_in)
         return zinb_nll(counts, mean * sf[:, None], disp, pi)
@@ -223,9 +228,8 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         for _ in bar:
             total = 0.0
             for idx in minibatches(n, self.batch_size, gen):
-                x_in = normed[idx] + self.noise_sigma * torch.randn(
-                    len(idx), normed.shape[1], generator=gen)
-                loss = self._zinb_loss(module, x_in, counts[idx], sf[idx])
+                loss = self._zinb_loss(module, self._corrupt(normed, idx, gen),
+                                       counts[idx], sf[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -258,9 +262,7 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
                     break
             total = 0.0
             for idx in minibatches(n, self.batch_size, gen):
-                x_in = normed[idx] + self.noise_sigma * torch.randn(
-                    len(idx), normed.shape[1], generator=gen)
-                z_b, mean, disp, pi = module(x_in)
+                z_b, mean, disp, pi = module(self._corrupt(normed, idx, gen))
                 q_b = student_t_assignment(z_b, centers, self.alpha)
                 loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
                     counts[idx], mean * sf[idx, None], disp, pi)
@@ -363,5 +365,4 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
-        tags.non_deterministic = False
         return tags

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.graph._base import GraphBuilderMixin
-from skdance.preprocessing._utils import row_sums, scale_rows
+from skdance.preprocessing._utils import normalize_rows
 
 __all__ = ["CellGeneGraph", "GeneCorrelationGraph"]
 
@@ -64,9 +64,7 @@ class CellGeneGraph(GraphBuilderMixin):
     def _build(self, X):
         W = sp.csr_matrix(X, dtype=np.float64, copy=True)
         if self.weight == "fraction":
-            totals = row_sums(W)
-            W = scale_rows(W, np.divide(1.0, totals, out=np.zeros_like(totals),
-                                        where=totals > 0))
+            W = normalize_rows(W, 1.0)
         W.eliminate_zeros()
         A = sp.bmat([[None, W], [W.T, None]], format="csr")
         n = A.shape[0]

@@ -183,9 +183,8 @@ class MutualNNGraph(GraphBuilderMixin):
         batch = getattr(self, "_batch", None)
         if batch is None:
             _check_k(self.n_neighbors, n, type(self).__name__)
-            nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1,
-                                  metric=self.metric).fit(X)
-            A = nn.kneighbors_graph(None, self.n_neighbors, mode="connectivity")
+            A = KNNGraph(n_neighbors=self.n_neighbors, metric=self.metric,
+                         symmetrize=False)._build(X)
         else:
             if batch.shape[0] != n:
                 raise ValueError(f"batch has {batch.shape[0]} entries for {n} cells.")

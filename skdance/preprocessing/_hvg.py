@@ -11,7 +11,7 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.preprocessing._utils import mean_var, row_sums, scale_rows
+from skdance.preprocessing._utils import mean_var, normalize_rows
 from skdance.utils._validation import is_anndata, validate_input
 
 __all__ = ["HighlyVariableGenes"]
@@ -268,10 +268,7 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         """
         X = X.astype(np.float64)
         if self.log_normalize:
-            totals = row_sums(X)
-            factors = np.divide(self.target_sum, totals, out=np.zeros_like(totals),
-                                where=totals > 0)
-            X = scale_rows(X, factors)
+            X = normalize_rows(X, self.target_sum)
             if self.flavor == "seurat":
                 return X  # expm1(log1p(x)) is x
             func = np.log1p

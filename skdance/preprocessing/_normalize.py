@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.preprocessing._utils import row_sums, scale_rows
+from skdance.preprocessing._utils import normalize_rows, row_sums
 from skdance.utils._validation import validate_input
 
 __all__ = ["Log1p", "NormalizeTotal"]
@@ -139,10 +139,7 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_input(self, X, reset=False, counts=True)
-        totals = self._totals(X)
-        factors = np.divide(self.target_sum_, totals, out=np.zeros_like(totals),
-                            where=totals > 0)
-        return scale_rows(X, factors)
+        return normalize_rows(X, self.target_sum_, self._totals(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["mean_var", "row_sums", "scale_rows"]
+__all__ = ["mean_var", "normalize_rows", "row_sums", "scale_rows"]
 
 
 def mean_var(X):
@@ -33,6 +33,19 @@ def mean_var(X):
 def row_sums(X):
     """Row totals as a 1-D float64 array, dense or sparse."""
     return np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
+
+
+def normalize_rows(X, target_sum, totals=None):
+    """Scale every row to total ``target_sum``; rows summing to 0 stay 0.
+
+    ``totals`` (default: the row sums of ``X``) lets callers count only a
+    subset of columns.  Returns a new object of the input's type.
+    """
+    if totals is None:
+        totals = row_sums(X)
+    factors = np.divide(target_sum, totals, out=np.zeros_like(totals),
+                        where=totals > 0)
+    return scale_rows(X, factors)
 
 
 def scale_rows(X, factors):
