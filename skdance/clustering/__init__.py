@@ -1,7 +1,20 @@
 """Cell clustering estimators."""
 
+from skdance.clustering.graphsc import GraphSC
 from skdance.clustering.leiden import Leiden
 from skdance.clustering.louvain import Louvain
+from skdance.clustering.scdcc import ScDCC, make_pairwise_constraints
 from skdance.clustering.scdeepcluster import ScDeepCluster
+from skdance.clustering.scdsc import ScDSC
+from skdance.clustering.sctag import ScTAG
 
-__all__ = ["Leiden", "Louvain", "ScDeepCluster"]
+__all__ = [
+    "GraphSC",
+    "Leiden",
+    "Louvain",
+    "ScDCC",
+    "ScDSC",
+    "ScDeepCluster",
+    "ScTAG",
+    "make_pairwise_constraints",
+]

@@ -3,14 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from skdance.clustering._deep import CountModelMixin, kmeans_centers
 from skdance.nn import (
     ZINBHeads,
     kl_clustering_loss,
@@ -22,7 +20,11 @@ from skdance.nn import (
     target_distribution,
     zinb_nll,
 )
-from skdance.utils._validation import check_random_state_int, validate_input
+from skdance.utils._validation import (
+    check_n_clusters,
+    check_random_state_int,
+    validate_input,
+)
 
 __all__ = ["ScDeepCluster"]
 
@@ -48,11 +50,7 @@ class ZINBAutoencoder(nn.Module):
         return (z, *self.heads(self.decoder(z)))
 
 
-def _dense_float(X):
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
-
-
-class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
+class ScDeepCluster(CountModelMixin):
     """scDeepCluster: deep embedded clustering on a ZINB denoising autoencoder.
 
     The method of Tian et al. (2019), as in its PyTorch implementation:
@@ -188,28 +186,6 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- data ---------------------------------------------------------------
-    def _tensors(self, X, *, fit=False):
-        """Return counts, normalised input and size factors as tensors.
-
-        With ``fit=True`` the median total and the gene statistics are learnt
-        from ``X`` first (one pass over the data either way).
-        """
-        counts = _dense_float(X)
-        totals = counts.sum(axis=1)
-        if fit:
-            self.median_total_ = float(np.median(totals))
-        size_factors = totals / self.median_total_
-        logged = np.log1p(counts / size_factors[:, None])
-        if fit:
-            self.gene_mean_ = logged.mean(axis=0)
-            std = logged.std(axis=0)
-            std[std == 0] = 1.0
-            self.gene_std_ = std
-        normed = (logged - self.gene_mean_) / self.gene_std_
-        return (torch.from_numpy(counts), torch.from_numpy(normed.astype(np.float32)),
-                torch.from_numpy(size_factors.astype(np.float32)))
-
     # -- training -----------------------------------------------------------
     def _corrupt(self, normed, idx, gen):
         """Gaussian-noise-corrupted input rows ``idx`` (the denoising AE input)."""
@@ -238,15 +214,41 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
             if self.verbose:
                 bar.set_postfix(zinb=f"{self.pretrain_loss_[-1]:.4f}")
 
-    def _cluster(self, module, counts, normed, sf, gen, seed):
+    def _forward_dec(self, module, normed, idx, centers, gen):
+        """ZINB parameters from the corrupted input, Student-t q from the clean one.
+
+        As in scDeepCluster, the decoder sees the noisy embedding while the
+        cluster assignment uses the embedding of the clean input.
+        """
+        _, mean, disp, pi = module(self._corrupt(normed, idx, gen))
+        q = student_t_assignment(module.encode(normed[idx]), centers, self.alpha)
+        return q, mean, disp, pi
+
+    def _cluster_epoch(self, module, centers, opt, data, p, gen):
+        """One epoch of ``gamma * KL(P || Q) + ZINB`` over shuffled mini-batches."""
+        counts, normed, sf = data
         n = counts.shape[0]
+        total = 0.0
+        for idx in minibatches(n, self.batch_size, gen):
+            q_b, mean, disp, pi = self._forward_dec(module, normed, idx, centers, gen)
+            loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
+                counts[idx], mean * sf[idx, None], disp, pi)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        return total / n
+
+    def _extra_epoch(self, module, centers, opt, data, gen):
+        """Run extra training after each clustering epoch (ScDCC: constraints)."""
+
+    def _cluster(self, module, data, gen, seed):
+        counts, normed, sf = data
         with torch.no_grad():
             z = module.encode(normed).numpy()
-        km = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
-        centers = nn.Parameter(torch.from_numpy(km.cluster_centers_.astype(np.float32)))
+        centers, labels = kmeans_centers(z, self.n_clusters, seed)
         opt = torch.optim.Adadelta([*module.parameters(), centers],
                                    lr=self.learning_rate, rho=0.95)
-        labels = km.labels_
         p = None
         bar = progress(range(self.max_epochs), self.verbose, "DEC clustering")
         self.n_iter_ = 0
@@ -260,17 +262,9 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
                 labels = new_labels
                 if epoch > 0 and changed < self.tol:
                     break
-            total = 0.0
-            for idx in minibatches(n, self.batch_size, gen):
-                z_b, mean, disp, pi = module(self._corrupt(normed, idx, gen))
-                q_b = student_t_assignment(z_b, centers, self.alpha)
-                loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
-                    counts[idx], mean * sf[idx, None], disp, pi)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            self.cluster_loss_.append(total / n)
+            self.cluster_loss_.append(
+                self._cluster_epoch(module, centers, opt, data, p, gen))
+            self._extra_epoch(module, centers, opt, data, gen)
             self.n_iter_ = epoch + 1
             if self.verbose:
                 bar.set_postfix(loss=f"{self.cluster_loss_[-1]:.4f}", changed=changed)
@@ -294,14 +288,10 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
                            ensure_min_samples=2)
-        if self.n_clusters is None:
-            raise ValueError("ScDeepCluster requires n_clusters (the number of "
-                             "cell types); got None.")
-        if self.n_clusters > X.shape[0]:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than the number of cells "
-                f"(n_samples={X.shape[0]})."
-            )
+        check_n_clusters(self, X.shape[0])
+        return self._fit_validated(X)
+
+    def _fit_validated(self, X):
         counts_t, normed_t, sf_t = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.pretrain_loss_, self.cluster_loss_ = [], []
@@ -310,7 +300,7 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
                                      self.latent_dim)
             module.train()
             self._pretrain(module, counts_t, normed_t, sf_t, gen)
-            centers = self._cluster(module, counts_t, normed_t, sf_t, gen, seed)
+            centers = self._cluster(module, (counts_t, normed_t, sf_t), gen, seed)
         module.eval()
         self.module_ = module
         self.cluster_centers_ = centers.numpy()
@@ -360,9 +350,3 @@ class ScDeepCluster(ClusterMixin, TransformerMixin, BaseEstimator):
         z = self._encode_new(X)
         q = student_t_assignment(z, torch.from_numpy(self.cluster_centers_), self.alpha)
         return q.argmax(dim=1).numpy().astype(np.int64)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = True
-        return tags

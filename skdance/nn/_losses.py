@@ -56,9 +56,18 @@ def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
     loss : torch.Tensor
         Scalar mean over all entries.
     """
-    nb_case = nb_nll(x, mean, disp) - torch.log(1.0 - pi + _EPS)
-    zero_nb = torch.pow(disp / (disp + mean + _EPS), disp)
-    zero_case = -torch.log(pi + (1.0 - pi) * zero_nb + _EPS)
+    # NB(0) = (disp / (disp + mean)) ** disp = exp(-disp * log1p(mean / disp)):
+    # share the log1p term between the zero and non-zero cases.
+    log_ratio = torch.log1p(mean / (disp + _EPS))
+    nb_case = (
+        torch.lgamma(disp + _EPS)
+        + torch.lgamma(x + 1.0)
+        - torch.lgamma(x + disp + _EPS)
+        + (disp + x) * log_ratio
+        + x * (torch.log(disp + _EPS) - torch.log(mean + _EPS))
+        - torch.log(1.0 - pi + _EPS)
+    )
+    zero_case = -torch.log(pi + (1.0 - pi) * torch.exp(-disp * log_ratio) + _EPS)
     result = torch.where(x < 1e-8, zero_case, nb_case)
     if ridge_lambda > 0:
         result = result + ridge_lambda * pi.square()

@@ -169,3 +169,17 @@ def check_random_state_int(random_state):
 
     rng = check_random_state(random_state)
     return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def check_n_clusters(estimator, n_samples):
+    """Raise a clear error when ``estimator.n_clusters`` is missing or too large."""
+    name = type(estimator).__name__
+    if estimator.n_clusters is None:
+        raise ValueError(
+            f"{name} requires n_clusters (the number of cell types); got None."
+        )
+    if estimator.n_clusters > n_samples:
+        raise ValueError(
+            f"n_clusters={estimator.n_clusters} is larger than the number of cells "
+            f"(n_samples={n_samples})."
+        )

@@ -1,0 +1,370 @@
+"""scDSC: deep structural clustering with a ZINB autoencoder and a fused GCN."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+
+from skdance.clustering._deep import CountModelMixin, kmeans_centers
+from skdance.graph import KNNGraph
+from skdance.nn import (
+    ZINBHeads,
+    minibatches,
+    normalize_adjacency,
+    progress,
+    seeded,
+    student_t_assignment,
+    target_distribution,
+    to_torch_sparse,
+    zinb_nll,
+)
+from skdance.utils._validation import (
+    check_n_clusters,
+    check_random_state_int,
+    validate_input,
+)
+
+__all__ = ["ScDSC"]
+
+
+def _bn_block(dims, relu):
+    """Linear + BatchNorm (+ ReLU) layers along ``dims``, kept separately."""
+    layers = nn.ModuleList()
+    for a, b in zip(dims[:-1], dims[1:]):
+        block = [nn.Linear(a, b), nn.BatchNorm1d(b)]
+        if relu:
+            block.append(nn.ReLU())
+        layers.append(nn.Sequential(*block))
+    return layers
+
+
+class ScDSCModule(nn.Module):
+    """Autoencoder (with ZINB heads) and the GCN fused into it layer by layer."""
+
+    def __init__(self, n_genes, encoder_dims, latent_dims, n_clusters):
+        super().__init__()
+        self.encoder = _bn_block([n_genes, *encoder_dims], relu=True)
+        self.latent = _bn_block([encoder_dims[-1], *latent_dims], relu=False)
+        decoder_dims = [latent_dims[-1], *reversed(encoder_dims)]
+        self.decoder = _bn_block(decoder_dims, relu=True)
+        self.recon = nn.Linear(decoder_dims[-1], n_genes)
+        self.heads = ZINBHeads(decoder_dims[-1], n_genes)
+        gcn_dims = [n_genes, *encoder_dims, *latent_dims, n_clusters]
+        self.gcn = nn.ModuleList(
+            nn.Linear(a, b, bias=False) for a, b in zip(gcn_dims[:-1], gcn_dims[1:])
+        )
+        for layer in self.gcn:
+            nn.init.xavier_uniform_(layer.weight)
+
+    def autoencode(self, x):
+        """Return the AE's reconstruction, last decoder layer and all hidden layers."""
+        hidden = []
+        h = x
+        for layer in [*self.encoder, *self.latent]:
+            h = layer(h)
+            hidden.append(h)
+        for layer in self.decoder:
+            h = layer(h)
+        return self.recon(h), h, hidden
+
+    def forward(self, x, adj, sigma):
+        """Return ``(z, x_rec, gcn_softmax, mean, disp, pi)``."""
+        x_rec, dec, hidden = self.autoencode(x)
+        h = F.relu(torch.sparse.mm(adj, self.gcn[0](x)))
+        for i, layer in enumerate(self.gcn[1:], start=1):
+            h = torch.sparse.mm(adj, layer((1 - sigma) * h + sigma * hidden[i - 1]))
+            if i < len(self.gcn) - 1:
+                h = F.relu(h)
+        return (hidden[-1], x_rec, F.softmax(h, dim=1), *self.heads(dec))
+
+
+class ScDSC(CountModelMixin):
+    """scDSC: deep structural clustering through an autoencoder and a GNN.
+
+    The method of Gan et al. (2022):
+
+    1. Counts are normalised internally (size factors, ``log1p``, per-gene
+       standardisation); a cell graph is built with ``graph`` (default: the 10
+       most Pearson-correlated cells) and symmetrically normalised with
+       self-loops.
+    2. An autoencoder (encoder 512-256-256 with ReLU, latent layers
+       256-128-32, mirrored decoder, batch norm after every layer) is
+       pretrained on the mean squared reconstruction error (Adam,
+       mini-batches).
+    3. A graph convolutional network of the same widths runs beside it; the
+       input of its layer ``l + 1`` mixes its own output with the
+       autoencoder's layer ``l``: ``(1 - sigma) h_l + sigma a_l``.  Its last
+       layer has ``n_clusters`` units and a softmax.  The decoder also
+       outputs ZINB parameters for the raw counts.
+    4. DEC centres are initialised by k-means (20 restarts) on the
+       autoencoder's embedding; the whole network is trained full batch with
+       Adam on ``w_bce * BCE(Q, P) + w_gcn * KL(P || Z_gcn) + w_rec * MSE +
+       w_zinb * ZINB``, with DEC's target ``P`` recomputed every
+       ``update_interval`` epochs.  Cells are labelled by the argmax of the
+       Student-t assignment ``Q``.
+
+    Differences from the published code, all deliberate: the pretrained
+    autoencoder is loaded once and then trained jointly (DANCE reloads it
+    at every forward pass, freezing it); no epoch is selected by looking at
+    the true labels (DANCE keeps the epoch with the best ARI); training
+    stops early when fewer than ``tol`` of the cells change cluster between
+    target updates.
+
+    The GCN links the cells fitted together; ``transform(X)`` returns the
+    autoencoder embedding, which needs no graph.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters (required, as in the paper's protocol).
+    graph : graph builder, default=None
+        Transformer building the cell adjacency; None means
+        ``KNNGraph(n_neighbors=10, metric="correlation")``.  Cloned in ``fit``.
+    graph_pcs : int or None, default=None
+        Principal components the graph is built on (None: normalised genes).
+    encoder_dims : tuple of int, default=(512, 256, 256)
+        Encoder widths (mirrored by the decoder).
+    latent_dims : tuple of int, default=(256, 128, 32)
+        Widths of the latent layers; the last is the embedding size.
+    sigma : float, default=0.5
+        Weight of the autoencoder layers in the GCN's inputs.
+    pretrain_epochs : int, default=100
+        Autoencoder pretraining epochs.
+    max_epochs : int, default=1000
+        Maximum joint training epochs (full batch).
+    batch_size : int, default=256
+        Mini-batch size of pretraining.
+    pretrain_learning_rate : float, default=1e-3
+        Adam learning rate of pretraining.
+    learning_rate : float, default=1e-2
+        Adam learning rate of joint training.
+    w_bce, w_gcn, w_rec, w_zinb : float, default=1.0, 0.01, 0.1, 0.1
+        Loss weights (binary cross-entropy, GCN KL, reconstruction, ZINB).
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel (``v`` in the paper).
+    update_interval : int, default=10
+        Epochs between target-distribution updates.
+    tol : float, default=1e-3
+        Stop when the fraction of cells changing cluster falls below it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch, numpy and python inside ``fit``.
+    verbose : int, default=0
+        Show tqdm progress bars with the loss.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_cells,)
+        Cluster of every training cell.
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dims[-1])
+        Learnt centres in the embedding.
+    embedding_ : ndarray of shape (n_cells, latent_dims[-1])
+        Autoencoder embedding of the training cells.
+    adjacency_ : scipy.sparse.csr_matrix of shape (n_cells, n_cells)
+        The cell graph built in ``fit``.
+    module_ : torch.nn.Module
+        The trained network (on CPU).
+    pretrain_loss_ : list of float
+        Mean reconstruction loss per pretraining epoch.
+    cluster_loss_ : list of float
+        Total loss per joint training epoch.
+    n_iter_ : int
+        Joint training epochs run.
+    n_features_in_ : int
+        Number of genes seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Gene names seen in ``fit``, when the input had them.
+
+    References
+    ----------
+    Gan, Huang, Zou, Li, Wang & Wang (2022), "Deep structural clustering for
+    single-cell RNA-seq data jointly through autoencoder and graph neural
+    network", Briefings in Bioinformatics 23(2), bbac018.
+
+    Examples
+    --------
+    >>> from skdance.clustering import ScDSC
+    >>> from skdance.datasets import load_pbmc_4k_subset
+    >>> X, y = load_pbmc_4k_subset()
+    >>> model = ScDSC(n_clusters=8, pretrain_epochs=5, max_epochs=5,
+    ...               random_state=0).fit(X[:300])
+    >>> model.labels_.shape, model.embedding_.shape
+    ((300,), (300, 32))
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "graph": [HasMethods(["fit_transform"]), None],
+        "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
+        "encoder_dims": [tuple, list],
+        "latent_dims": [tuple, list],
+        "sigma": [Interval(Real, 0, 1, closed="both")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "w_bce": [Interval(Real, 0, None, closed="left")],
+        "w_gcn": [Interval(Real, 0, None, closed="left")],
+        "w_rec": [Interval(Real, 0, None, closed="left")],
+        "w_zinb": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_clusters=None, *, graph=None, graph_pcs=None,
+                 encoder_dims=(512, 256, 256), latent_dims=(256, 128, 32),
+                 sigma=0.5, pretrain_epochs=100, max_epochs=1000, batch_size=256,
+                 pretrain_learning_rate=1e-3, learning_rate=1e-2, w_bce=1.0,
+                 w_gcn=0.01, w_rec=0.1, w_zinb=0.1, alpha=1.0, update_interval=10,
+                 tol=1e-3, random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.graph = graph
+        self.graph_pcs = graph_pcs
+        self.encoder_dims = encoder_dims
+        self.latent_dims = latent_dims
+        self.sigma = sigma
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.learning_rate = learning_rate
+        self.w_bce = w_bce
+        self.w_gcn = w_gcn
+        self.w_rec = w_rec
+        self.w_zinb = w_zinb
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _propagation(self, normed, seed):
+        adj = self._cell_graph(normed, seed,
+                               KNNGraph(n_neighbors=10, metric="correlation"))
+        return adj, to_torch_sparse(normalize_adjacency(adj, mode="sym"))
+
+    def _pretrain(self, module, normed, gen):
+        opt = torch.optim.Adam(module.parameters(), lr=self.pretrain_learning_rate)
+        n = normed.shape[0]
+        bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain AE")
+        for _ in bar:
+            total = 0.0
+            for idx in minibatches(n, self.batch_size, gen):
+                if len(idx) < 2:  # batch norm needs two cells
+                    continue
+                x_rec, _, _ = module.autoencode(normed[idx])
+                loss = F.mse_loss(x_rec, normed[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            self.pretrain_loss_.append(total / n)
+            if self.verbose:
+                bar.set_postfix(mse=f"{self.pretrain_loss_[-1]:.4f}")
+
+    def _train(self, module, centers, data, adj):
+        counts, normed, sf = data
+        opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate)
+        labels = None
+        p = None
+        self.n_iter_ = 0
+        bar = progress(range(self.max_epochs), self.verbose, "scDSC training")
+        for epoch in bar:
+            if epoch % self.update_interval == 0:
+                module.eval()
+                with torch.no_grad():
+                    z, *_ = module(normed, adj, self.sigma)
+                    q = student_t_assignment(z, centers, self.alpha)
+                p = target_distribution(q)
+                new_labels = q.argmax(dim=1).numpy()
+                if labels is not None:
+                    changed = float(np.mean(new_labels != labels))
+                    if changed < self.tol:
+                        break
+                labels = new_labels
+                module.train()
+            z, x_rec, pred, mean, disp, pi = module(normed, adj, self.sigma)
+            q = student_t_assignment(z, centers, self.alpha)
+            loss = (
+                self.w_bce * F.binary_cross_entropy(q, p)
+                + self.w_gcn * F.kl_div(torch.log(pred + 1e-10), p,
+                                        reduction="batchmean")
+                + self.w_rec * F.mse_loss(x_rec, normed)
+                + self.w_zinb * zinb_nll(counts, mean * sf[:, None], disp, pi)
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.cluster_loss_.append(loss.item())
+            self.n_iter_ = epoch + 1
+            if self.verbose:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+
+    def fit(self, X, y=None):
+        """Build the cell graph, pretrain the autoencoder, then train jointly.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts (put gene selection before it in a Pipeline).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ScDSC
+            Fitted estimator.
+        """
+        self._validate_params()
+        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
+                           ensure_min_samples=2)
+        check_n_clusters(self, X.shape[0])
+        counts, normed, sf = self._tensors(X, fit=True)
+        seed = check_random_state_int(self.random_state)
+        self.adjacency_, adj = self._propagation(normed, seed)
+        self.pretrain_loss_, self.cluster_loss_ = [], []
+        with seeded(seed) as gen:
+            module = ScDSCModule(X.shape[1], tuple(self.encoder_dims),
+                                 tuple(self.latent_dims), self.n_clusters)
+            module.train()
+            self._pretrain(module, normed, gen)
+            module.eval()
+            with torch.no_grad():
+                z = module.autoencode(normed)[2][-1].numpy()
+            centers, _ = kmeans_centers(z, self.n_clusters, seed)
+            self._train(module, centers, (counts, normed, sf), adj)
+        module.eval()
+        self.module_ = module
+        self.cluster_centers_ = centers.detach().numpy()
+        with torch.no_grad():
+            z = module.autoencode(normed)[2][-1]
+            q = student_t_assignment(z, centers.detach(), self.alpha)
+        self.embedding_ = z.numpy()
+        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
+        return self
+
+    def transform(self, X):
+        """Embed cells with the trained autoencoder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts on the genes seen in ``fit``.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_cells, latent_dims[-1])
+            Embedding.
+        """
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        _, normed, _ = self._tensors(X)
+        with torch.no_grad():
+            return self.module_.autoencode(normed)[2][-1].numpy()

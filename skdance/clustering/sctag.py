@@ -1,0 +1,335 @@
+"""scTAG: ZINB graph autoencoder with topology-adaptive graph convolutions."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+from torch_geometric.nn import TAGConv
+
+from skdance.clustering._deep import CountModelMixin, kmeans_centers
+from skdance.graph import KNNGraph
+from skdance.nn import (
+    ZINBHeads,
+    kl_clustering_loss,
+    mlp,
+    normalize_adjacency,
+    progress,
+    seeded,
+    student_t_assignment,
+    target_distribution,
+    to_torch_sparse,
+    zinb_nll,
+)
+from skdance.utils._validation import (
+    check_n_clusters,
+    check_random_state_int,
+    validate_input,
+)
+
+__all__ = ["ScTAG"]
+
+
+class ScTAGModule(nn.Module):
+    """TAGConv encoder, ZINB decoder and inner-product adjacency decoder."""
+
+    def __init__(self, n_genes, hidden_dim, latent_dim, hops, decoder_dims,
+                 adj_dim, dropout):
+        super().__init__()
+        self.conv1 = TAGConv(n_genes, hidden_dim, K=hops, normalize=False)
+        self.conv2 = TAGConv(hidden_dim, latent_dim, K=hops, normalize=False)
+        self.adj_proj = nn.Linear(latent_dim, adj_dim)
+        self.dropout = dropout
+        self.decoder = mlp([latent_dim, *decoder_dims])
+        self.heads = ZINBHeads(decoder_dims[-1], n_genes)
+
+    def encode(self, x, adj):
+        """Latent embedding of the cells of ``x`` over the normalised graph."""
+        return self.conv2(F.relu(self.conv1(x, adj)), adj)
+
+    def forward(self, x, adj):
+        """Return ``(z, adj_rec, mean, disp, pi)``."""
+        z = self.encode(x, adj)
+        h = F.dropout(self.adj_proj(z), self.dropout, self.training)
+        adj_rec = torch.sigmoid(h @ h.T)
+        return (z, adj_rec, *self.heads(self.decoder(z)))
+
+
+class ScTAG(CountModelMixin):
+    """scTAG: ZINB-based graph embedding autoencoder with DEC clustering.
+
+    The method of Yu et al. (2022):
+
+    1. Counts are normalised internally (size factors, ``log1p``, per-gene
+       standardisation); a cell graph is built with ``graph`` (default: 15
+       nearest neighbours on 50 principal components), binarised as the
+       reconstruction target and symmetrically normalised with self-loops for
+       the convolutions.
+    2. The encoder is two topology-adaptive graph convolutions (TAGConv,
+       ``hops`` hops; hidden 128 with ReLU, latent 15).  Two decoders read the
+       embedding: a ZINB decoder (128-256-512) for the raw counts and an
+       inner-product decoder ``sigmoid(h h^T)`` with ``h`` a linear map of
+       the embedding to ``adj_dim`` units, for the adjacency.
+    3. Pretraining minimises ``w_adj * MSE(A_rec, A) + w_zinb * ZINB``
+       (Adam with AMSGrad, full batch).  Cluster centres are initialised by
+       k-means (20 restarts) on the embedding; then ``w_cluster * KL(P||Q)``
+       is added, with DEC's target ``P`` recomputed every
+       ``update_interval`` epochs, until fewer than ``tol`` of the cells
+       change cluster between updates or ``max_epochs`` is reached.
+
+    The method is transductive: the graph links the cells passed together.
+    ``transform(X)`` builds the graph over the rows of ``X`` and encodes them
+    with the trained network.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters (required, as in the paper's protocol).
+    graph : graph builder, default=None
+        Transformer building the cell adjacency (``fit_transform``); None
+        means ``KNNGraph(n_neighbors=15)``.  Cloned in ``fit``.
+    graph_pcs : int or None, default=50
+        Principal components of the normalised data the graph is built on
+        (None: the normalised genes themselves).
+    hops : int, default=3
+        Hops ``K`` of each TAGConv layer.
+    hidden_dim : int, default=128
+        Width of the first graph convolution.
+    latent_dim : int, default=15
+        Embedding size.
+    decoder_dims : tuple of int, default=(128, 256, 512)
+        Hidden widths of the ZINB decoder.
+    adj_dim : int, default=32
+        Width of the projection fed to the inner-product adjacency decoder.
+    dropout : float, default=0.2
+        Dropout before the inner product.
+    pretrain_epochs : int, default=1000
+        Full-batch pretraining epochs.
+    max_epochs : int, default=300
+        Maximum clustering epochs.
+    learning_rate : float, default=5e-4
+        Adam learning rate of both phases.
+    w_adj : float, default=0.3
+        Weight of the adjacency reconstruction loss.
+    w_zinb : float, default=1.0
+        Weight of the ZINB loss.
+    w_cluster : float, default=1.5
+        Weight of the clustering (KL) loss.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel.
+    update_interval : int, default=1
+        Epochs between target-distribution updates.
+    tol : float, default=1e-3
+        Stop when the fraction of cells changing cluster falls below it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch, numpy and python inside ``fit``.
+    verbose : int, default=0
+        Show tqdm progress bars with the loss.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_cells,)
+        Cluster of every training cell.
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Learnt centres in the embedding.
+    embedding_ : ndarray of shape (n_cells, latent_dim)
+        Embedding of the training cells.
+    adjacency_ : scipy.sparse.csr_matrix of shape (n_cells, n_cells)
+        The cell graph built in ``fit``.
+    module_ : torch.nn.Module
+        The trained network (on CPU).
+    pretrain_loss_ : list of float
+        Total loss per pretraining epoch.
+    cluster_loss_ : list of float
+        Total loss per clustering epoch.
+    n_iter_ : int
+        Clustering epochs run.
+    n_features_in_ : int
+        Number of genes seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Gene names seen in ``fit``, when the input had them.
+
+    References
+    ----------
+    Yu, Lu, Wang, Tang, Wong & Li (2022), "ZINB-based graph embedding
+    autoencoder for single-cell RNA-seq interpretations", AAAI 36(4),
+    4671-4679.
+
+    Examples
+    --------
+    >>> from skdance.clustering import ScTAG
+    >>> from skdance.datasets import load_pbmc_4k_subset
+    >>> X, y = load_pbmc_4k_subset()
+    >>> model = ScTAG(n_clusters=8, pretrain_epochs=5, max_epochs=5,
+    ...               random_state=0).fit(X[:300])
+    >>> model.labels_.shape, model.embedding_.shape
+    ((300,), (300, 15))
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "graph": [HasMethods(["fit_transform"]), None],
+        "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
+        "hops": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "decoder_dims": [tuple, list],
+        "adj_dim": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "w_adj": [Interval(Real, 0, None, closed="left")],
+        "w_zinb": [Interval(Real, 0, None, closed="left")],
+        "w_cluster": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_clusters=None, *, graph=None, graph_pcs=50, hops=3,
+                 hidden_dim=128, latent_dim=15, decoder_dims=(128, 256, 512),
+                 adj_dim=32, dropout=0.2, pretrain_epochs=1000, max_epochs=300,
+                 learning_rate=5e-4, w_adj=0.3, w_zinb=1.0, w_cluster=1.5,
+                 alpha=1.0, update_interval=1, tol=1e-3, random_state=None,
+                 verbose=0):
+        self.n_clusters = n_clusters
+        self.graph = graph
+        self.graph_pcs = graph_pcs
+        self.hops = hops
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        self.decoder_dims = decoder_dims
+        self.adj_dim = adj_dim
+        self.dropout = dropout
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.w_adj = w_adj
+        self.w_zinb = w_zinb
+        self.w_cluster = w_cluster
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _graph_tensors(self, normed, seed):
+        """Binary target adjacency (dense) and normalised propagation operator."""
+        adj = self._cell_graph(normed, seed, KNNGraph(n_neighbors=15))
+        adj.data[:] = 1.0
+        target = torch.from_numpy((adj + adj.T).sign().toarray().astype(np.float32))
+        target.fill_diagonal_(1.0)
+        prop = to_torch_sparse(normalize_adjacency(adj, mode="sym"))
+        return adj, target, prop
+
+    def _losses(self, module, normed, counts, sf, prop, target):
+        z, adj_rec, mean, disp, pi = module(normed, prop)
+        loss = self.w_adj * F.mse_loss(adj_rec, target) + self.w_zinb * zinb_nll(
+            counts, mean * sf[:, None], disp, pi)
+        return z, loss
+
+    def fit(self, X, y=None):
+        """Build the cell graph, pretrain the graph autoencoder, then cluster.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts (put gene selection before it in a Pipeline).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ScTAG
+            Fitted estimator.
+        """
+        self._validate_params()
+        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
+                           ensure_min_samples=2)
+        check_n_clusters(self, X.shape[0])
+        counts, normed, sf = self._tensors(X, fit=True)
+        seed = check_random_state_int(self.random_state)
+        self.adjacency_, target, prop = self._graph_tensors(normed, seed)
+        self.pretrain_loss_, self.cluster_loss_ = [], []
+        with seeded(seed):
+            module = ScTAGModule(X.shape[1], self.hidden_dim, self.latent_dim,
+                                 self.hops, tuple(self.decoder_dims), self.adj_dim,
+                                 self.dropout)
+            module.train()
+            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
+                                   amsgrad=True)
+            bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain scTAG")
+            for _ in bar:
+                _, loss = self._losses(module, normed, counts, sf, prop, target)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                self.pretrain_loss_.append(loss.item())
+                if self.verbose:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+            centers = self._cluster(module, normed, counts, sf, prop, target, seed)
+        module.eval()
+        self.module_ = module
+        self.cluster_centers_ = centers.numpy()
+        with torch.no_grad():
+            z = module.encode(normed, prop)
+            q = student_t_assignment(z, centers, self.alpha)
+        self.embedding_ = z.numpy()
+        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
+        return self
+
+    def _cluster(self, module, normed, counts, sf, prop, target, seed):
+        with torch.no_grad():
+            z = module.encode(normed, prop).numpy()
+        centers, labels = kmeans_centers(z, self.n_clusters, seed)
+        opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate,
+                               amsgrad=True)
+        bar = progress(range(self.max_epochs), self.verbose, "scTAG clustering")
+        self.n_iter_ = 0
+        p = None
+        for epoch in bar:
+            z, loss = self._losses(module, normed, counts, sf, prop, target)
+            q = student_t_assignment(z, centers, self.alpha)
+            if epoch % self.update_interval == 0:
+                p = target_distribution(q)
+                new_labels = q.detach().argmax(dim=1).numpy()
+                changed = float(np.mean(new_labels != labels))
+                labels = new_labels
+                if epoch > 0 and changed < self.tol:
+                    break
+            loss = loss + self.w_cluster * kl_clustering_loss(p, q)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.cluster_loss_.append(loss.item())
+            self.n_iter_ = epoch + 1
+            if self.verbose:
+                bar.set_postfix(loss=f"{loss.item():.4f}", changed=changed)
+        return centers.detach()
+
+    def transform(self, X):
+        """Embed cells with the trained encoder over a graph built on them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Raw counts on the genes seen in ``fit``.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_cells, latent_dim)
+            Embedding.
+        """
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        _, normed, _ = self._tensors(X)
+        _, _, prop = self._graph_tensors(
+            normed, check_random_state_int(self.random_state))
+        with torch.no_grad():
+            return self.module_.encode(normed, prop).numpy()
