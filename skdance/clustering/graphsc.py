@@ -205,11 +205,21 @@ class GraphSC(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"{(n_cells + n_genes,) * 2}, got {adj.shape}."
             )
         weights = adj[:n_cells, n_cells:]
+        # features from the per-gene standardised edge weights (scaled
+        # expression): gene features are their principal components over the
+        # cells, a cell's features the expression-weighted sum of its genes'
+        scaled = weights.toarray()
+        if fit:
+            self.gene_mean_ = scaled.mean(axis=0)
+            std = scaled.std(axis=0)
+            std[std == 0] = 1.0
+            self.gene_std_ = std
+        scaled = (scaled - self.gene_mean_) / self.gene_std_
         if fit:
             n_comp = min(self.in_feats, n_cells, n_genes)
-            pcs = PCA(n_comp, random_state=seed).fit_transform(weights.T.toarray())
+            pcs = PCA(n_comp, random_state=seed).fit_transform(scaled.T)
             self.gene_features_ = _standardize(pcs)
-        cell_feats = weights @ self.gene_features_
+        cell_feats = scaled @ self.gene_features_
         if fit:
             self.cell_feature_mean_ = cell_feats.mean(axis=0)
             std = cell_feats.std(axis=0)
