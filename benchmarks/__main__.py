@@ -19,6 +19,13 @@ def main(argv=None):
         action="store_true",
         help="shipped dataset, one seed (about a minute, offline)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="clustering: (dataset, seed) runs in parallel processes, one torch "
+        "thread each (fit times then include the sharing of the cores)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
@@ -30,6 +37,7 @@ def main(argv=None):
             tuple(args.seeds),
             args.quick,
             verbose=not args.quiet,
+            jobs=args.jobs,
         )
 
 

@@ -57,47 +57,63 @@ def run_annotation(dsets, models, seeds, verbose=True):
     return pd.DataFrame(rows)
 
 
-def run_clustering(dsets, models, seeds, verbose=True):
+def _clustering_job(dset, seed, models, quick, verbose, threads=None):
+    """All models on one dataset for one seed (one worker process)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    X, y = dset.load()
+    k = int(np.unique(y).size)
+    base = dset.name  # the mouse ES subset is not DANCE's file: no reference
+    best, best_model = _tasks.dance_best_clustering(base)
     rows = []
-    for dset in dsets:
-        X, y = dset.load()
-        k = int(np.unique(y).size)
-        base = dset.name  # the mouse ES subset is not DANCE's file: no reference
-        best, best_model = _tasks.dance_best_clustering(base)
-        for seed in seeds:
-            for name, pipe in _tasks.clustering_models(dset, seed, k).items():
-                if models and name not in models:
-                    continue
-                pipe = clone(pipe)
-                with PeakMemory() as m, warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    labels = pipe.fit_predict(X)
-                rows.append(
-                    {
-                        "dataset": dset.name,
-                        "model": name,
-                        "seed": seed,
-                        "ari": adjusted_rand_score(y, labels),
-                        "nmi": normalized_mutual_info_score(y, labels),
-                        "acc": cluster_accuracy(y, labels),
-                        "n_clusters_found": int(np.unique(labels).size),
-                        "n_clusters_true": k,
-                        "fit_time_s": m.seconds,
-                        "peak_mem_mib": m.peak_mib,
-                        "dance_reported": _tasks.dance_clustering(name, base),
-                        "dance_best": None
-                        if best is None
-                        else f"{best:.2f} ({best_model})",
-                    }
-                )
-                r = rows[-1]
-                _log(
-                    verbose,
-                    f"  {dset.name:28s} {name:10s} seed={seed} "
-                    f"ARI={r['ari']:.3f} NMI={r['nmi']:.3f} "
-                    f"fit={m.seconds:.1f}s",
-                )
-    return pd.DataFrame(rows)
+    for name, pipe in _tasks.clustering_models(dset, seed, k, quick).items():
+        if models and name not in models:
+            continue
+        pipe = clone(pipe)
+        params = _tasks.clustering_fit_params(name, y, seed)
+        with PeakMemory() as m, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            labels = pipe.fit_predict(X, **params)
+        rows.append(
+            {
+                "dataset": dset.name,
+                "model": name,
+                "seed": seed,
+                "ari": adjusted_rand_score(y, labels),
+                "nmi": normalized_mutual_info_score(y, labels),
+                "acc": cluster_accuracy(y, labels),
+                "n_clusters_found": int(np.unique(labels).size),
+                "n_clusters_true": k,
+                "fit_time_s": m.seconds,
+                "peak_mem_mib": m.peak_mib,
+                "dance_reported": _tasks.dance_clustering(name, base),
+                "dance_best": None if best is None else f"{best:.2f} ({best_model})",
+            }
+        )
+        r = rows[-1]
+        _log(
+            verbose,
+            f"  {dset.name:28s} {name:13s} seed={seed} "
+            f"ARI={r['ari']:.3f} NMI={r['nmi']:.3f} fit={m.seconds:.1f}s",
+        )
+    return rows
+
+
+def run_clustering(dsets, models, seeds, verbose=True, quick=False, jobs=1):
+    tasks = [(d, s) for d in dsets for s in seeds]
+    if jobs == 1:
+        results = [_clustering_job(d, s, models, quick, verbose) for d, s in tasks]
+    else:
+        from joblib import Parallel, delayed
+
+        # one torch thread per worker process: the jobs share the cores
+        results = Parallel(n_jobs=jobs)(
+            delayed(_clustering_job)(d, s, models, quick, verbose, threads=1)
+            for d, s in tasks
+        )
+    return pd.DataFrame([r for rs in results for r in rs])
 
 
 TASKS = {
@@ -132,7 +148,13 @@ def to_markdown(table):
 
 
 def run(
-    task, dataset_names=None, models=None, seeds=(0, 1, 2), quick=False, verbose=True
+    task,
+    dataset_names=None,
+    models=None,
+    seeds=(0, 1, 2),
+    quick=False,
+    verbose=True,
+    jobs=1,
 ):
     func, metrics = TASKS[task]
     if quick:
@@ -147,7 +169,10 @@ def run(
             )
         dsets = [_tasks.DATASETS[n] for n in names]
     _log(verbose, f"[{task}] {len(dsets)} dataset(s), seeds {list(seeds)}")
-    df = func(dsets, models, list(seeds), verbose)
+    if task == "clustering":
+        df = func(dsets, models, list(seeds), verbose, quick=quick, jobs=jobs)
+    else:
+        df = func(dsets, models, list(seeds), verbose)
     table = summarize(df, metrics)
     RESULTS.mkdir(exist_ok=True)
     stem = f"{task}_quick" if quick else task

@@ -119,3 +119,33 @@ def test_normalize_adjacency_row_and_sym():
         normalize_adjacency(A, mode="sym", add_self_loops=False).toarray(),
         [[0, 1], [1, 0]],
     )
+
+
+@pytest.mark.parametrize("metric", ["correlation", "cosine"])
+@pytest.mark.parametrize("mode", ["connectivity", "distance"])
+def test_knn_angular_metrics_match_sklearn(metric, mode):
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.random.default_rng(0).random((120, 25))
+    A = KNNGraph(n_neighbors=5, metric=metric, mode=mode, symmetrize=False)
+    ref = NearestNeighbors(n_neighbors=6, metric=metric).fit(X)
+    diff = A.fit_transform(X) - ref.kneighbors_graph(None, 5, mode=mode)
+    assert abs(diff).max() < 1e-10
+
+
+def test_tag_layer_matches_pyg_tagconv():
+    from torch_geometric.nn import TAGConv
+
+    from skdance.nn import TAGLayer
+
+    A = sp.random(40, 40, density=0.1, random_state=0, format="csr")
+    A = A + A.T
+    adj = to_torch_sparse(A, normalize="sym", add_self_loops=True)
+    x = torch.randn(40, 6)
+    ours = TAGLayer(6, 4, hops=3)
+    ref = TAGConv(6, 4, K=3, normalize=False)
+    with torch.no_grad():
+        for k, lin in enumerate(ref.lins):
+            lin.weight.copy_(ours.lin.weight[:, 6 * k : 6 * (k + 1)])
+        ref.bias.copy_(ours.lin.bias)
+    torch.testing.assert_close(ours(x, adj), ref(x, adj), atol=1e-5, rtol=1e-5)

@@ -8,16 +8,17 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
-from torch_geometric.nn import TAGConv
 
 from skdance.clustering._deep import CountModelMixin, kmeans_centers
 from skdance.graph import KNNGraph
 from skdance.nn import (
+    TAGLayer,
     ZINBHeads,
     kl_clustering_loss,
     mlp,
     normalize_adjacency,
     progress,
+    propagate_hops,
     seeded,
     student_t_assignment,
     target_distribution,
@@ -39,20 +40,20 @@ class ScTAGModule(nn.Module):
     def __init__(self, n_genes, hidden_dim, latent_dim, hops, decoder_dims,
                  adj_dim, dropout):
         super().__init__()
-        self.conv1 = TAGConv(n_genes, hidden_dim, K=hops, normalize=False)
-        self.conv2 = TAGConv(hidden_dim, latent_dim, K=hops, normalize=False)
+        self.conv1 = TAGLayer(n_genes, hidden_dim, hops)
+        self.conv2 = TAGLayer(hidden_dim, latent_dim, hops)
         self.adj_proj = nn.Linear(latent_dim, adj_dim)
         self.dropout = dropout
         self.decoder = mlp([latent_dim, *decoder_dims])
         self.heads = ZINBHeads(decoder_dims[-1], n_genes)
 
-    def encode(self, x, adj):
-        """Latent embedding of the cells of ``x`` over the normalised graph."""
-        return self.conv2(F.relu(self.conv1(x, adj)), adj)
+    def encode(self, x_hops, adj):
+        """Latent embedding from the input's precomputed hops (``propagate_hops``)."""
+        return self.conv2(F.relu(self.conv1(x_hops, precomputed=True)), adj)
 
-    def forward(self, x, adj):
+    def forward(self, x_hops, adj):
         """Return ``(z, adj_rec, mean, disp, pi)``."""
-        z = self.encode(x, adj)
+        z = self.encode(x_hops, adj)
         h = F.dropout(self.adj_proj(z), self.dropout, self.training)
         adj_rec = torch.sigmoid(h @ h.T)
         return (z, adj_rec, *self.heads(self.decoder(z)))
@@ -228,8 +229,8 @@ class ScTAG(CountModelMixin):
         prop = to_torch_sparse(normalize_adjacency(adj, mode="sym"))
         return adj, target, prop
 
-    def _losses(self, module, normed, counts, sf, prop, target):
-        z, adj_rec, mean, disp, pi = module(normed, prop)
+    def _losses(self, module, x_hops, counts, sf, prop, target):
+        z, adj_rec, mean, disp, pi = module(x_hops, prop)
         loss = self.w_adj * F.mse_loss(adj_rec, target) + self.w_zinb * zinb_nll(
             counts, mean * sf[:, None], disp, pi)
         return z, loss
@@ -256,6 +257,8 @@ class ScTAG(CountModelMixin):
         counts, normed, sf = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.adjacency_, target, prop = self._graph_tensors(normed, seed)
+        # the input is fixed, so the first convolution's hops are computed once
+        x_hops = propagate_hops(normed, prop, self.hops)
         self.pretrain_loss_, self.cluster_loss_ = [], []
         with seeded(seed):
             module = ScTAGModule(X.shape[1], self.hidden_dim, self.latent_dim,
@@ -266,27 +269,27 @@ class ScTAG(CountModelMixin):
                                    amsgrad=True)
             bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain scTAG")
             for _ in bar:
-                _, loss = self._losses(module, normed, counts, sf, prop, target)
+                _, loss = self._losses(module, x_hops, counts, sf, prop, target)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 self.pretrain_loss_.append(loss.item())
                 if self.verbose:
                     bar.set_postfix(loss=f"{loss.item():.4f}")
-            centers = self._cluster(module, normed, counts, sf, prop, target, seed)
+            centers = self._cluster(module, x_hops, counts, sf, prop, target, seed)
         module.eval()
         self.module_ = module
         self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
-            z = module.encode(normed, prop)
+            z = module.encode(x_hops, prop)
             q = student_t_assignment(z, centers, self.alpha)
         self.embedding_ = z.numpy()
         self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
         return self
 
-    def _cluster(self, module, normed, counts, sf, prop, target, seed):
+    def _cluster(self, module, x_hops, counts, sf, prop, target, seed):
         with torch.no_grad():
-            z = module.encode(normed, prop).numpy()
+            z = module.encode(x_hops, prop).numpy()
         centers, labels = kmeans_centers(z, self.n_clusters, seed)
         opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate,
                                amsgrad=True)
@@ -294,7 +297,7 @@ class ScTAG(CountModelMixin):
         self.n_iter_ = 0
         p = None
         for epoch in bar:
-            z, loss = self._losses(module, normed, counts, sf, prop, target)
+            z, loss = self._losses(module, x_hops, counts, sf, prop, target)
             q = student_t_assignment(z, centers, self.alpha)
             if epoch % self.update_interval == 0:
                 p = target_distribution(q)
@@ -332,4 +335,5 @@ class ScTAG(CountModelMixin):
         _, _, prop = self._graph_tensors(
             normed, check_random_state_int(self.random_state))
         with torch.no_grad():
-            return self.module_.encode(normed, prop).numpy()
+            hops = propagate_hops(normed, prop, self.hops)
+            return self.module_.encode(hops, prop).numpy()

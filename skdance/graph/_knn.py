@@ -77,16 +77,36 @@ class KNNGraph(GraphBuilderMixin):
     def _build(self, X):
         n = X.shape[0]
         _check_k(self.n_neighbors, n, type(self).__name__)
-        nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1, metric=self.metric)
+        metric = self.metric
+        angular = metric in ("correlation", "cosine")
+        if angular:
+            # 1 - r (or 1 - cos) = ||u - v||^2 / 2 for centred (or not),
+            # unit-norm rows: the fast euclidean search gives the same
+            # neighbours, ten times faster than scipy's correlation distance
+            X = _unit_rows(X, center=metric == "correlation")
+            metric = "euclidean"
+        nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1, metric=metric)
         nn.fit(X)
         if self.mode == "umap":  # scanpy counts the cell itself as a neighbour
             dist, ind = nn.kneighbors(X)
+            if angular:
+                dist = dist**2 / 2
             return _umap_connectivities(ind, dist, n)
         # query None: each cell's neighbours among the others (self excluded)
         A = nn.kneighbors_graph(None, self.n_neighbors, mode=self.mode)
+        if angular and self.mode == "distance":
+            A.data = A.data**2 / 2
         if self.symmetrize:
             A = A.maximum(A.T)
         return A
+
+
+def _unit_rows(X, center):
+    X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
+    if center:
+        X = X - X.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 
 
 def _umap_connectivities(knn_indices, knn_dists, n):

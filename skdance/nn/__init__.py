@@ -6,11 +6,12 @@ from skdance.nn._dec import (
     student_t_assignment,
     target_distribution,
 )
-from skdance.nn._layers import ZINBHeads, mlp
+from skdance.nn._layers import TAGLayer, ZINBHeads, mlp, propagate_hops
 from skdance.nn._losses import nb_nll, zinb_nll
 from skdance.nn._training import minibatches, progress, seeded
 
 __all__ = [
+    "TAGLayer",
     "ZINBHeads",
     "kl_clustering_loss",
     "minibatches",
@@ -18,6 +19,7 @@ __all__ = [
     "nb_nll",
     "normalize_adjacency",
     "progress",
+    "propagate_hops",
     "seeded",
     "student_t_assignment",
     "target_distribution",
