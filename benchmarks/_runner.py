@@ -181,8 +181,14 @@ def run(
     (RESULTS / f"{stem}.md").write_text(
         f"# {task}{' (quick)' if quick else ''}\n\n"
         "Mean ± std over seeds; fit time is the mean of the pipeline `fit` (or "
-        "`fit_predict`) wall time on 2 CPU cores; peak memory is the largest "
-        "RSS increase during a fit.\n\n" + md + "\n"
+        "`fit_predict`) wall time on 2 CPU cores"
+        + (
+            f" shared by {jobs} worker processes (one torch thread each)"
+            if jobs > 1 and task == "clustering"
+            else ""
+        )
+        + "; peak memory is the largest RSS increase during a fit (0 where "
+        "the process reuses memory freed by an earlier fit).\n\n" + md + "\n"
     )
     print(f"\n{task}: written {RESULTS / stem}.csv and .md\n\n{md}\n", flush=True)
     return df
