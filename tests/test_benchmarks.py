@@ -14,7 +14,15 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     annotation = pd.read_csv(tmp_path / "annotation_quick.csv")
     clustering = pd.read_csv(tmp_path / "clustering_quick.csv")
     assert set(annotation["model"]) == {"SVM", "Celltypist", "SingleCellNet"}
-    assert set(clustering["model"]) == {"Leiden", "Louvain"}
+    assert set(clustering["model"]) == {
+        "Leiden",
+        "Louvain",
+        "scDeepCluster",
+        "scDCC",
+        "scTAG",
+        "scDSC",
+        "graph-sc",
+    }
     assert (annotation["accuracy"] > 0.6).all()
     assert (clustering["ari"] > 0.3).all()
     assert {"fit_time_s", "peak_mem_mib", "dance_reported"} <= set(clustering.columns)
