@@ -11,9 +11,13 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-__all__ = ["CountModelMixin", "kmeans_centers"]
+from skdance.nn import target_distribution
+from skdance.utils._validation import check_n_clusters, validate_input
+
+__all__ = ["CountModelMixin", "LabelChangeStop", "kmeans_centers"]
 
 
 def dense_float(X):
@@ -28,6 +32,29 @@ def kmeans_centers(z, n_clusters, seed, n_init=20):
     return centers, km.labels_
 
 
+class LabelChangeStop:
+    """DEC target updates with the label-change stopping rule.
+
+    ``update(q, epoch)`` returns the sharpened target ``P`` for soft
+    assignments ``q`` and whether training should stop: fewer than ``tol`` of
+    the cells changed their argmax cluster since the previous update
+    (never at epoch 0).  ``changed`` holds the last fraction.
+    """
+
+    def __init__(self, labels, tol):
+        self.labels = labels
+        self.tol = tol
+        self.changed = 1.0
+
+    def update(self, q, epoch):
+        """Return ``(P, stop)`` for the current soft assignments ``q``."""
+        q = q.detach()
+        new_labels = q.argmax(dim=1).numpy()
+        self.changed = float(np.mean(new_labels != self.labels))
+        self.labels = new_labels
+        return target_distribution(q), epoch > 0 and self.changed < self.tol
+
+
 class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
     """Base of the count-likelihood clustering models.
 
@@ -38,6 +65,19 @@ class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
     builds the cell graph with a clone of the ``graph`` parameter on the
     normalised data (after PCA when ``graph_pcs`` is set).
     """
+
+    def _validate_fit_input(self, X):
+        """Validate parameters and training counts; check ``n_clusters``."""
+        self._validate_params()
+        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
+                           ensure_min_samples=2)
+        check_n_clusters(self, X.shape[0])
+        return X
+
+    def _validate_new_input(self, X):
+        """Check the model is fitted and validate counts on its genes."""
+        check_is_fitted(self)
+        return validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
 
     def _tensors(self, X, *, fit=False):
         """Return counts, normalised input and size factors as tensors."""

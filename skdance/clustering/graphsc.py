@@ -5,21 +5,19 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from skdance.clustering._deep import CountModelMixin
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
 from skdance.nn import minibatches, progress, seeded
 from skdance.utils._validation import (
-    check_n_clusters,
     check_random_state_int,
-    validate_input,
 )
 
 __all__ = ["GraphSC"]
@@ -60,7 +58,7 @@ class GraphSCModule(nn.Module):
         return self.embed(F.relu(self.conv(self.dropout(aggregated))))
 
 
-class GraphSC(ClusterMixin, TransformerMixin, BaseEstimator):
+class GraphSC(CountModelMixin):
     """graph-sc: cell embeddings from a graph autoencoder on the cell-gene graph.
 
     The method of Ciortan & Defrance (2021):
@@ -246,10 +244,7 @@ class GraphSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self : GraphSC
             Fitted estimator.
         """
-        self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
-        check_n_clusters(self, X.shape[0])
+        X = self._validate_fit_input(X)
         seed = check_random_state_int(self.random_state)
         aggregated, links = self._graph_inputs(X, seed, fit=True)
         n_cells = X.shape[0]
@@ -305,14 +300,7 @@ class GraphSC(ClusterMixin, TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_cells, embed_dim)
             Embedding.
         """
-        check_is_fitted(self)
-        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        X = self._validate_new_input(X)
         aggregated, _ = self._graph_inputs(X, check_random_state_int(self.random_state))
         with torch.no_grad():
             return self.module_(aggregated[: X.shape[0]]).numpy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = True
-        return tags

@@ -9,7 +9,6 @@ from sklearn.utils._param_validation import Interval
 
 from skdance.clustering.scdeepcluster import ScDeepCluster
 from skdance.nn import minibatches, student_t_assignment, zinb_nll
-from skdance.utils._validation import check_n_clusters, validate_input
 
 __all__ = ["ScDCC", "make_pairwise_constraints"]
 
@@ -227,10 +226,7 @@ class ScDCC(ScDeepCluster):
         self : ScDCC
             Fitted estimator.
         """
-        self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
-        check_n_clusters(self, X.shape[0])
+        X = self._validate_fit_input(X)
         self._ml = torch.from_numpy(_check_pairs(ml_pairs, X.shape[0], "ml_pairs"))
         self._cl = torch.from_numpy(_check_pairs(cl_pairs, X.shape[0], "cl_pairs"))
         self.constraint_loss_ = []

@@ -5,10 +5,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from skdance.clustering._deep import CountModelMixin, kmeans_centers
+from skdance.clustering._deep import (
+    CountModelMixin,
+    LabelChangeStop,
+    kmeans_centers,
+)
 from skdance.nn import (
     ZINBHeads,
     kl_clustering_loss,
@@ -17,13 +20,10 @@ from skdance.nn import (
     progress,
     seeded,
     student_t_assignment,
-    target_distribution,
     zinb_nll,
 )
 from skdance.utils._validation import (
-    check_n_clusters,
     check_random_state_int,
-    validate_input,
 )
 
 __all__ = ["ScDeepCluster"]
@@ -249,25 +249,23 @@ class ScDeepCluster(CountModelMixin):
         centers, labels = kmeans_centers(z, self.n_clusters, seed)
         opt = torch.optim.Adadelta([*module.parameters(), centers],
                                    lr=self.learning_rate, rho=0.95)
-        p = None
+        stopper = LabelChangeStop(labels, self.tol)
         bar = progress(range(self.max_epochs), self.verbose, "DEC clustering")
         self.n_iter_ = 0
         for epoch in bar:
             if epoch % self.update_interval == 0:
                 with torch.no_grad():
                     q = student_t_assignment(module.encode(normed), centers, self.alpha)
-                p = target_distribution(q)
-                new_labels = q.argmax(dim=1).numpy()
-                changed = float(np.mean(new_labels != labels))
-                labels = new_labels
-                if epoch > 0 and changed < self.tol:
+                p, stop = stopper.update(q, epoch)
+                if stop:
                     break
             self.cluster_loss_.append(
                 self._cluster_epoch(module, centers, opt, data, p, gen))
             self._extra_epoch(module, centers, opt, data, gen)
             self.n_iter_ = epoch + 1
             if self.verbose:
-                bar.set_postfix(loss=f"{self.cluster_loss_[-1]:.4f}", changed=changed)
+                bar.set_postfix(loss=f"{self.cluster_loss_[-1]:.4f}",
+                                changed=stopper.changed)
         return centers.detach()
 
     def fit(self, X, y=None):
@@ -285,10 +283,7 @@ class ScDeepCluster(CountModelMixin):
         self : ScDeepCluster
             Fitted estimator.
         """
-        self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
-        check_n_clusters(self, X.shape[0])
+        X = self._validate_fit_input(X)
         return self._fit_validated(X)
 
     def _fit_validated(self, X):
@@ -313,8 +308,7 @@ class ScDeepCluster(CountModelMixin):
         return self
 
     def _encode_new(self, X):
-        check_is_fitted(self)
-        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        X = self._validate_new_input(X)
         _, normed, _ = self._tensors(X)
         with torch.no_grad():
             return self.module_.encode(normed)

@@ -5,11 +5,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import CountModelMixin, kmeans_centers
+from skdance.clustering._deep import (
+    CountModelMixin,
+    LabelChangeStop,
+    kmeans_centers,
+)
 from skdance.graph import KNNGraph
 from skdance.nn import (
     ZINBHeads,
@@ -18,14 +21,11 @@ from skdance.nn import (
     progress,
     seeded,
     student_t_assignment,
-    target_distribution,
     to_torch_sparse,
     zinb_nll,
 )
 from skdance.utils._validation import (
-    check_n_clusters,
     check_random_state_int,
-    validate_input,
 )
 
 __all__ = ["ScDSC"]
@@ -269,11 +269,10 @@ class ScDSC(CountModelMixin):
             if self.verbose:
                 bar.set_postfix(mse=f"{self.pretrain_loss_[-1]:.4f}")
 
-    def _train(self, module, centers, data, adj):
+    def _train(self, module, centers, labels, data, adj):
         counts, normed, sf = data
         opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate)
-        labels = None
-        p = None
+        stopper = LabelChangeStop(labels, self.tol)
         self.n_iter_ = 0
         bar = progress(range(self.max_epochs), self.verbose, "scDSC training")
         for epoch in bar:
@@ -282,13 +281,9 @@ class ScDSC(CountModelMixin):
                 with torch.no_grad():
                     z, *_ = module(normed, adj, self.sigma)
                     q = student_t_assignment(z, centers, self.alpha)
-                p = target_distribution(q)
-                new_labels = q.argmax(dim=1).numpy()
-                if labels is not None:
-                    changed = float(np.mean(new_labels != labels))
-                    if changed < self.tol:
-                        break
-                labels = new_labels
+                p, stop = stopper.update(q, epoch)
+                if stop:
+                    break
                 module.train()
             z, x_rec, pred, mean, disp, pi = module(normed, adj, self.sigma)
             q = student_t_assignment(z, centers, self.alpha)
@@ -322,10 +317,7 @@ class ScDSC(CountModelMixin):
         self : ScDSC
             Fitted estimator.
         """
-        self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
-        check_n_clusters(self, X.shape[0])
+        X = self._validate_fit_input(X)
         counts, normed, sf = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.adjacency_, adj = self._propagation(normed, seed)
@@ -338,8 +330,8 @@ class ScDSC(CountModelMixin):
             module.eval()
             with torch.no_grad():
                 z = module.autoencode(normed)[2][-1].numpy()
-            centers, _ = kmeans_centers(z, self.n_clusters, seed)
-            self._train(module, centers, (counts, normed, sf), adj)
+            centers, labels = kmeans_centers(z, self.n_clusters, seed)
+            self._train(module, centers, labels, (counts, normed, sf), adj)
         module.eval()
         self.module_ = module
         self.cluster_centers_ = centers.detach().numpy()
@@ -363,8 +355,7 @@ class ScDSC(CountModelMixin):
         Z : ndarray of shape (n_cells, latent_dims[-1])
             Embedding.
         """
-        check_is_fitted(self)
-        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        X = self._validate_new_input(X)
         _, normed, _ = self._tensors(X)
         with torch.no_grad():
             return self.module_.autoencode(normed)[2][-1].numpy()

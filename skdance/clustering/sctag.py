@@ -5,11 +5,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import CountModelMixin, kmeans_centers
+from skdance.clustering._deep import (
+    CountModelMixin,
+    LabelChangeStop,
+    kmeans_centers,
+)
 from skdance.graph import KNNGraph
 from skdance.nn import (
     TAGLayer,
@@ -21,14 +24,11 @@ from skdance.nn import (
     propagate_hops,
     seeded,
     student_t_assignment,
-    target_distribution,
     to_torch_sparse,
     zinb_nll,
 )
 from skdance.utils._validation import (
-    check_n_clusters,
     check_random_state_int,
-    validate_input,
 )
 
 __all__ = ["ScTAG"]
@@ -250,10 +250,7 @@ class ScTAG(CountModelMixin):
         self : ScTAG
             Fitted estimator.
         """
-        self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
-        check_n_clusters(self, X.shape[0])
+        X = self._validate_fit_input(X)
         counts, normed, sf = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.adjacency_, target, prop = self._graph_tensors(normed, seed)
@@ -295,16 +292,13 @@ class ScTAG(CountModelMixin):
                                amsgrad=True)
         bar = progress(range(self.max_epochs), self.verbose, "scTAG clustering")
         self.n_iter_ = 0
-        p = None
+        stopper = LabelChangeStop(labels, self.tol)
         for epoch in bar:
             z, loss = self._losses(module, x_hops, counts, sf, prop, target)
             q = student_t_assignment(z, centers, self.alpha)
             if epoch % self.update_interval == 0:
-                p = target_distribution(q)
-                new_labels = q.detach().argmax(dim=1).numpy()
-                changed = float(np.mean(new_labels != labels))
-                labels = new_labels
-                if epoch > 0 and changed < self.tol:
+                p, stop = stopper.update(q, epoch)
+                if stop:
                     break
             loss = loss + self.w_cluster * kl_clustering_loss(p, q)
             opt.zero_grad()
@@ -313,7 +307,7 @@ class ScTAG(CountModelMixin):
             self.cluster_loss_.append(loss.item())
             self.n_iter_ = epoch + 1
             if self.verbose:
-                bar.set_postfix(loss=f"{loss.item():.4f}", changed=changed)
+                bar.set_postfix(loss=f"{loss.item():.4f}", changed=stopper.changed)
         return centers.detach()
 
     def transform(self, X):
@@ -329,8 +323,7 @@ class ScTAG(CountModelMixin):
         Z : ndarray of shape (n_cells, latent_dim)
             Embedding.
         """
-        check_is_fitted(self)
-        X = validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
+        X = self._validate_new_input(X)
         _, normed, _ = self._tensors(X)
         _, _, prop = self._graph_tensors(
             normed, check_random_state_int(self.random_state))
