@@ -5,19 +5,46 @@ cell graph built from a graph-builder parameter, and k-means initialisation
 of DEC centres.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdance.nn import target_distribution
 from skdance.utils._validation import check_n_clusters, validate_input
 
-__all__ = ["CountModelMixin", "LabelChangeStop", "kmeans_centers"]
+__all__ = [
+    "DEC_CONSTRAINTS",
+    "CountModelMixin",
+    "LabelChangeStop",
+    "column_scaling",
+    "kmeans_centers",
+]
+
+
+# Parameters every DEC-style model (scDeepCluster, scDCC, scTAG, scDSC) has.
+DEC_CONSTRAINTS = {
+    "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+    "alpha": [Interval(Real, 0, None, closed="neither")],
+    "update_interval": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, 1, closed="both")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+def column_scaling(A):
+    """Column means and standard deviations of ``A`` (zero deviations as 1)."""
+    std = A.std(axis=0)
+    std[std == 0] = 1.0
+    return A.mean(axis=0), std
 
 
 def dense_float(X):
@@ -88,10 +115,7 @@ class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
         size_factors = totals / self.median_total_
         logged = np.log1p(counts / size_factors[:, None])
         if fit:
-            self.gene_mean_ = logged.mean(axis=0)
-            std = logged.std(axis=0)
-            std[std == 0] = 1.0
-            self.gene_std_ = std
+            self.gene_mean_, self.gene_std_ = column_scaling(logged)
         normed = (logged - self.gene_mean_) / self.gene_std_
         return (torch.from_numpy(counts), torch.from_numpy(normed.astype(np.float32)),
                 torch.from_numpy(size_factors.astype(np.float32)))

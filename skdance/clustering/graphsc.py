@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import CountModelMixin
+from skdance.clustering._deep import CountModelMixin, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
 from skdance.nn import minibatches, progress, seeded
@@ -35,9 +35,8 @@ def _gcn_normalize(adj):
 
 
 def _standardize(F_):
-    std = F_.std(axis=0)
-    std[std == 0] = 1.0
-    return (F_ - F_.mean(axis=0)) / std
+    mean, std = column_scaling(F_)
+    return (F_ - mean) / std
 
 
 class GraphSCModule(nn.Module):
@@ -208,10 +207,7 @@ class GraphSC(CountModelMixin):
         # cells, a cell's features the expression-weighted sum of its genes'
         scaled = weights.toarray()
         if fit:
-            self.gene_mean_ = scaled.mean(axis=0)
-            std = scaled.std(axis=0)
-            std[std == 0] = 1.0
-            self.gene_std_ = std
+            self.gene_mean_, self.gene_std_ = column_scaling(scaled)
         scaled = (scaled - self.gene_mean_) / self.gene_std_
         if fit:
             n_comp = min(self.in_feats, n_cells, n_genes)
@@ -219,10 +215,8 @@ class GraphSC(CountModelMixin):
             self.gene_features_ = _standardize(pcs)
         cell_feats = scaled @ self.gene_features_
         if fit:
-            self.cell_feature_mean_ = cell_feats.mean(axis=0)
-            std = cell_feats.std(axis=0)
-            std[std == 0] = 1.0
-            self.cell_feature_std_ = std
+            self.cell_feature_mean_, self.cell_feature_std_ = column_scaling(
+                cell_feats)
         cell_feats = (cell_feats - self.cell_feature_mean_) / self.cell_feature_std_
         feats = np.vstack([cell_feats, self.gene_features_])
         aggregated = _gcn_normalize(adj) @ feats

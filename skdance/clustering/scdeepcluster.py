@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from skdance.clustering._deep import (
+    DEC_CONSTRAINTS,
     CountModelMixin,
     LabelChangeStop,
     kmeans_centers,
@@ -148,7 +149,7 @@ class ScDeepCluster(CountModelMixin):
     """
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        **DEC_CONSTRAINTS,
         "encoder_dims": [tuple, list],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "noise_sigma": [Interval(Real, 0, None, closed="left")],
@@ -158,11 +159,6 @@ class ScDeepCluster(CountModelMixin):
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "gamma": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "update_interval": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, n_clusters=None, *, encoder_dims=(256, 64), latent_dim=32,

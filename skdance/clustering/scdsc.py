@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.clustering._deep import (
+    DEC_CONSTRAINTS,
     CountModelMixin,
     LabelChangeStop,
     kmeans_centers,
@@ -196,7 +197,7 @@ class ScDSC(CountModelMixin):
     """
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        **DEC_CONSTRAINTS,
         "graph": [HasMethods(["fit_transform"]), None],
         "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
         "encoder_dims": [tuple, list],
@@ -211,11 +212,6 @@ class ScDSC(CountModelMixin):
         "w_gcn": [Interval(Real, 0, None, closed="left")],
         "w_rec": [Interval(Real, 0, None, closed="left")],
         "w_zinb": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "update_interval": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, n_clusters=None, *, graph=None, graph_pcs=None,
