@@ -32,8 +32,8 @@ FAST = {
     "GraphSC": GraphSC(n_clusters=8, max_epochs=10, random_state=0),
 }
 # ARI floors on this subset, well below what the short schedules reach
-# (ScDCC ~0.5, ScTAG ~0.6, ScDSC ~0.5, GraphSC ~0.25) and far above random.
-FLOORS = {"ScDCC": 0.3, "ScTAG": 0.3, "ScDSC": 0.3, "GraphSC": 0.12}
+# (ScDCC ~0.5, ScTAG ~0.6, ScDSC ~0.5, GraphSC ~0.65) and far above random.
+FLOORS = {"ScDCC": 0.3, "ScTAG": 0.3, "ScDSC": 0.3, "GraphSC": 0.45}
 
 
 def _fit(name, X, y):
@@ -72,9 +72,7 @@ def test_beats_random_labelling(name, pbmc, fitted):
 def test_losses_decrease(name, attr, fitted):
     loss = getattr(fitted[name], attr)
     assert np.isfinite(loss).all()
-    # graph-sc trains with Adam at lr=1e-5 (its default): a slow, steady descent
-    factor = 0.99 if name == "GraphSC" else 0.95
-    assert loss[-1] < factor * loss[0]
+    assert loss[-1] < 0.95 * loss[0]
 
 
 @pytest.mark.parametrize("name", list(FAST))

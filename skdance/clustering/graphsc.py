@@ -16,6 +16,7 @@ from skdance.clustering._deep import CountModelMixin, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
 from skdance.nn import minibatches, progress, seeded
+from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import (
     check_random_state_int,
 )
@@ -23,32 +24,47 @@ from skdance.utils._validation import (
 __all__ = ["GraphSC"]
 
 
-def _gcn_normalize(adj):
-    """DGL ``GraphConv(norm="both")`` with edge weights: ``D^-1/2 A_w D^-1/2``.
+def _edge_normalize(weights):
+    """graph-sc's ``edge_norm``: rescale each cell's edge weights to mean 1."""
+    W = sp.csr_matrix(weights, dtype=np.float64, copy=True)
+    deg = np.diff(W.indptr).astype(np.float64)
+    total = np.asarray(W.sum(axis=1)).ravel()
+    scale = np.divide(deg, total, out=np.zeros_like(deg), where=total > 0)
+    return sp.csr_matrix(sp.diags(scale) @ W)
 
-    Degrees count edges (unweighted), the messages carry the edge weights.
+
+def _batch_loss(z, dropout=0.1):
+    """graph-sc's reconstruction loss over a mini-batch of cells.
+
+    The target is the adjacency among the batch's cells in the sampled
+    bipartite block: only their self loops (cells link to genes, not to each
+    other), i.e. the identity.  Positives are up-weighted by the class ratio
+    and the loss scaled by graph-sc's ``norm`` factor; the inner-product
+    decoder drops out 10% of the embedding.
     """
-    A = sp.csr_matrix(adj, dtype=np.float64)
-    deg = np.diff(A.indptr).astype(np.float64)
-    inv = 1.0 / np.sqrt(np.maximum(deg, 1.0))
-    return sp.diags(inv) @ A @ sp.diags(inv)
-
-
-def _standardize(F_):
-    mean, std = column_scaling(F_)
-    return (F_ - mean) / std
+    m = z.shape[0]
+    zd = F.dropout(z, dropout, training=True)
+    target = torch.eye(m)
+    n_neg = max(m * m - m, 1)
+    pos_weight = torch.tensor(n_neg / m)
+    norm = m * m / (2.0 * n_neg)
+    return norm * F.binary_cross_entropy_with_logits(zd @ zd.T, target,
+                                                     pos_weight=pos_weight)
 
 
 class GraphSCModule(nn.Module):
-    """One weighted graph convolution, a linear layer, an inner-product decoder.
+    """One weighted graph convolution and a linear layer (the encoder).
 
-    The convolution's neighbourhood aggregation ``A_norm @ features`` does not
-    depend on the weights, so it is precomputed and passed in.
+    The convolution's neighbourhood aggregation does not depend on the
+    weights, so it is precomputed and passed in; the convolution weight is
+    Xavier-initialised with a zero bias, as DGL's ``GraphConv``.
     """
 
     def __init__(self, in_feats, hidden_dim, embed_dim, dropout):
         super().__init__()
         self.conv = nn.Linear(in_feats, hidden_dim)
+        nn.init.xavier_uniform_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
         self.embed = nn.Linear(hidden_dim, embed_dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -60,35 +76,38 @@ class GraphSCModule(nn.Module):
 class GraphSC(CountModelMixin):
     """graph-sc: cell embeddings from a graph autoencoder on the cell-gene graph.
 
-    The method of Ciortan & Defrance (2021):
+    The method of Ciortan & Defrance (2021), as graph-sc's and DANCE's code
+    run it:
 
     1. Counts become edge weights ``log1p(x)`` normalised to sum 1 per cell
        (graph-sc's "log_per_cell"); the ``graph`` builder (default
        ``CellGeneGraph(weight="fraction", self_loops=True)``) links every
-       cell to the genes it expresses.
+       cell to the genes it expresses and every node to itself.  With
+       ``edge_norm`` each cell's gene-edge weights are rescaled to mean 1.
     2. Node features: gene nodes get ``in_feats`` principal components of
-       the weight matrix's genes; cell nodes the weighted sum of their genes'
-       features; both standardised.
+       the genes in the per-gene standardised weight matrix; a cell node the
+       weighted mean of its genes' features.
     3. Encoder: one weighted graph convolution (DGL ``GraphConv`` with
-       ``norm="both"`` over edge counts and sum aggregation of weighted
-       messages; ``hidden_dim`` units, ReLU, dropout on its input) followed by
-       a linear layer to ``embed_dim``.  Decoder: inner products between a
-       cell's and the genes' embeddings, trained with class-balanced binary
-       cross-entropy to reconstruct the cell's edges, by mini-batches of
-       cells with Adam.
+       ``norm="both"``: messages ``weight * feature`` summed, scaled by
+       ``deg_out(src)**-0.5`` and ``deg_in(dst)**-0.5``; ``hidden_dim`` units,
+       ReLU, dropout on its input) followed by a linear layer to
+       ``embed_dim``.  Training runs over mini-batches of cells; each batch
+       is a sampled message-passing block whose destination nodes are the
+       batch's cells, and the inner-product decoder reconstructs the block's
+       adjacency among them - their self loops, so the target is the
+       identity (positives up-weighted by the class ratio; Adam, lr 1e-5).
     4. The cell embeddings are clustered with k-means (or Leiden with the
        resolution searched to give ``n_clusters``).
 
-    Simplifications (also in the note): the whole graph is used at every step
-    instead of DGL's neighbour sampling (one convolution reaches the same
-    one-hop neighbourhood), so the aggregation ``A_norm @ features`` is
-    computed once and dropout is applied to the aggregated features instead of
-    the raw ones.  The reconstruction target is each batch cell's row of the
-    bipartite adjacency.
+    Simplification (also in the note): instead of sampling a block per batch,
+    a gene's out-degree inside a block is its expected value (the fraction of
+    training cells that express it times ``batch_size``), so every cell's
+    aggregation is computed once; dropout then acts on the aggregated
+    features instead of the raw ones.
 
     ``transform(X)`` links the rows of ``X`` to the genes, gives them cell
     features from the gene features learnt in ``fit`` and encodes them with
-    the trained layers (the gene degrees come from ``X``: transductive).
+    the trained layers; each row's embedding depends on that row only.
 
     Parameters
     ----------
@@ -100,6 +119,9 @@ class GraphSC(CountModelMixin):
         ``CellGeneGraph(weight="fraction", self_loops=True)``.
     cluster_method : {"kmeans", "leiden"}, default="kmeans"
         Clustering of the embedding.
+    edge_norm : bool, default=True
+        Rescale each cell's gene-edge weights to mean 1 (graph-sc's
+        ``edge_norm``, on in its and DANCE's runs).
     in_feats : int, default=50
         Node feature size (principal components of the genes).
     hidden_dim : int, default=200
@@ -126,7 +148,9 @@ class GraphSC(CountModelMixin):
     embedding_ : ndarray of shape (n_cells, embed_dim)
         Embedding of the training cells.
     gene_features_ : ndarray of shape (n_genes, in_feats)
-        Standardised principal components of the genes (gene node features).
+        Principal components of the genes (gene node features).
+    gene_block_degree_ : ndarray of shape (n_genes,)
+        Expected out-degree of each gene inside a mini-batch block.
     module_ : torch.nn.Module
         The trained encoder (on CPU).
     loss_ : list of float
@@ -155,6 +179,7 @@ class GraphSC(CountModelMixin):
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
         "graph": [HasMethods(["fit_transform"]), None],
         "cluster_method": [StrOptions({"kmeans", "leiden"})],
+        "edge_norm": ["boolean"],
         "in_feats": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "embed_dim": [Interval(Integral, 1, None, closed="left")],
@@ -167,12 +192,14 @@ class GraphSC(CountModelMixin):
     }
 
     def __init__(self, n_clusters=None, *, graph=None, cluster_method="kmeans",
-                 in_feats=50, hidden_dim=200, embed_dim=300, dropout=0.1,
+                 edge_norm=True, in_feats=50, hidden_dim=200, embed_dim=300,
+                 dropout=0.1,
                  max_epochs=100, batch_size=128, learning_rate=1e-5,
                  random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.graph = graph
         self.cluster_method = cluster_method
+        self.edge_norm = edge_norm
         self.in_feats = in_feats
         self.hidden_dim = hidden_dim
         self.embed_dim = embed_dim
@@ -184,9 +211,9 @@ class GraphSC(CountModelMixin):
         self.verbose = verbose
 
     def _graph_inputs(self, X, seed, *, fit=False):
-        """Return aggregated node features and cell-gene link targets for ``X``.
+        """Return the cells' aggregated node features for ``X``.
 
-        Gene features (and the cell-feature scaling) are learnt in ``fit`` and
+        Gene features and the genes' block degrees are learnt in ``fit`` and
         reused afterwards, so ``transform`` feeds the trained layers the same
         feature space.
         """
@@ -201,27 +228,33 @@ class GraphSC(CountModelMixin):
                 f"graph must return the (cells + genes) square adjacency of shape "
                 f"{(n_cells + n_genes,) * 2}, got {adj.shape}."
             )
-        weights = adj[:n_cells, n_cells:]
-        # features from the per-gene standardised edge weights (scaled
-        # expression): gene features are their principal components over the
-        # cells, a cell's features the expression-weighted sum of its genes'
-        scaled = weights.toarray()
+        weights = sp.csr_matrix(adj[:n_cells, n_cells:])
+        weights.eliminate_zeros()
+        self_loops = adj.diagonal()[:n_cells]
         if fit:
-            self.gene_mean_, self.gene_std_ = column_scaling(scaled)
-        scaled = (scaled - self.gene_mean_) / self.gene_std_
-        if fit:
+            # gene features: principal components of the genes in the
+            # per-gene standardised weight matrix (DANCE's WeightedFeaturePCA)
+            dense = weights.toarray()
+            mean, std = column_scaling(dense)
+            scaled = (dense - mean) / std
             n_comp = min(self.in_feats, n_cells, n_genes)
-            pcs = PCA(n_comp, random_state=seed).fit_transform(scaled.T)
-            self.gene_features_ = _standardize(pcs)
-        cell_feats = scaled @ self.gene_features_
-        if fit:
-            self.cell_feature_mean_, self.cell_feature_std_ = column_scaling(
-                cell_feats)
-        cell_feats = (cell_feats - self.cell_feature_mean_) / self.cell_feature_std_
-        feats = np.vstack([cell_feats, self.gene_features_])
-        aggregated = _gcn_normalize(adj) @ feats
-        links = sp.csr_matrix((weights > 0).astype(np.float32))
-        return torch.from_numpy(aggregated.astype(np.float32)), links
+            self.gene_features_ = PCA(n_comp, random_state=seed).fit_transform(scaled.T)
+            # expected number of a mini-batch's cells linked to each gene: the
+            # gene's out-degree in graph-sc's sampled message-passing blocks
+            frac = np.diff(weights.tocsc().indptr) / n_cells
+            batch = min(self.batch_size, n_cells)
+            self.gene_block_degree_ = np.maximum(frac * batch, 1.0)
+        # cell features: the weighted mean of the cell's genes' features
+        cell_feats = normalize_rows(weights, 1.0) @ self.gene_features_
+        if self.edge_norm:
+            weights = _edge_normalize(weights)
+        # one weighted GraphConv(norm="both") step into the batch's cells: the
+        # self loop (out-degree 1 inside a block) plus the gene messages
+        gene_msg = self.gene_features_ / np.sqrt(self.gene_block_degree_)[:, None]
+        in_deg = np.diff(weights.indptr) + (self_loops != 0)
+        aggregated = (self_loops[:, None] * cell_feats + weights @ gene_msg)
+        aggregated /= np.sqrt(np.maximum(in_deg, 1.0))[:, None]
+        return torch.from_numpy(aggregated.astype(np.float32))
 
     def fit(self, X, y=None):
         """Train the graph autoencoder and cluster the cell embeddings.
@@ -240,11 +273,8 @@ class GraphSC(CountModelMixin):
         """
         X = self._validate_fit_input(X)
         seed = check_random_state_int(self.random_state)
-        aggregated, links = self._graph_inputs(X, seed, fit=True)
+        aggregated = self._graph_inputs(X, seed, fit=True)
         n_cells = X.shape[0]
-        n_links = links.nnz
-        pos_weight = torch.tensor((links.shape[0] * links.shape[1] - n_links)
-                                  / max(n_links, 1))
         self.loss_ = []
         with seeded(seed) as gen:
             module = GraphSCModule(aggregated.shape[1], self.hidden_dim,
@@ -255,11 +285,7 @@ class GraphSC(CountModelMixin):
             for _ in bar:
                 total = 0.0
                 for idx in minibatches(n_cells, self.batch_size, gen):
-                    cells = module(aggregated[idx])
-                    genes = module(aggregated[n_cells:])
-                    target = torch.from_numpy(links[idx.numpy()].toarray())
-                    loss = F.binary_cross_entropy_with_logits(
-                        cells @ genes.T, target, pos_weight=pos_weight)
+                    loss = _batch_loss(module(aggregated[idx]))
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -270,7 +296,7 @@ class GraphSC(CountModelMixin):
         module.eval()
         self.module_ = module
         with torch.no_grad():
-            self.embedding_ = module(aggregated[:n_cells]).numpy()
+            self.embedding_ = module(aggregated).numpy()
         self.labels_ = self._cluster(self.embedding_, seed)
         return self
 
@@ -295,6 +321,6 @@ class GraphSC(CountModelMixin):
             Embedding.
         """
         X = self._validate_new_input(X)
-        aggregated, _ = self._graph_inputs(X, check_random_state_int(self.random_state))
+        aggregated = self._graph_inputs(X, check_random_state_int(self.random_state))
         with torch.no_grad():
-            return self.module_(aggregated[: X.shape[0]]).numpy()
+            return self.module_(aggregated).numpy()
