@@ -26,6 +26,11 @@ def main(argv=None):
         help="clustering: (dataset, seed) runs in parallel processes, one torch "
         "thread each (fit times then include the sharing of the cores)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the existing results of the (dataset, model) pairs not rerun",
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
@@ -38,6 +43,7 @@ def main(argv=None):
             args.quick,
             verbose=not args.quiet,
             jobs=args.jobs,
+            merge=args.merge,
         )
 
 

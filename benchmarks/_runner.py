@@ -139,6 +139,17 @@ def summarize(df, metrics):
     return out
 
 
+def merge_results(old, new):
+    """Rows of ``old`` whose (dataset, model) was not rerun, then ``new``."""
+    rerun = set(zip(new["dataset"], new["model"]))
+    keep = [(d, m) not in rerun for d, m in zip(old["dataset"], old["model"])]
+    df = pd.concat([old[keep], new], ignore_index=True)
+    # group each dataset's rows together, datasets in their first-seen order
+    order = {d: i for i, d in enumerate(pd.unique(pd.concat([old, new])["dataset"]))}
+    return df.sort_values("dataset", key=lambda c: c.map(order), kind="stable",
+                          ignore_index=True)
+
+
 def to_markdown(table):
     cols = list(table.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -155,6 +166,7 @@ def run(
     quick=False,
     verbose=True,
     jobs=1,
+    merge=False,
 ):
     func, metrics = TASKS[task]
     if quick:
@@ -173,9 +185,11 @@ def run(
         df = func(dsets, models, list(seeds), verbose, quick=quick, jobs=jobs)
     else:
         df = func(dsets, models, list(seeds), verbose)
-    table = summarize(df, metrics)
     RESULTS.mkdir(exist_ok=True)
     stem = f"{task}_quick" if quick else task
+    if merge and (RESULTS / f"{stem}.csv").exists():
+        df = merge_results(pd.read_csv(RESULTS / f"{stem}.csv"), df)
+    table = summarize(df, metrics)
     df.to_csv(RESULTS / f"{stem}.csv", index=False)
     md = to_markdown(table)
     (RESULTS / f"{stem}.md").write_text(

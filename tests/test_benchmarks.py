@@ -37,3 +37,24 @@ def test_dance_reference_numbers():
     assert _tasks.dance_clustering("graph-sc", "worm_neuron_cell") == 0.57
     assert _tasks.dance_best_clustering("mouse_bladder_cell") == (0.68, "graph-sc")
     assert _tasks.dance_best_clustering("mouse_es_cell_subset") == (None, "")
+
+
+def test_merge_keeps_rows_not_rerun():
+    from benchmarks._runner import merge_results
+
+    old = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b"],
+            "model": ["m1", "m2", "m1", "m2"],
+            "ari": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    new = pd.DataFrame({"dataset": ["a"], "model": ["m2"], "ari": [0.9]})
+    merged = merge_results(old, new)
+    assert list(merged["dataset"]) == ["a", "a", "b", "b"]
+    assert merged.set_index(["dataset", "model"])["ari"].to_dict() == {
+        ("a", "m1"): 0.1,
+        ("a", "m2"): 0.9,
+        ("b", "m1"): 0.3,
+        ("b", "m2"): 0.4,
+    }
