@@ -172,7 +172,7 @@ def run(
     if quick:
         dsets, seeds = [_tasks.QUICK_DATASET], seeds[:1]
     else:
-        names = dataset_names or list(_tasks.DATASETS)
+        names = dataset_names or _tasks.DEFAULT_DATASETS[task]
         unknown = set(names) - set(_tasks.DATASETS)
         if unknown:
             raise SystemExit(
