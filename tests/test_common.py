@@ -9,6 +9,15 @@ from skdance.utils import all_estimators
 # Fast constructor parameters per class (tiny models, few iterations).
 INIT_PARAMS = {
     "SingleCellNet": {"n_trees": 10, "n_rand": 5},
+    # the checks' data are real-valued blobs, not counts: ACTINN's own count
+    # scaling is off here and exercised on real counts in test_annotation.py
+    "ACTINN": {
+        "hidden_dims": (16, 8),
+        "learning_rate": 0.01,
+        "max_epochs": 30,
+        "normalize": False,
+        "random_state": 0,
+    },
     "KNNGraph": {"n_neighbors": 2},
     "MutualNNGraph": {"n_neighbors": 2},
     "RadiusGraph": {"radius": 1.0},
@@ -179,6 +188,7 @@ def test_all_estimators_discovered():
         "GeneCorrelationGraph",
         "MutualNNGraph",
         "SVM",
+        "ACTINN",
         "Celltypist",
         "SingleCellNet",
         "Leiden",

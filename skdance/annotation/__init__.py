@@ -1,7 +1,8 @@
 """Cell-type annotation classifiers."""
 
+from skdance.annotation.actinn import ACTINN
 from skdance.annotation.celltypist import Celltypist
 from skdance.annotation.singlecellnet import SingleCellNet
 from skdance.annotation.svm import SVM
 
-__all__ = ["SVM", "Celltypist", "SingleCellNet"]
+__all__ = ["ACTINN", "SVM", "Celltypist", "SingleCellNet"]

@@ -1,0 +1,236 @@
+"""ACTINN: a three-hidden-layer network annotating cells from scaled counts."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils._param_validation import Interval
+from torch import nn
+from torch.nn import functional as F
+
+from skdance.annotation._base import AnnotatorMixin
+from skdance.nn import minibatches, mlp, progress, seeded
+from skdance.utils._validation import check_counts, check_random_state_int
+
+__all__ = ["ACTINN"]
+
+
+def actinn_scale(X):
+    """ACTINN's input transform: counts scaled to 10,000 per cell, then ``log2(1 + x)``.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_cells, n_genes)
+        Non-negative counts.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_cells, n_genes), float32
+        Transformed expression (rows with no counts stay 0).
+    """
+    dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    total = dense.sum(axis=1, keepdims=True)
+    scale = np.divide(1e4, total, out=np.zeros_like(total), where=total > 0)
+    return np.log2(1.0 + dense * scale).astype(np.float32)
+
+
+def _percentile_mask(values, low, high):
+    # inclusive percentiles (nearest observed values outward), so that a
+    # handful of genes is not filtered away by interpolation
+    lo = np.percentile(values, low, method="lower")
+    hi = np.percentile(values, high, method="higher")
+    return (values >= lo) & (values <= hi)
+
+
+class ACTINNModule(nn.Module):
+    """ACTINN's network: ``genes -> 100 -> 50 -> 25 -> classes``, ReLU, logits out.
+
+    Weights are Xavier-initialised and biases zero, as in ACTINN's
+    TensorFlow code.
+    """
+
+    def __init__(self, n_genes, hidden_dims, n_classes):
+        super().__init__()
+        self.net = mlp([n_genes, *hidden_dims, n_classes], last_activation=False)
+        for layer in self.linears():
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def linears(self):
+        """Return the ``Linear`` layers (their weights are L2-penalised)."""
+        return [m for m in self.net if isinstance(m, nn.Linear)]
+
+    def forward(self, x):
+        """Class logits."""
+        return self.net(x)
+
+
+class ACTINN(AnnotatorMixin):
+    """ACTINN: automated cell-type identification with a neural network.
+
+    The method of Ma & Pellegrini (2020), as its code runs it:
+
+    1. Expression: counts scaled to 10,000 per cell and ``log2(1 + x)``
+       (``normalize=True``; set False for input that is already
+       log-normalised).  Gene filtering on the training data
+       (``filter_genes=True``): genes detected in no cell are dropped, then
+       genes whose total expression or coefficient of variation falls outside
+       the 1st-99th percentiles; the same genes are used at ``predict``.
+    2. A fully connected network ``genes -> 100 -> 50 -> 25 -> n_classes``
+       (ReLU, softmax output), Xavier initialisation.
+    3. Loss: softmax cross-entropy plus ``l2 * sum(W ** 2) / 2`` over the
+       weight matrices.  Adam with mini-batches of ``batch_size`` cells; the
+       learning rate decays by ``lr_decay`` every ``decay_steps`` steps
+       (staircase), ``max_epochs`` epochs.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of int, default=(100, 50, 25)
+        Hidden layer widths.
+    learning_rate : float, default=1e-4
+        Initial Adam learning rate (ACTINN's default).
+    max_epochs : int, default=50
+        Training epochs.
+    batch_size : int, default=128
+        Cells per mini-batch.
+    l2 : float, default=0.005
+        Weight of the L2 penalty ``sum(W ** 2) / 2``.
+    lr_decay : float, default=0.95
+        Learning-rate factor applied every ``decay_steps`` optimiser steps.
+    decay_steps : int, default=1000
+        Steps between learning-rate decays.
+    normalize : bool, default=True
+        Apply ACTINN's scaling (``log2`` of counts per 10,000); the input must
+        then be non-negative counts.
+    filter_genes : bool, default=True
+        Apply ACTINN's percentile gene filters (fitted on the training cells).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the batch order.
+    verbose : int, default=0
+        Show a tqdm progress bar with the loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Cell types.
+    genes_ : ndarray of int
+        Indices of the genes kept by the filters.
+    module_ : ACTINNModule
+        The trained network (on CPU).
+    loss_ : list of float
+        Mean training loss per epoch (cross-entropy + L2).
+    n_features_in_ : int
+        Number of genes seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Gene names seen in ``fit``, when the input had them.
+
+    References
+    ----------
+    Ma & Pellegrini (2020), "ACTINN: automated identification of cell types in
+    single cell RNA sequencing", Bioinformatics 36(2), 533-538.
+
+    Examples
+    --------
+    >>> from skdance.annotation import ACTINN
+    >>> from skdance.datasets import load_pbmc_4k_subset
+    >>> X, y = load_pbmc_4k_subset()
+    >>> model = ACTINN(max_epochs=30, random_state=0).fit(X[::2], y[::2])
+    >>> model.score(X[1::2], y[1::2]) > 0.8
+    True
+    """
+
+    _parameter_constraints = {
+        "hidden_dims": [tuple, list],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "decay_steps": [Interval(Integral, 1, None, closed="left")],
+        "normalize": ["boolean"],
+        "filter_genes": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, hidden_dims=(100, 50, 25), learning_rate=1e-4,
+                 max_epochs=50, batch_size=128, l2=0.005, lr_decay=0.95,
+                 decay_steps=1000, normalize=True, filter_genes=True,
+                 random_state=None, verbose=0):
+        self.hidden_dims = hidden_dims
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.l2 = l2
+        self.lr_decay = lr_decay
+        self.decay_steps = decay_steps
+        self.normalize = normalize
+        self.filter_genes = filter_genes
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _expression(self, X):
+        if self.normalize:
+            check_counts(X, whom="ACTINN with normalize=True")
+            return actinn_scale(X)
+        dense = X.toarray() if sp.issparse(X) else np.asarray(X)
+        return dense.astype(np.float32)
+
+    def _select_genes(self, E):
+        genes = np.arange(E.shape[1])
+        if not self.filter_genes:
+            return genes
+        genes = genes[(E > 0).any(axis=0)]
+        if genes.size == 0:
+            return genes
+        total = E[:, genes].sum(axis=0)
+        genes = genes[_percentile_mask(total, 1, 99)]
+        mean = E[:, genes].mean(axis=0)
+        cv = np.divide(E[:, genes].std(axis=0), mean, out=np.zeros_like(mean),
+                       where=mean > 0)
+        return genes[_percentile_mask(cv, 1, 99)]
+
+    def _fit(self, X, y):
+        if any(int(d) < 1 for d in self.hidden_dims):
+            raise ValueError(f"hidden_dims must be positive widths, got "
+                             f"{self.hidden_dims!r}.")
+        E = self._expression(X)
+        self.genes_ = self._select_genes(E)
+        if self.genes_.size == 0:
+            raise ValueError("ACTINN's gene filters removed every gene; pass "
+                             "filter_genes=False or more genes.")
+        x = torch.from_numpy(np.ascontiguousarray(E[:, self.genes_]))
+        target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        seed = check_random_state_int(self.random_state)
+        self.loss_ = []
+        with seeded(seed) as gen:
+            module = ACTINNModule(x.shape[1], tuple(self.hidden_dims),
+                                  len(self.classes_))
+            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+            sched = torch.optim.lr_scheduler.StepLR(
+                opt, step_size=self.decay_steps, gamma=self.lr_decay)
+            bar = progress(range(self.max_epochs), self.verbose, "ACTINN")
+            for _ in bar:
+                total = 0.0
+                for idx in minibatches(x.shape[0], self.batch_size, gen):
+                    loss = F.cross_entropy(module(x[idx]), target[idx])
+                    loss = loss + self.l2 * sum(
+                        (lin.weight ** 2).sum() for lin in module.linears()) / 2
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    sched.step()  # per step: decays every decay_steps steps
+                    total += loss.item() * len(idx)
+                self.loss_.append(total / x.shape[0])
+                if self.verbose:
+                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}")
+        module.eval()
+        self.module_ = module
+
+    def _predict_proba(self, X):
+        E = self._expression(X)[:, self.genes_]
+        with torch.no_grad():
+            logits = self.module_(torch.from_numpy(np.ascontiguousarray(E)))
+            return torch.softmax(logits.double(), dim=1).numpy()
+
