@@ -13,7 +13,15 @@ def main(argv=None):
     parser.add_argument("task", choices=[*TASKS, "all"])
     parser.add_argument("--datasets", nargs="+", help="dataset names (default all)")
     parser.add_argument("--models", nargs="+", help="model names (default all)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="clustering seeds"
+    )
+    parser.add_argument(
+        "--folds",
+        nargs="+",
+        type=int,
+        help="annotation: which of the 5 cross-validation folds (default all)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -44,6 +52,7 @@ def main(argv=None):
             verbose=not args.quiet,
             jobs=args.jobs,
             merge=args.merge,
+            folds=args.folds,
         )
 
 
