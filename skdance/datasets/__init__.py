@@ -10,8 +10,10 @@ from skdance.datasets._loaders import (
     load_pbmc_10x_4k,
     load_worm_neuron_cell,
 )
+from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
 
 __all__ = [
+    "MCA_BENCHMARKS",
     "get_data_home",
     "load_mouse_bladder_cell",
     "load_mouse_es_cell",
@@ -19,5 +21,6 @@ __all__ = [
     "load_pbmc68k_reduced",
     "load_pbmc_10x_4k",
     "load_pbmc_4k_subset",
+    "load_scdeepsort",
     "load_worm_neuron_cell",
 ]
