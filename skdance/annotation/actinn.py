@@ -11,7 +11,11 @@ from torch.nn import functional as F
 
 from skdance.annotation._base import AnnotatorMixin
 from skdance.nn import minibatches, mlp, progress, seeded
-from skdance.utils._validation import check_counts, check_random_state_int
+from skdance.utils._validation import (
+    check_counts,
+    check_random_state_int,
+    dense_float,
+)
 
 __all__ = ["ACTINN"]
 
@@ -174,8 +178,7 @@ class ACTINN(AnnotatorMixin):
         if self.normalize:
             check_counts(X, whom="ACTINN with normalize=True")
             return actinn_scale(X)
-        dense = X.toarray() if sp.issparse(X) else np.asarray(X)
-        return dense.astype(np.float32)
+        return dense_float(X)
 
     def _select_genes(self, E):
         genes = np.arange(E.shape[1])

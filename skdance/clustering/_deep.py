@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdance.nn import target_distribution
-from skdance.utils._validation import check_n_clusters, validate_input
+from skdance.utils._validation import check_n_clusters, dense_float, validate_input
 
 __all__ = [
     "DEC_CONSTRAINTS",
@@ -45,11 +45,6 @@ def column_scaling(A):
     std = A.std(axis=0)
     std[std == 0] = 1.0
     return A.mean(axis=0), std
-
-
-def dense_float(X):
-    """Dense float32 copy of ``X`` (sparse or array)."""
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
 
 
 def kmeans_centers(z, n_clusters, seed, n_init=20):

@@ -163,6 +163,11 @@ def validate_input(
     return out
 
 
+def dense_float(X):
+    """Dense float32 copy of ``X`` (sparse or array)."""
+    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+
+
 def check_random_state_int(random_state):
     """Turn ``random_state`` into an int seed usable by torch/igraph/leidenalg."""
     from sklearn.utils import check_random_state
