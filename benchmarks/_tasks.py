@@ -6,7 +6,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 
 from skdance import datasets
-from skdance.annotation import ACTINN, SVM, Celltypist, SingleCellNet
+from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
 from skdance.clustering import (
     GraphSC,
     Leiden,
@@ -152,6 +152,8 @@ def annotation_models(dataset, seed):
         # ACTINN's own preprocessing (scaling, log2, percentile gene filters)
         # on all genes; log-normalised input skips its scaling
         "ACTINN": ACTINN(normalize=dataset.counts, random_state=seed),
+        # scDeepsort's graph over all genes (DANCE's run), LogNormalize first
+        "ScDeepsort": ScDeepsort(normalize=dataset.counts, random_state=seed),
         "SVM": make_pipeline(*front, ScaleGenes(max_value=10), SVM(random_state=seed)),
         "Celltypist": make_pipeline(*front, Celltypist(random_state=seed)),
         # pySCN log-normalises and scales (max 10) before its gene-pair search

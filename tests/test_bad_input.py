@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skdance.annotation import ACTINN, SVM, Celltypist, SingleCellNet
+from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
 from skdance.clustering import Leiden, Louvain
 from skdance.graph import CellGeneGraph, KNNGraph
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
@@ -20,7 +20,13 @@ TRANSFORMERS = [
     HighlyVariableGenes(n_top_genes=4, flavor="seurat"),
     KNNGraph(n_neighbors=3),
 ]
-CLASSIFIERS = [SVM(), Celltypist(), SingleCellNet(n_trees=10), ACTINN(max_epochs=2)]
+CLASSIFIERS = [
+    SVM(),
+    Celltypist(),
+    SingleCellNet(n_trees=10),
+    ACTINN(max_epochs=2),
+    ScDeepsort(n_components=4, hidden_dim=8, max_epochs=2),
+]
 CLUSTERERS = [Leiden(), Louvain()]
 ALL = TRANSFORMERS + CLASSIFIERS + CLUSTERERS
 

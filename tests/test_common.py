@@ -18,6 +18,13 @@ INIT_PARAMS = {
         "normalize": False,
         "random_state": 0,
     },
+    "ScDeepsort": {
+        "n_components": 4,
+        "hidden_dim": 16,
+        "learning_rate": 0.01,
+        "max_epochs": 30,
+        "random_state": 0,
+    },
     "KNNGraph": {"n_neighbors": 2},
     "MutualNNGraph": {"n_neighbors": 2},
     "RadiusGraph": {"radius": 1.0},
@@ -99,6 +106,12 @@ _PAIRS_REASON = (
     "discard magnitudes; the check's 2-feature Gaussian blobs give a single "
     "pair, which cannot separate 3 classes, by design of the method"
 )
+_COMPOSITION_REASON = (
+    "scDeepsort sees a cell only through the graph: which genes it expresses "
+    "and each gene's share of the cell's total (edge weights and weighted gene "
+    "features), so magnitudes are discarded; the check's shifted 2-feature "
+    "blobs reduce to one ratio, which does not separate 3 classes to 0.83"
+)
 _ORDER = {
     "check_methods_subset_invariance": _GRAPH_REASON,
     "check_methods_sample_order_invariance": _GRAPH_REASON,
@@ -156,6 +169,26 @@ EXPECTED_FAILED_CHECKS = {
     "ScTAG": _SCDEEPCLUSTER | _TRANSDUCTIVE,
     # graph-sc's transform is per cell (gene features and block degrees from fit)
     "GraphSC": _SCDEEPCLUSTER,
+    # a cell without expressed genes has no edges in scDeepsort's graph: it is
+    # rejected with a clear ValueError (same message as the count models)
+    "ScDeepsort": dict.fromkeys(
+        (
+            "check_estimators_dtypes",
+            "check_estimator_sparse_matrix",
+            "check_estimator_sparse_array",
+            "check_estimator_sparse_tag",
+            "check_fit2d_1feature",
+        ),
+        _SIZE_FACTOR_REASON,
+    )
+    | dict.fromkeys(
+        (
+            "check_classifiers_train",
+            "check_classifiers_train(readonly_memmap=True)",
+            "check_classifiers_train(readonly_memmap=True,X_dtype=float32)",
+        ),
+        _COMPOSITION_REASON,
+    ),
     "SingleCellNet": {
         "check_classifiers_train": _PAIRS_REASON,
         "check_classifiers_train(readonly_memmap=True)": _PAIRS_REASON,
@@ -189,6 +222,7 @@ def test_all_estimators_discovered():
         "MutualNNGraph",
         "SVM",
         "ACTINN",
+        "ScDeepsort",
         "Celltypist",
         "SingleCellNet",
         "Leiden",

@@ -2,7 +2,8 @@
 
 from skdance.annotation.actinn import ACTINN
 from skdance.annotation.celltypist import Celltypist
+from skdance.annotation.scdeepsort import ScDeepsort
 from skdance.annotation.singlecellnet import SingleCellNet
 from skdance.annotation.svm import SVM
 
-__all__ = ["ACTINN", "SVM", "Celltypist", "SingleCellNet"]
+__all__ = ["ACTINN", "SVM", "Celltypist", "ScDeepsort", "SingleCellNet"]

@@ -15,22 +15,13 @@ from torch.nn import functional as F
 from skdance.clustering._deep import CountModelMixin, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
-from skdance.nn import minibatches, progress, seeded
+from skdance.nn import mean_one_edge_weights, minibatches, progress, seeded
 from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import (
     check_random_state_int,
 )
 
 __all__ = ["GraphSC"]
-
-
-def _edge_normalize(weights):
-    """graph-sc's ``edge_norm``: rescale each cell's edge weights to mean 1."""
-    W = sp.csr_matrix(weights, dtype=np.float64, copy=True)
-    deg = np.diff(W.indptr).astype(np.float64)
-    total = np.asarray(W.sum(axis=1)).ravel()
-    scale = np.divide(deg, total, out=np.zeros_like(deg), where=total > 0)
-    return sp.csr_matrix(sp.diags(scale) @ W)
 
 
 def _batch_loss(z, dropout=0.1):
@@ -247,7 +238,7 @@ class GraphSC(CountModelMixin):
         # cell features: the weighted mean of the cell's genes' features
         cell_feats = normalize_rows(weights, 1.0) @ self.gene_features_
         if self.edge_norm:
-            weights = _edge_normalize(weights)
+            weights = mean_one_edge_weights(weights)
         # one weighted GraphConv(norm="both") step into the batch's cells: the
         # self loop (out-degree 1 inside a block) plus the gene messages
         gene_msg = self.gene_features_ / np.sqrt(self.gene_block_degree_)[:, None]

@@ -1,6 +1,11 @@
 """Shared torch building blocks: graph conversion, layers, losses, DEC, training."""
 
-from skdance.nn._adjacency import normalize_adjacency, to_edge_index, to_torch_sparse
+from skdance.nn._adjacency import (
+    mean_one_edge_weights,
+    normalize_adjacency,
+    to_edge_index,
+    to_torch_sparse,
+)
 from skdance.nn._dec import (
     kl_clustering_loss,
     student_t_assignment,
@@ -14,6 +19,7 @@ __all__ = [
     "TAGLayer",
     "ZINBHeads",
     "kl_clustering_loss",
+    "mean_one_edge_weights",
     "minibatches",
     "mlp",
     "nb_nll",

@@ -5,7 +5,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["normalize_adjacency", "to_edge_index", "to_torch_sparse"]
+__all__ = [
+    "mean_one_edge_weights",
+    "normalize_adjacency",
+    "to_edge_index",
+    "to_torch_sparse",
+]
 
 
 def normalize_adjacency(adj, *, mode="sym", add_self_loops=True):
@@ -43,6 +48,38 @@ def normalize_adjacency(adj, *, mode="sym", add_self_loops=True):
         else:
             raise ValueError(f"mode must be 'sym', 'row' or None, got {mode!r}.")
     return sp.csr_matrix(A, dtype=np.float32)
+
+
+def mean_one_edge_weights(weights):
+    """Rescale every row's non-zero weights to mean 1 (``deg * w / sum(w)``).
+
+    The edge normalisation of scDeepsort (``normalize_weight``) and graph-sc
+    (``edge_norm``): a node's incoming edge weights keep their proportions
+    but average 1, so a mean aggregation is not shrunk by small weights.
+
+    Parameters
+    ----------
+    weights : scipy.sparse matrix of shape (n_dst, n_src)
+        Non-negative edge weights, one row per receiving node.
+
+    Returns
+    -------
+    weights_norm : scipy.sparse.csr_matrix of shape (n_dst, n_src)
+        Rescaled weights (float64); rows without edges stay empty.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from skdance.nn import mean_one_edge_weights
+    >>> mean_one_edge_weights(sp.csr_matrix([[1.0, 3.0, 0.0]])).toarray()
+    array([[0.5, 1.5, 0. ]])
+    """
+    W = sp.csr_matrix(weights, dtype=np.float64, copy=True)
+    W.eliminate_zeros()
+    deg = np.diff(W.indptr).astype(np.float64)
+    total = np.asarray(W.sum(axis=1)).ravel()
+    scale = np.divide(deg, total, out=np.zeros_like(deg), where=total > 0)
+    return sp.csr_matrix(sp.diags(scale) @ W)
 
 
 def to_torch_sparse(adj, *, normalize=None, add_self_loops=False, layout="csr"):
