@@ -32,9 +32,23 @@ def pbmc_split():
         (Celltypist(random_state=0), 0.8),
         (Celltypist(feature_selection=True, top_genes=50, random_state=0), 0.75),
         (Celltypist(use_sgd=True, random_state=0), 0.75),
+        (
+            Celltypist(use_sgd=True, mini_batch=True, batch_size=200,
+                       balance_cell_type=True, random_state=0),
+            0.75,
+        ),
+        (Celltypist(majority_voting=True, random_state=0), 0.75),
         (SingleCellNet(n_trees=300, random_state=0), 0.65),
     ],
-    ids=["svm", "celltypist", "celltypist-fs", "celltypist-sgd", "scn"],
+    ids=[
+        "svm",
+        "celltypist",
+        "celltypist-fs",
+        "celltypist-sgd",
+        "celltypist-minibatch",
+        "celltypist-voting",
+        "scn",
+    ],
 )
 def test_annotation_accuracy_and_determinism(pbmc_split, clf, floor):
     X_tr, X_te, y_tr, y_te = pbmc_split

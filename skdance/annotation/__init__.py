@@ -1,9 +1,16 @@
 """Cell-type annotation classifiers."""
 
 from skdance.annotation.actinn import ACTINN
-from skdance.annotation.celltypist import Celltypist
+from skdance.annotation.celltypist import Celltypist, majority_vote
 from skdance.annotation.scdeepsort import ScDeepsort
 from skdance.annotation.singlecellnet import SingleCellNet
 from skdance.annotation.svm import SVM
 
-__all__ = ["ACTINN", "SVM", "Celltypist", "ScDeepsort", "SingleCellNet"]
+__all__ = [
+    "ACTINN",
+    "SVM",
+    "Celltypist",
+    "ScDeepsort",
+    "SingleCellNet",
+    "majority_vote",
+]
