@@ -156,6 +156,10 @@ def annotation_models(dataset, seed):
         "ScDeepsort": ScDeepsort(normalize=dataset.counts, random_state=seed),
         "SVM": make_pipeline(*front, ScaleGenes(max_value=10), SVM(random_state=seed)),
         "Celltypist": make_pipeline(*front, Celltypist(random_state=seed)),
+        # CellTypist's majority voting over an over-clustering of the test cells
+        "Celltypist+voting": make_pipeline(
+            *front, Celltypist(majority_voting=True, random_state=seed)
+        ),
         # pySCN log-normalises and scales (max 10) before its gene-pair search
         "SingleCellNet": make_pipeline(
             *front, ScaleGenes(max_value=10), SingleCellNet(random_state=seed, n_jobs=2)

@@ -13,7 +13,14 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     annotation = pd.read_csv(tmp_path / "annotation_quick.csv")
     clustering = pd.read_csv(tmp_path / "clustering_quick.csv")
-    assert set(annotation["model"]) == {"ACTINN", "SVM", "Celltypist", "SingleCellNet"}
+    assert set(annotation["model"]) == {
+        "ACTINN",
+        "ScDeepsort",
+        "SVM",
+        "Celltypist",
+        "Celltypist+voting",
+        "SingleCellNet",
+    }
     assert {"macro_f1", "predict_time_s", "fold"} <= set(annotation.columns)
     assert set(clustering["model"]) == {
         "Leiden",
