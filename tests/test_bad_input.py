@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
 from skdance.clustering import Leiden, Louvain
 from skdance.graph import CellGeneGraph, KNNGraph
+from skdance.imputation import MAGIC, DeepImpute
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 
 rng = np.random.default_rng(0)
@@ -19,6 +20,8 @@ TRANSFORMERS = [
     ScaleGenes(),
     HighlyVariableGenes(n_top_genes=4, flavor="seurat"),
     KNNGraph(n_neighbors=3),
+    DeepImpute(sub_outputdim=4, hidden_dim=8, max_epochs=2),
+    MAGIC(n_pca=4),
 ]
 CLASSIFIERS = [
     SVM(),

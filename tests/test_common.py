@@ -25,6 +25,14 @@ INIT_PARAMS = {
         "max_epochs": 30,
         "random_state": 0,
     },
+    "DeepImpute": {
+        "sub_outputdim": 4,
+        "hidden_dim": 8,
+        "max_epochs": 3,
+        "batch_size": 16,
+        "random_state": 0,
+    },
+    "MAGIC": {"knn": 2, "n_pca": 2, "random_state": 0},
     "KNNGraph": {"n_neighbors": 2},
     "MutualNNGraph": {"n_neighbors": 2},
     "RadiusGraph": {"radius": 1.0},
@@ -147,6 +155,14 @@ _TRANSDUCTIVE = dict.fromkeys(
 )
 
 EXPECTED_FAILED_CHECKS = {
+    # MAGIC diffuses over a graph of the cells passed to transform (as the
+    # method does), and scales cells by library size (empty cells rejected)
+    "MAGIC": {
+        "check_methods_subset_invariance": "transform diffuses each cell's "
+        "expression over a graph built on the cells passed together (MAGIC is "
+        "transductive by design), so a cell's output depends on the others",
+        "check_estimators_dtypes": _SIZE_FACTOR_REASON,
+    },
     "KNNGraph": _ORDER,
     "MutualNNGraph": _ORDER,
     "RadiusGraph": _ORDER,

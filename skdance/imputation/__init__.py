@@ -1,0 +1,7 @@
+"""Imputation transformers and DANCE's masked-dropout evaluation."""
+
+from skdance.imputation._masking import imputation_scores, mask_dropout
+from skdance.imputation.deepimpute import DeepImpute
+from skdance.imputation.magic import MAGIC
+
+__all__ = ["MAGIC", "DeepImpute", "imputation_scores", "mask_dropout"]

@@ -1,0 +1,137 @@
+"""Imputation: DANCE's masking protocol, scores, DeepImpute and the MAGIC baseline."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skdance.datasets import load_pbmc_4k_subset
+from skdance.imputation import MAGIC, DeepImpute, imputation_scores, mask_dropout
+from skdance.imputation.deepimpute import weighted_mse
+
+
+@pytest.fixture(scope="module")
+def masked_pbmc():
+    X, y = load_pbmc_4k_subset()
+    X_masked, mask = mask_dropout(X, 0.1, random_state=0)
+    return X, X_masked, mask, y
+
+
+def test_mask_dropout_follows_dance(masked_pbmc):
+    X, X_masked, mask, _ = masked_pbmc
+    assert sp.issparse(X_masked) and X_masked.shape == X.shape
+    hidden = mask.toarray()
+    dense, masked = X.toarray(), X_masked.toarray()
+    # only non-zero entries are hidden, they become 0, the rest is untouched
+    assert (dense[hidden] > 0).all() and (masked[hidden] == 0).all()
+    np.testing.assert_array_equal(masked[~hidden], dense[~hidden])
+    # floor(10%) of each cell's detected genes (cells with > 5 genes)
+    detected = (dense > 0).sum(axis=1)
+    expected = np.where(detected > 5, np.floor(0.1 * detected), 0)
+    np.testing.assert_array_equal(hidden.sum(axis=1), expected)
+    # the exponential weights favour low counts
+    assert np.median(dense[hidden]) <= np.median(dense[dense > 0])
+    # deterministic, input untouched, dense input gives dense output
+    again, mask2 = mask_dropout(X, 0.1, random_state=0)
+    assert (mask2 != mask).nnz == 0
+    dense_out, _ = mask_dropout(dense, 0.1, random_state=0)
+    np.testing.assert_array_equal(dense_out, masked)
+    np.testing.assert_array_equal(X.toarray(), dense)
+
+
+def test_mask_dropout_rejects_bad_input():
+    with pytest.raises(ValueError, match="rate"):
+        mask_dropout(np.ones((3, 3)), 1.5)
+    with pytest.raises(ValueError, match="Negative"):
+        mask_dropout(-np.ones((3, 3)), 0.1)
+    with pytest.raises(ValueError, match="distribution"):
+        mask_dropout(np.ones((3, 3)), 0.1, distribution="normal")
+
+
+def test_imputation_scores_known_values():
+    true = np.array([[3.0, 1.0], [0.0, 7.0]])
+    mask = np.array([[True, False], [False, True]])
+    pred = np.array([[1.0, 5.0], [9.0, 7.0]])
+    s = imputation_scores(true, pred, mask, log1p=False)
+    assert s["mse"] == pytest.approx(2.0)  # errors -2 and 0
+    assert s["rmse"] == pytest.approx(np.sqrt(2.0))
+    assert s["mre"] == pytest.approx((2 / 3 + 0) / 2)
+    s = imputation_scores(true, pred, mask)
+    assert s["mse"] == pytest.approx((np.log(2) - np.log(4)) ** 2 / 2)
+    with pytest.raises(ValueError, match="same shape"):
+        imputation_scores(true, pred[:1], mask)
+
+
+def test_weighted_mse_weights_by_target():
+    import torch
+
+    y = torch.tensor([[0.0, 2.0]])
+    assert float(weighted_mse(y, torch.tensor([[5.0, 1.0]]))) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def deepimpute(masked_pbmc):
+    _, X_masked, _, _ = masked_pbmc
+    model = DeepImpute(sub_outputdim=256, learning_rate=1e-3, max_epochs=40,
+                       random_state=0)
+    return model.fit(X_masked)
+
+
+def test_deepimpute_beats_zeros_and_keeps_observed(masked_pbmc, deepimpute):
+    X, X_masked, mask, _ = masked_pbmc
+    out = deepimpute.transform(X_masked)
+    assert sp.issparse(out) and out.shape == X.shape
+    assert out.min() >= 0
+    # "restore" policy: every observed count is returned unchanged
+    observed = X_masked.nonzero()
+    np.testing.assert_array_equal(np.asarray(out[observed]).ravel(),
+                                  np.asarray(X_masked[observed]).ravel())
+    # non-target genes are untouched
+    targets = np.unique(np.concatenate(deepimpute.targets_))
+    others = np.setdiff1d(np.arange(X.shape[1]), targets)
+    assert (out[:, others] != X_masked[:, others]).nnz == 0
+    zeros = imputation_scores(X, X_masked, mask)
+    scores = imputation_scores(X, out, mask)
+    # measured ~0.5 vs 1.15 for leaving the zeros; Pearson ~0.5 vs 0
+    assert scores["mse"] < 0.75 * zeros["mse"]
+    assert scores["pearson"] > 0.3
+
+
+def test_deepimpute_subsets_and_inputs(masked_pbmc, deepimpute):
+    _, X_masked, _, _ = masked_pbmc
+    for targets, inputs in zip(deepimpute.targets_, deepimpute.predictors_):
+        assert targets.size == 256
+        # inputs come from outside the subset, at most ntop per target
+        assert not np.isin(inputs, targets).any()
+        assert 0 < inputs.size <= 5 * targets.size
+    # targets are the genes ranked highest by var / (1 + mean)
+    dense = X_masked.toarray()
+    metric = dense.var(axis=0, ddof=1) / (1 + dense.mean(axis=0))
+    chosen = np.concatenate(deepimpute.targets_)
+    assert metric[chosen].min() >= np.sort(metric)[::-1][chosen.size - 1] - 1e-12
+    assert deepimpute.n_epochs_ <= 40 and len(deepimpute.validation_loss_) > 0
+
+
+@pytest.mark.parametrize("policy", ["max", "predict"])
+def test_deepimpute_policies(masked_pbmc, deepimpute, policy):
+    _, X_masked, _, _ = masked_pbmc
+    from sklearn.base import clone
+
+    model = clone(deepimpute).set_params(policy=policy, max_epochs=2)
+    out = model.fit(X_masked).transform(X_masked).toarray()
+    targets = np.unique(np.concatenate(model.targets_))
+    if policy == "max":
+        assert (out >= X_masked.toarray() - 1e-9).all()
+    else:  # target genes are the network's output, observed counts replaced
+        assert not np.allclose(out[:, targets], X_masked[:, targets].toarray())
+
+
+def test_magic_baseline(masked_pbmc):
+    X, X_masked, mask, _ = masked_pbmc
+    out = MAGIC(random_state=0).fit_transform(X_masked)
+    assert out.shape == X.shape and out.min() >= 0
+    # library sizes are kept (square-root diffusion then rescaling)
+    scores = imputation_scores(X, out, mask)
+    assert scores["mse"] < imputation_scores(X, X_masked, mask)["mse"]
+    assert scores["pearson"] > 0.6  # measured ~0.82
+    with pytest.raises(ValueError, match="zero total counts"):
+        MAGIC().fit_transform(np.vstack([X[:20].toarray(), np.zeros((1, 2000))]))
