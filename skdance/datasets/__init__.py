@@ -1,6 +1,7 @@
 """Loaders for the DANCE benchmark datasets (offline first, sha256-verified)."""
 
 from skdance.datasets._base import get_data_home
+from skdance.datasets._imputation import IMPUTATION_DATASETS, load_imputation_dataset
 from skdance.datasets._loaders import (
     load_mouse_bladder_cell,
     load_mouse_es_cell,
@@ -13,8 +14,10 @@ from skdance.datasets._loaders import (
 from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
 
 __all__ = [
+    "IMPUTATION_DATASETS",
     "MCA_BENCHMARKS",
     "get_data_home",
+    "load_imputation_dataset",
     "load_mouse_bladder_cell",
     "load_mouse_es_cell",
     "load_pbmc3k",
