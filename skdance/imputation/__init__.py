@@ -2,6 +2,13 @@
 
 from skdance.imputation._masking import imputation_scores, mask_dropout
 from skdance.imputation.deepimpute import DeepImpute
+from skdance.imputation.graphsci import GraphSCI
 from skdance.imputation.magic import MAGIC
 
-__all__ = ["MAGIC", "DeepImpute", "imputation_scores", "mask_dropout"]
+__all__ = [
+    "MAGIC",
+    "DeepImpute",
+    "GraphSCI",
+    "imputation_scores",
+    "mask_dropout",
+]
