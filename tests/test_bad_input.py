@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
 from skdance.clustering import Leiden, Louvain
 from skdance.graph import CellGeneGraph, KNNGraph
-from skdance.imputation import MAGIC, DeepImpute
+from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 
 rng = np.random.default_rng(0)
@@ -22,6 +22,9 @@ TRANSFORMERS = [
     KNNGraph(n_neighbors=3),
     DeepImpute(sub_outputdim=4, hidden_dim=8, max_epochs=2),
     MAGIC(n_pca=4),
+    GraphSCI(hidden_dims=(8, 4), max_epochs=2),
+    ScGNN(n_neighbors=3, prune="stats", pretrain_epochs=2, em_epochs=1,
+          cluster_epochs=1, impute_epochs=1, gae_epochs=1, max_iter=1),
 ]
 CLASSIFIERS = [
     SVM(),

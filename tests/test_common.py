@@ -33,6 +33,18 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     "MAGIC": {"knn": 2, "n_pca": 2, "random_state": 0},
+    "GraphSCI": {"hidden_dims": (8, 4), "max_epochs": 3, "random_state": 0},
+    "ScGNN": {
+        "n_neighbors": 3,
+        "prune": "stats",
+        "pretrain_epochs": 3,
+        "em_epochs": 2,
+        "cluster_epochs": 2,
+        "impute_epochs": 2,
+        "gae_epochs": 2,
+        "max_iter": 1,
+        "random_state": 0,
+    },
     "KNNGraph": {"n_neighbors": 2},
     "MutualNNGraph": {"n_neighbors": 2},
     "RadiusGraph": {"radius": 1.0},
@@ -134,7 +146,7 @@ _COUNTS_REASON = (
     "check_clustering standardises its blobs, giving negative values; a ZINB "
     "count model rejects them with a clear ValueError"
 )
-_SCDEEPCLUSTER = dict.fromkeys(
+_EMPTY_CELLS = dict.fromkeys(
     (
         "check_estimators_dtypes",
         "check_estimator_sparse_matrix",
@@ -143,7 +155,8 @@ _SCDEEPCLUSTER = dict.fromkeys(
         "check_fit2d_1feature",
     ),
     _SIZE_FACTOR_REASON,
-) | {
+)
+_SCDEEPCLUSTER = _EMPTY_CELLS | {
     "check_clustering": _COUNTS_REASON,
     "check_clustering(readonly_memmap=True)": _COUNTS_REASON,
 }
@@ -163,6 +176,8 @@ EXPECTED_FAILED_CHECKS = {
         "transductive by design), so a cell's output depends on the others",
         "check_estimators_dtypes": _SIZE_FACTOR_REASON,
     },
+    # GraphSCI's ZINB likelihood needs size factors (empty cells rejected)
+    "GraphSCI": _EMPTY_CELLS,
     "KNNGraph": _ORDER,
     "MutualNNGraph": _ORDER,
     "RadiusGraph": _ORDER,
@@ -187,16 +202,7 @@ EXPECTED_FAILED_CHECKS = {
     "GraphSC": _SCDEEPCLUSTER,
     # a cell without expressed genes has no edges in scDeepsort's graph: it is
     # rejected with a clear ValueError (same message as the count models)
-    "ScDeepsort": dict.fromkeys(
-        (
-            "check_estimators_dtypes",
-            "check_estimator_sparse_matrix",
-            "check_estimator_sparse_array",
-            "check_estimator_sparse_tag",
-            "check_fit2d_1feature",
-        ),
-        _SIZE_FACTOR_REASON,
-    )
+    "ScDeepsort": _EMPTY_CELLS
     | dict.fromkeys(
         (
             "check_classifiers_train",

@@ -165,3 +165,54 @@ def test_graphsci_imputes_from_the_gene_graph(small_masked):
         from skdance.graph import KNNGraph
 
         GraphSCI(graph=KNNGraph(n_neighbors=3), max_epochs=1).fit(X_masked)
+
+
+def test_ltmg_signals_code_components_by_mean():
+    from skdance.imputation.scgnn import ltmg_signals
+
+    rng = np.random.default_rng(0)
+    low = rng.normal(1.0, 0.1, 60)
+    high = rng.normal(4.0, 0.1, 60)
+    gene = np.concatenate([np.zeros(30), low, high])
+    E = np.column_stack([gene, np.r_[np.zeros(145), np.ones(5)]])
+    S = ltmg_signals(E, random_state=0)
+    assert (S[:30, 0] == 0).all()  # zeros are below the truncation
+    assert (S[30:90, 0] == 1).all() and (S[90:, 0] == 2).all()
+    # too few expressing cells for a mixture: every non-zero entry is 1
+    assert (S[145:, 1] == 1).all() and (S[:145, 1] == 0).all()
+
+
+@pytest.mark.parametrize("method", ["isolation_forest", "stats"])
+def test_prune_knn_graph(method):
+    from skdance.imputation.scgnn import prune_knn_graph
+
+    rng = np.random.default_rng(0)
+    Z = np.vstack([rng.normal(0, 1, (40, 5)), rng.normal(20, 1, (40, 5))])
+    A = prune_knn_graph(Z, n_neighbors=10, method=method, random_state=0)
+    assert A.shape == (80, 80) and (A != A.T).nnz == 0 and A.diagonal().sum() == 0
+    # pruning removes edges, and the two far-apart groups stay disconnected
+    assert A.nnz < 80 * 10 * 2
+    assert A[:40, 40:].nnz == 0
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    assert degree.min() >= 1
+
+
+def test_scgnn_end_to_end(small_masked):
+    from skdance.imputation import ScGNN
+
+    X, X_masked, mask = small_masked
+    kw = {"prune": "stats", "pretrain_epochs": 60, "em_epochs": 20,
+          "cluster_epochs": 10, "impute_epochs": 20, "gae_epochs": 30,
+          "max_iter": 2, "random_state": 0}
+    model = ScGNN(**kw)
+    out = model.fit_transform(X_masked)
+    assert out.shape == X.shape and out.min() >= 0 and np.isfinite(out).all()
+    assert 1 <= model.n_iter_ <= 2
+    assert model.labels_.shape == (X.shape[0],) and np.unique(model.labels_).size >= 2
+    assert model.signals_.shape == X.shape
+    # better than leaving the hidden entries at zero
+    assert imputation_scores(X, out, mask)["mse"] < imputation_scores(
+        X, X_masked, mask)["mse"]
+    # deterministic, and transform is per cell
+    np.testing.assert_allclose(ScGNN(**kw).fit_transform(X_masked), out, rtol=1e-5)
+    np.testing.assert_allclose(model.transform(X_masked[:5]), out[:5], rtol=1e-5)

@@ -4,11 +4,13 @@ from skdance.imputation._masking import imputation_scores, mask_dropout
 from skdance.imputation.deepimpute import DeepImpute
 from skdance.imputation.graphsci import GraphSCI
 from skdance.imputation.magic import MAGIC
+from skdance.imputation.scgnn import ScGNN
 
 __all__ = [
     "MAGIC",
     "DeepImpute",
     "GraphSCI",
+    "ScGNN",
     "imputation_scores",
     "mask_dropout",
 ]

@@ -213,8 +213,8 @@ class GraphSCI(ImputerMixin):
     def _adjacency_loss(self, logits, target):
         n = target.shape[0]
         n_edges = float(target.sum())
-        if n_edges == 0:
-            return logits.new_zeros(())
+        if n_edges == 0 or n_edges >= n * n:  # nothing to balance
+            return F.binary_cross_entropy_with_logits(logits, target)
         pos_weight = torch.tensor((n * n - n_edges) / n_edges)
         norm = n * n / ((n * n - n_edges) * 2.0)
         return norm * F.binary_cross_entropy_with_logits(logits, target,
@@ -276,8 +276,12 @@ class GraphSCI(ImputerMixin):
 
     def _transform(self, X):
         check_no_empty_rows(X, whom="GraphSCI")
-        x_log = torch.log1p(torch.from_numpy(dense_float(X)))
+        # float64 so that a cell's output does not depend on the batch it is
+        # computed in (float32 matmul blocking differs with the row count)
+        x_log = torch.log1p(torch.from_numpy(np.asarray(
+            X.toarray() if sp.issparse(X) else X, dtype=np.float64)))
+        module = copy.deepcopy(self.module_).double()
         with torch.no_grad():
-            mean, _, _ = self.module_(x_log, self.gene_latent_,
-                                      self._size_factors(X))
-        return mean.double().numpy()
+            mean, _, _ = module(x_log, self.gene_latent_.double(),
+                                self._size_factors(X).double())
+        return mean.numpy()
