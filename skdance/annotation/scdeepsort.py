@@ -205,7 +205,7 @@ class ScDeepsort(AnnotatorMixin):
     >>> from skdance.annotation import ScDeepsort
     >>> from skdance.datasets import load_pbmc_4k_subset
     >>> X, y = load_pbmc_4k_subset()
-    >>> model = ScDeepsort(n_components=50, max_epochs=30, random_state=0)
+    >>> model = ScDeepsort(n_components=50, random_state=0)
     >>> model.fit(X[::2], y[::2]).score(X[1::2], y[1::2]) > 0.8
     True
     """

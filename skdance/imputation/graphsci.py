@@ -278,8 +278,7 @@ class GraphSCI(ImputerMixin):
         check_no_empty_rows(X, whom="GraphSCI")
         # float64 so that a cell's output does not depend on the batch it is
         # computed in (float32 matmul blocking differs with the row count)
-        x_log = torch.log1p(torch.from_numpy(np.asarray(
-            X.toarray() if sp.issparse(X) else X, dtype=np.float64)))
+        x_log = torch.log1p(torch.from_numpy(dense_float(X, np.float64)))
         module = copy.deepcopy(self.module_).double()
         with torch.no_grad():
             mean, _, _ = module(x_log, self.gene_latent_.double(),

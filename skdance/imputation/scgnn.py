@@ -56,9 +56,12 @@ def ltmg_signals(E, max_components=3, min_cells=10, random_state=None):
     --------
     >>> import numpy as np
     >>> from skdance.imputation.scgnn import ltmg_signals
-    >>> E = np.array([[0.0], [0.1], [0.2], [3.0], [3.1], [3.2]] * 3)
-    >>> sorted(set(ltmg_signals(E, min_cells=5, random_state=0).ravel()))
-    [0.0, 1.0, 2.0]
+    >>> rng = np.random.default_rng(0)
+    >>> gene = np.concatenate([np.zeros(10), rng.normal(1, 0.05, 20),
+    ...                        rng.normal(4, 0.05, 20)])
+    >>> signals = ltmg_signals(gene[:, None], random_state=0).ravel()
+    >>> [sorted({int(v) for v in part}) for part in np.split(signals, [10, 30])]
+    [[0], [1], [2]]
     """
     signals = np.zeros(E.shape, dtype=np.float32)
     for g in range(E.shape[1]):
@@ -475,8 +478,7 @@ class ScGNN(ImputerMixin):
     def _transform(self, X):
         # float64 so that a cell's output does not depend on the batch it is
         # computed in (float32 matmul blocking differs with the row count)
-        x = torch.log1p(torch.from_numpy(np.asarray(
-            X.toarray() if sp.issparse(X) else X, dtype=np.float64)))
+        x = torch.log1p(torch.from_numpy(dense_float(X, np.float64)))
         with torch.no_grad():
             out = copy.deepcopy(self.module_).double()(x)[0].numpy()
         out[out < self.post_threshold] = 0.0

@@ -163,9 +163,11 @@ def validate_input(
     return out
 
 
-def dense_float(X):
-    """Dense float32 copy of ``X`` (sparse or array)."""
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+def dense_float(X, dtype=np.float32):
+    """Dense, writable copy of ``X`` (sparse or array) as ``dtype``."""
+    if sp.issparse(X):
+        return X.toarray().astype(dtype, copy=False)
+    return np.array(X, dtype=dtype, copy=True)
 
 
 def check_random_state_int(random_state):
