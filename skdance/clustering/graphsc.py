@@ -15,7 +15,13 @@ from torch.nn import functional as F
 from skdance.clustering._deep import CountModelMixin, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
-from skdance.nn import mean_one_edge_weights, minibatches, progress, seeded
+from skdance.nn import (
+    balanced_adjacency_bce,
+    mean_one_edge_weights,
+    minibatches,
+    progress,
+    seeded,
+)
 from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import (
     check_random_state_int,
@@ -33,14 +39,8 @@ def _batch_loss(z, dropout=0.1):
     and the loss scaled by graph-sc's ``norm`` factor; the inner-product
     decoder drops out 10% of the embedding.
     """
-    m = z.shape[0]
     zd = F.dropout(z, dropout, training=True)
-    target = torch.eye(m)
-    n_neg = max(m * m - m, 1)
-    pos_weight = torch.tensor(n_neg / m)
-    norm = m * m / (2.0 * n_neg)
-    return norm * F.binary_cross_entropy_with_logits(zd @ zd.T, target,
-                                                     pos_weight=pos_weight)
+    return balanced_adjacency_bce(zd @ zd.T, torch.eye(z.shape[0]))
 
 
 class GraphSCModule(nn.Module):

@@ -13,7 +13,13 @@ from torch.nn import functional as F
 
 from skdance.graph import GeneCorrelationGraph
 from skdance.imputation._base import ImputerMixin
-from skdance.nn import normalize_adjacency, progress, seeded, zinb_nll
+from skdance.nn import (
+    balanced_adjacency_bce,
+    normalize_adjacency,
+    progress,
+    seeded,
+    zinb_nll,
+)
 from skdance.preprocessing._utils import row_sums
 from skdance.utils._validation import (
     check_no_empty_rows,
@@ -210,16 +216,6 @@ class GraphSCI(ImputerMixin):
         return torch.from_numpy(
             (row_sums(X) / self.median_library_size_).astype(np.float32))
 
-    def _adjacency_loss(self, logits, target):
-        n = target.shape[0]
-        n_edges = float(target.sum())
-        if n_edges == 0 or n_edges >= n * n:  # nothing to balance
-            return F.binary_cross_entropy_with_logits(logits, target)
-        pos_weight = torch.tensor((n * n - n_edges) / n_edges)
-        norm = n * n / ((n * n - n_edges) * 2.0)
-        return norm * F.binary_cross_entropy_with_logits(logits, target,
-                                                         pos_weight=pos_weight)
-
     def _fit(self, X):
         if len(self.hidden_dims) != 2 or any(int(h) < 1 for h in self.hidden_dims):
             raise ValueError(
@@ -260,7 +256,7 @@ class GraphSCI(ImputerMixin):
                 kl = -0.5 / n_cells * torch.mean(torch.sum(
                     1 + 2 * z_log_std - z_mean ** 2 - torch.exp(z_log_std) ** 2, 1))
                 loss = (self.le * zinb_nll(counts, mean, disp, pi)
-                        + self.la * self._adjacency_loss(z, target)
+                        + self.la * balanced_adjacency_bce(z, target)
                         + self.ka * kl
                         + self.ke * 0.5 / n_genes * F.mse_loss(mean, counts))
                 opt.zero_grad()

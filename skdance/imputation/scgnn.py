@@ -18,7 +18,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.imputation._base import ImputerMixin
-from skdance.nn import minibatches, normalize_adjacency, progress, seeded
+from skdance.nn import (
+    balanced_adjacency_bce,
+    minibatches,
+    normalize_adjacency,
+    progress,
+    seeded,
+)
+from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import check_random_state_int, dense_float
 
 __all__ = ["ScGNN", "ltmg_signals", "prune_knn_graph"]
@@ -164,9 +171,6 @@ def _graph_embedding(A, Z, epochs, lr, seed):
     n = A.shape[0]
     adj = torch.from_numpy(normalize_adjacency(A, mode="sym").toarray())
     target = torch.from_numpy((A + sp.identity(n)).toarray().astype(np.float32))
-    n_edges = float(target.sum())
-    pos_weight = torch.tensor((n * n - n_edges) / max(n_edges, 1.0))
-    norm = n * n / max((n * n - n_edges) * 2.0, 1.0)
     features = torch.from_numpy((Z > Z.mean(axis=0)).astype(np.float32))
     with seeded(seed):
         gae = ScGNNGraphAutoencoder(features.shape[1])
@@ -174,8 +178,7 @@ def _graph_embedding(A, Z, epochs, lr, seed):
         gae.train()
         for _ in range(epochs):
             mu, logvar, z = gae(adj, features)
-            recon = norm * F.binary_cross_entropy_with_logits(
-                z @ z.T, target, pos_weight=pos_weight)
+            recon = balanced_adjacency_bce(z @ z.T, target)
             kl = -0.5 / n * torch.mean(
                 torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1))
             opt.zero_grad()
@@ -454,7 +457,7 @@ class ScGNN(ImputerMixin):
             self.labels_ = np.asarray(labels)
             self.embedding_ = z.numpy()
             graph_reg = torch.from_numpy(
-                self._row_normalised(A).toarray().astype(np.float32))
+                normalize_rows(A, 1.0).toarray().astype(np.float32))
             same = (self.labels_[:, None] == self.labels_[None, :]).astype(np.float32)
             celltype_reg = torch.from_numpy(same / same.sum(axis=1, keepdims=True))
 
@@ -468,12 +471,6 @@ class ScGNN(ImputerMixin):
             self._train(impute_ae, x, x, self.impute_epochs, eq5, gen,
                         "scGNN imputation AE")
         self.module_ = impute_ae
-
-    @staticmethod
-    def _row_normalised(A):
-        deg = np.asarray(A.sum(axis=1)).ravel()
-        inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-        return sp.csr_matrix(sp.diags(inv) @ A)
 
     def _transform(self, X):
         # float64 so that a cell's output does not depend on the batch it is

@@ -12,11 +12,12 @@ from skdance.nn._dec import (
     target_distribution,
 )
 from skdance.nn._layers import TAGLayer, ZINBHeads, mlp, propagate_hops
-from skdance.nn._losses import nb_nll, zinb_nll
+from skdance.nn._losses import balanced_adjacency_bce, nb_nll, zinb_nll
 from skdance.nn._training import minibatches, progress, seeded
 
 __all__ = [
     "TAGLayer",
+    "balanced_adjacency_bce",
     "ZINBHeads",
     "kl_clustering_loss",
     "mean_one_edge_weights",

@@ -1,8 +1,9 @@
-"""Count likelihoods shared by the autoencoder models (ZINB, NB)."""
+"""Losses shared by the models (ZINB, NB likelihoods; graph-autoencoder BCE)."""
 
 import torch
+from torch.nn import functional as F
 
-__all__ = ["nb_nll", "zinb_nll"]
+__all__ = ["balanced_adjacency_bce", "nb_nll", "zinb_nll"]
 
 _EPS = 1e-10
 
@@ -72,3 +73,37 @@ def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
     if ridge_lambda > 0:
         result = result + ridge_lambda * pi.square()
     return result.mean()
+
+
+def balanced_adjacency_bce(logits, target):
+    """Graph-autoencoder reconstruction loss with class balancing (Kipf's GAE).
+
+    Binary cross-entropy of adjacency logits against a 0/1 target, positives
+    up-weighted by ``n_neg / n_pos`` and the mean scaled by
+    ``n_total / (2 * n_neg)`` (graph-sc's, GraphSCI's and scGNN's ``norm``).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, n)
+        Decoder outputs before the sigmoid.
+    target : torch.Tensor of shape (n, n)
+        0/1 adjacency (self loops included where the model reconstructs them).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.nn import balanced_adjacency_bce
+    >>> round(float(balanced_adjacency_bce(torch.zeros(2, 2), torch.eye(2))), 4)
+    0.6931
+    """
+    n_total = target.numel()
+    n_pos = float(target.sum())
+    n_neg = max(n_total - n_pos, 1.0)
+    pos_weight = torch.tensor(n_neg / max(n_pos, 1.0))
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+    return n_total / (2.0 * n_neg) * bce
