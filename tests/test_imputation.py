@@ -197,6 +197,30 @@ def test_prune_knn_graph(method):
     assert degree.min() >= 1
 
 
+def test_scgnn_regulariser_weights_match_dense_products():
+    """eq. 5 as scGNN computes it, with dense matrices, on a random batch."""
+    import scipy.sparse as sp
+
+    from skdance.imputation.scgnn import _regulariser_weights
+    from skdance.preprocessing._utils import normalize_rows
+
+    rng = np.random.default_rng(0)
+    n, g = 30, 7
+    A = sp.random(n, n, density=0.2, random_state=0)
+    A = ((A + A.T) > 0).astype(float)
+    labels = rng.choice(["a", "b", "c"], n)
+    rows = rng.choice(n, 12, replace=False)
+    err = rng.random((12, g))
+    G = normalize_rows(A, 1.0).toarray()
+    B = (labels[:, None] == labels[None, :]).astype(float)
+    B /= B.sum(axis=1, keepdims=True)
+    dense = (0.1 * err.sum() + 0.9 * (G[np.ix_(rows, rows)] @ err).sum()
+             + 0.5 * (B[np.ix_(rows, rows)] @ err).sum())
+    w = _regulariser_weights(sp.csr_matrix(G), labels, rows, 0.1, 0.9, 0.5)
+    assert w.shape == (12,)
+    np.testing.assert_allclose((w @ err).sum(), dense, rtol=1e-5)
+
+
 def test_scgnn_end_to_end(small_masked):
     from skdance.imputation import ScGNN
 

@@ -2,6 +2,7 @@
 
 import copy
 import random
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import KMeans
 from sklearn.ensemble import IsolationForest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
@@ -83,7 +85,11 @@ def ltmg_signals(E, max_components=3, min_cells=10, random_state=None):
         for k in range(1, max_components + 1):
             if rows.size < 2 * k:
                 break
-            gmm = GaussianMixture(k, random_state=random_state).fit(values)
+            with warnings.catch_warnings():
+                # log values of small counts are few distinct points: k-means
+                # initialisation may find fewer clusters than k (BIC decides)
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm = GaussianMixture(k, random_state=random_state).fit(values)
             bic = gmm.bic(values)
             if bic < best_bic:
                 best, best_bic = gmm, bic
@@ -125,6 +131,27 @@ def prune_knn_graph(Z, n_neighbors=10, method="isolation_forest", n_trees=20,
     A.setdiag(0)
     A.eliminate_zeros()
     return sp.csr_matrix(A)
+
+
+def _regulariser_weights(graph_reg, labels, rows, gamma, regu_graph,
+                         regu_celltype):
+    """Per-cell weights of scGNN's imputation loss on the batch ``rows``.
+
+    scGNN's loss is ``gamma * sum(err) + regu_graph * sum(G @ err) +
+    regu_celltype * sum(B @ err)`` with ``G`` the row-normalised cell graph
+    and ``B`` the row-normalised same-cluster matrix, both restricted to the
+    batch.  ``sum(M @ err) = sum_j colsum(M)_j * sum_g err[j, g]``, so the
+    loss is ``weights @ err`` summed, with ``weights`` the column sums:
+    the same value and gradient in O(n_cells) memory instead of the dense
+    ``n_cells x n_cells`` products.
+    """
+    graph_w = np.asarray(graph_reg[rows][:, rows].sum(axis=0)).ravel()
+    cluster = np.unique(labels, return_inverse=True)[1].ravel()
+    sizes = np.bincount(cluster)
+    in_batch = np.bincount(cluster[rows], minlength=sizes.size)
+    celltype_w = (in_batch / sizes)[cluster[rows]]
+    return (gamma + regu_graph * graph_w + regu_celltype * celltype_w).astype(
+        np.float32)
 
 
 class ScGNNAutoencoder(nn.Module):
@@ -456,16 +483,13 @@ class ScGNN(ImputerMixin):
             self.adjacency_ = A
             self.labels_ = np.asarray(labels)
             self.embedding_ = z.numpy()
-            graph_reg = torch.from_numpy(
-                normalize_rows(A, 1.0).toarray().astype(np.float32))
-            same = (self.labels_[:, None] == self.labels_[None, :]).astype(np.float32)
-            celltype_reg = torch.from_numpy(same / same.sum(axis=1, keepdims=True))
+            graph_reg = normalize_rows(A, 1.0)
 
             def eq5(recon, target, idx):
-                err = (recon - target) ** 2
-                return (self.gamma * err.sum()
-                        + self.regu_graph * (graph_reg[idx][:, idx] @ err).sum()
-                        + self.regu_celltype * (celltype_reg[idx][:, idx] @ err).sum())
+                weights = _regulariser_weights(
+                    graph_reg, self.labels_, idx.numpy(), self.gamma,
+                    self.regu_graph, self.regu_celltype)
+                return (torch.from_numpy(weights) @ ((recon - target) ** 2)).sum()
 
             impute_ae = copy.deepcopy(feature_ae)
             self._train(impute_ae, x, x, self.impute_epochs, eq5, gen,

@@ -58,21 +58,26 @@ def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
         Scalar mean over all entries.
     """
     # NB(0) = (disp / (disp + mean)) ** disp = exp(-disp * log1p(mean / disp)):
-    # share the log1p term between the zero and non-zero cases.
+    # share the log1p term between the zero and non-zero cases.  Counts are
+    # mostly zeros, so the (lgamma-heavy) non-zero case is evaluated only on
+    # the non-zero entries: the sum over all entries is the zero case
+    # everywhere, corrected on the non-zero ones.
     log_ratio = torch.log1p(mean / (disp + _EPS))
-    nb_case = (
-        torch.lgamma(disp + _EPS)
-        + torch.lgamma(x + 1.0)
-        - torch.lgamma(x + disp + _EPS)
-        + (disp + x) * log_ratio
-        + x * (torch.log(disp + _EPS) - torch.log(mean + _EPS))
-        - torch.log(1.0 - pi + _EPS)
-    )
     zero_case = -torch.log(pi + (1.0 - pi) * torch.exp(-disp * log_ratio) + _EPS)
-    result = torch.where(x < 1e-8, zero_case, nb_case)
+    nonzero = x >= 1e-8
+    x_nz, mean_nz, disp_nz = x[nonzero], mean[nonzero], disp[nonzero]
+    nb_case = (
+        torch.lgamma(disp_nz + _EPS)
+        + torch.lgamma(x_nz + 1.0)
+        - torch.lgamma(x_nz + disp_nz + _EPS)
+        + (disp_nz + x_nz) * log_ratio[nonzero]
+        + x_nz * (torch.log(disp_nz + _EPS) - torch.log(mean_nz + _EPS))
+        - torch.log(1.0 - pi[nonzero] + _EPS)
+    )
+    total = zero_case.sum() - zero_case[nonzero].sum() + nb_case.sum()
     if ridge_lambda > 0:
-        result = result + ridge_lambda * pi.square()
-    return result.mean()
+        total = total + ridge_lambda * pi.square().sum()
+    return total / x.numel()
 
 
 def balanced_adjacency_bce(logits, target):
