@@ -11,6 +11,7 @@ from skdance.datasets._loaders import (
     load_pbmc_10x_4k,
     load_worm_neuron_cell,
 )
+from skdance.datasets._pseudo_spots import make_pseudo_spots
 from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "load_pbmc_4k_subset",
     "load_scdeepsort",
     "load_worm_neuron_cell",
+    "make_pseudo_spots",
 ]

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval
 
 from skdance.imputation._base import ImputerMixin
-from skdance.preprocessing._utils import row_sums, scale_rows
+from skdance.preprocessing._utils import normalize_rows, row_sums, scale_rows
 from skdance.utils._validation import check_no_empty_rows, check_random_state_int
 
 __all__ = ["MAGIC"]
@@ -32,7 +32,7 @@ def diffusion_operator(Z, n_neighbors=5, decay=1.0, n_extended=3):
     K = sp.csr_matrix((weights.ravel(), idx.ravel(),
                        np.arange(0, n * (k + 1) + 1, k + 1)), shape=(n, n))
     K = (K + K.T) / 2.0
-    return sp.csr_matrix(sp.diags(1.0 / row_sums(K)) @ K)
+    return normalize_rows(sp.csr_matrix(K), 1.0)
 
 
 class MAGIC(ImputerMixin):

@@ -420,9 +420,8 @@ class ScGNN(ImputerMixin):
 
     @staticmethod
     def _graph_operator(A):
-        deg = np.asarray(A.sum(axis=0)).ravel()
-        return sp.csr_matrix(A @ sp.diags(np.divide(1.0, deg, out=np.zeros_like(deg),
-                                                    where=deg > 0)))
+        # A @ diag(1 / column sums): the column-normalised graph
+        return sp.csr_matrix(normalize_rows(sp.csr_matrix(A.T), 1.0).T)
 
     def _fit(self, X):
         n_cells, n_genes = X.shape

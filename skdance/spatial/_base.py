@@ -1,0 +1,199 @@
+"""Shared plumbing of the cell-type deconvolution estimators."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from skdance.utils._validation import (
+    _unwrap_anndata,
+    check_counts,
+    is_anndata,
+    validate_input,
+)
+
+__all__ = ["DeconvolutionMixin", "cell_type_profiles"]
+
+
+def cell_type_profiles(X, y_idx, n_types, statistic="median"):
+    """Per-type median (or mean) expression, ``(n_types, n_genes)``.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_cells, n_genes)
+        Expression of the reference cells.
+    y_idx : ndarray of shape (n_cells,)
+        Type index of every cell, ``0 .. n_types - 1``.
+    n_types : int
+        Number of types.
+    statistic : {"median", "mean"}, default="median"
+        Per-type summary.
+
+    Returns
+    -------
+    profiles : ndarray of shape (n_types, n_genes)
+    """
+    profiles = np.zeros((n_types, X.shape[1]))
+    for k in range(n_types):
+        block = X[y_idx == k]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        profiles[k] = (np.median(block, axis=0) if statistic == "median"
+                       else block.mean(axis=0))
+    return profiles
+
+
+def _feature_names(X):
+    if is_anndata(X):
+        return np.asarray(X.var_names, dtype=object)
+    columns = getattr(X, "columns", None)
+    if columns is not None and all(isinstance(c, str) for c in columns):
+        return np.asarray(columns, dtype=object)
+    return None
+
+
+class DeconvolutionMixin(BaseEstimator):
+    """Validation, classes and gene alignment for deconvolution estimators.
+
+    ``fit(X_ref, y_ref)`` validates a labelled count reference and calls
+    ``_fit(X, y_idx)``; ``predict(X_spots, coords=None)`` aligns the spots'
+    genes to the reference (by name when both carry gene names, keeping the
+    shared genes) and calls ``_predict(X, genes, coords)`` where ``genes``
+    indexes the fitted genes present in ``X``'s columns.  Subclasses that
+    need coordinates set ``_requires_coords = True``.
+    """
+
+    _requires_coords = False
+
+    def fit(self, X, y):
+        """Learn the cell-type signatures from a labelled reference.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
+            Reference single-cell counts.
+        y : array-like of shape (n_cells,)
+            Cell-type labels of the reference cells.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        X, y = validate_input(self, X, y, reset=True, counts=True,
+                              accept_sparse="csr", dtype=np.float64,
+                              ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 cell types in y; got "
+                f"{self.classes_.size}.")
+        self._fit(X, y_idx)
+        return self
+
+    def _aligned(self, X):
+        """Return the validated spots on the fitted genes they contain."""
+        fitted = getattr(self, "feature_names_in_", None)
+        names = _feature_names(X)
+        if fitted is None or names is None or (
+                names.size == fitted.size and np.all(names == fitted)):
+            X = validate_input(self, X, reset=False, counts=True,
+                               accept_sparse="csr", dtype=np.float64)
+            return X, np.arange(self.n_features_in_)
+        position = {g: i for i, g in enumerate(fitted)}
+        columns = np.array([j for j, g in enumerate(names) if g in position],
+                           dtype=np.intp)
+        if columns.size == 0:
+            raise ValueError(
+                f"The spots share no gene with the reference ({fitted.size} "
+                f"reference genes, {names.size} spot genes, e.g. "
+                f"{list(names[:3])} vs {list(fitted[:3])}).")
+        matrix = _unwrap_anndata(X, None)[0] if is_anndata(X) else X
+        matrix = check_array(matrix, accept_sparse="csr", dtype=np.float64)
+        check_counts(matrix, whom=type(self).__name__)
+        genes = np.array([position[names[j]] for j in columns], dtype=np.intp)
+        order = np.argsort(genes)
+        return matrix[:, columns[order]], genes[order]
+
+    def _check_coords(self, coords, n_spots):
+        if coords is None:
+            if self._requires_coords:
+                raise ValueError(
+                    f"{type(self).__name__} needs the spots' spatial coordinates: "
+                    "pass predict(X, coords=...) with an (n_spots, 2) array.")
+            return None
+        coords = check_array(coords, dtype=np.float64)
+        if coords.shape[0] != n_spots:
+            raise ValueError(
+                f"coords has {coords.shape[0]} rows but X has {n_spots} spots.")
+        return coords
+
+    def predict(self, X, coords=None):
+        """Estimate the cell-type proportions of every spot.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame, AnnData} of shape \
+(n_spots, n_genes)
+            Spot counts.  With gene names on both the reference and the spots
+            the shared genes are used, in any order; otherwise the columns
+            must be the reference's genes.
+        coords : array-like of shape (n_spots, n_dims), default=None
+            Spatial coordinates of the spots (required by spatial models).
+
+        Returns
+        -------
+        proportions : ndarray of shape (n_spots, n_types)
+            Rows on the simplex, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X, genes = self._aligned(X)
+        coords = self._check_coords(coords, X.shape[0])
+        P = np.clip(np.asarray(self._predict(X, genes, coords), dtype=np.float64),
+                    0.0, None)
+        totals = P.sum(axis=1, keepdims=True)
+        uniform = np.full(P.shape[1], 1.0 / P.shape[1])
+        return np.where(totals > 0, P / np.where(totals > 0, totals, 1.0), uniform)
+
+    def score(self, X, y, coords=None):
+        """Negative mean squared error of the predicted proportions.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_spots, n_genes)
+            Spot counts.
+        y : array-like of shape (n_spots, n_types) or (n_spots,)
+            True proportions, columns in the order of ``classes_``; a 1-D
+            ``y`` holds cell-type labels of single-cell "spots", scored
+            against one-hot proportions.
+        coords : array-like of shape (n_spots, n_dims), default=None
+            Spatial coordinates of the spots.
+
+        Returns
+        -------
+        score : float
+            ``-mean((P_pred - y) ** 2)`` (higher is better).
+        """
+        P = self.predict(X, coords=coords)
+        y = np.asarray(y)
+        if y.ndim == 1:
+            unknown = ~np.isin(y, self.classes_)
+            if unknown.any():
+                raise ValueError(
+                    f"y has labels not seen in fit: {np.unique(y[unknown])[:5]}.")
+            y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
+        y = check_array(y, dtype=np.float64)
+        if y.shape != P.shape:
+            raise ValueError(
+                f"y must be the (n_spots, n_types) true proportions {P.shape}, got "
+                f"{y.shape}.")
+        return -float(np.mean((P - y) ** 2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        tags.target_tags.required = True
+        return tags
