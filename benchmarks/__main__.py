@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {annotation,clustering,all} [options]``."""
+"""Command line: ``python -m benchmarks <task>|all [options]`` (tasks: TASKS)."""
 
 import argparse
 

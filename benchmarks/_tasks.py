@@ -26,6 +26,7 @@ from skdance.preprocessing import (
     ScaleGenes,
     filter_genes,
 )
+from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
 
 
 @dataclass
@@ -96,6 +97,7 @@ DEFAULT_DATASETS = {
         "pbmc68k_reduced",
     ],
     "imputation": ["pbmc3k", "worm_neuron_cell", "pbmc_10x_4k"],
+    "deconvolution": ["pbmc_10x_4k", "mouse_bladder_cell", "worm_neuron_cell"],
     "annotation": [
         "pbmc_10x_4k",
         "mouse_bladder_cell",
@@ -307,3 +309,24 @@ def imputation_clustering(seed, n_clusters):
         PCA(n_components=50, random_state=seed),
         Leiden(n_clusters=n_clusters, random_state=seed),
     )
+
+
+# Deconvolution: each seed splits a labelled data set's cells (stratified) into
+# a reference half and a spot half; pseudo-spots of 2-8 spot-half cells are
+# laid out on a grid at random or with spatially smooth compositions.  Cell
+# types with fewer than DECONV_MIN_CELLS cells are dropped first; the models
+# see the top 2000 seurat_v3 genes of the reference.
+DECONV_SPOTS = 400
+DECONV_MIN_CELLS = 20
+DECONV_GENES = 2000
+DECONV_LAYOUTS = ("random", "smooth")
+
+
+def deconvolution_models(seed, quick=False):
+    dstg = {"n_pseudo_spots": 200, "max_epochs": 30} if quick else {}
+    return {
+        "SpatialDecon": SpatialDecon(),
+        "SPOTlight": SPOTlight(random_state=seed),
+        "CARD": CARD(random_state=seed),
+        "DSTG": DSTG(random_state=seed, **dstg),
+    }

@@ -37,6 +37,8 @@ __all__ = [
     "mean_squared_error",
     "nmi_scorer",
     "normalized_mutual_info_score",
+    "proportion_mse",
+    "proportion_mse_scorer",
     "rmse",
     "rmse_scorer",
 ]
@@ -297,6 +299,56 @@ def rmse_scorer(estimator, X, y):
         ``-rmse(y, estimator.predict(X))``.
     """
     return -rmse(y, estimator.predict(X))
+
+
+def proportion_mse(P_true, P_pred):
+    """Mean squared error of cell-type proportions (deconvolution).
+
+    Parameters
+    ----------
+    P_true, P_pred : array-like of shape (n_spots, n_types)
+        True and estimated proportions, columns in the same order.
+
+    Returns
+    -------
+    mse : float
+        Mean over spots and types, as DANCE reports it.
+
+    Examples
+    --------
+    >>> from skdance.metrics import proportion_mse
+    >>> proportion_mse([[0.5, 0.5]], [[1.0, 0.0]])
+    0.25
+    """
+    P_true, P_pred = _dense(P_true), _dense(P_pred)
+    if P_true.shape != P_pred.shape:
+        raise ValueError(
+            f"P_true and P_pred have different shapes {P_true.shape} and "
+            f"{P_pred.shape}."
+        )
+    return float(np.mean((P_true - P_pred) ** 2))
+
+
+def proportion_mse_scorer(estimator, X, y, **predict_params):
+    """Negative :func:`proportion_mse` of ``estimator.predict(X)``.
+
+    Parameters
+    ----------
+    estimator : fitted deconvolution estimator
+        Has ``predict(X_spots, coords=None)``.
+    X : array-like
+        Spot counts.
+    y : array-like of shape (n_spots, n_types)
+        True proportions (columns in ``estimator.classes_`` order).
+    **predict_params
+        Passed to ``predict`` (``coords=`` for CARD).
+
+    Returns
+    -------
+    score : float
+        ``-proportion_mse(y, estimator.predict(X, **predict_params))``.
+    """
+    return -proportion_mse(y, estimator.predict(X, **predict_params))
 
 
 def matching_scorer(estimator, X, y):

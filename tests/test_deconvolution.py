@@ -182,3 +182,84 @@ def test_bad_reference_is_rejected():
         SpatialDecon().fit(X[:50], np.zeros(50))
     with pytest.raises(ValueError, match="Negative"):
         SPOTlight().fit(-X[:50].toarray(), y[:50])
+
+
+def _write_dance_folder(root, X, y, genes, spots, props, coords, classes):
+    folder = root / "spatial" / "toy"
+    folder.mkdir(parents=True)
+    cells = [f"cell{i}" for i in range(X.shape[0])]
+    spot_names = [f"{int(x)}x{int(c)}" for x, c in coords]
+    pd.DataFrame(X, index=cells, columns=genes).to_csv(folder / "ref_sc_count.csv")
+    pd.DataFrame({"cellID": cells, "cellType": y, "sampleInfo": "s1"},
+                 index=cells).to_csv(folder / "ref_sc_annot.csv")
+    # the spots list their genes in another order, proportions columns too
+    pd.DataFrame(spots[:, ::-1], index=spot_names,
+                 columns=genes[::-1]).to_csv(folder / "mix_count.csv")
+    pd.DataFrame(props[:, ::-1], index=spot_names,
+                 columns=classes[::-1]).to_csv(folder / "true_p.csv")
+    pd.DataFrame(coords, index=spot_names, columns=["x", "y"]).to_csv(
+        folder / "spatial_location.csv")
+    return folder
+
+
+def test_load_deconvolution_dataset_reads_dance_layout(tmp_path):
+    from skdance.datasets import load_deconvolution_dataset
+
+    X, y = load_pbmc_4k_subset()
+    X = X[:300, :50].toarray()
+    y = np.array([f"type{v}" for v in y[:300]])
+    genes = np.array([f"G{i}" for i in range(50)], dtype=object)
+    spots, props, coords = make_pseudo_spots(X, y, n_spots=20, random_state=0)
+    classes = np.unique(y)
+    _write_dance_folder(tmp_path, X, y, genes, spots, props, coords, classes)
+    data = load_deconvolution_dataset("toy", data_home=tmp_path)
+    np.testing.assert_array_equal(data.X_ref.toarray(), X)
+    np.testing.assert_array_equal(data.y_ref, y)
+    np.testing.assert_array_equal(data.classes, classes)
+    np.testing.assert_allclose(data.proportions, props)
+    np.testing.assert_allclose(data.coords, coords)
+    np.testing.assert_array_equal(data.spot_genes, genes[::-1])
+    # a model fitted on the named reference aligns the reversed spot genes
+    model = SpatialDecon().fit(pd.DataFrame(data.X_ref.toarray(),
+                                            columns=data.ref_genes), data.y_ref)
+    P = model.predict(pd.DataFrame(data.X_spots.toarray(), columns=data.spot_genes))
+    np.testing.assert_allclose(P, model.predict(pd.DataFrame(spots, columns=genes)),
+                               atol=1e-8)
+    with pytest.raises(FileNotFoundError, match="spatial"):
+        load_deconvolution_dataset("absent", data_home=tmp_path)
+    (tmp_path / "spatial" / "toy" / "mix_count.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="mix_count"):
+        load_deconvolution_dataset("toy", data_home=tmp_path)
+
+
+def test_proportion_mse_scorer_matches_score(pbmc_spots):
+    from skdance.metrics import proportion_mse, proportion_mse_scorer
+
+    X_ref, y_ref, spots = pbmc_spots
+    X_spots, P, coords = spots["smooth"]
+    card = CARD(random_state=0).fit(X_ref, y_ref)
+    expected = card.score(X_spots, P, coords=coords)
+    assert proportion_mse_scorer(card, X_spots, P, coords=coords) == expected
+    assert proportion_mse(P, card.predict(X_spots, coords=coords)) == -expected
+    with pytest.raises(ValueError, match="shapes"):
+        proportion_mse(P, P[:, :2])
+
+
+def test_pipeline_routes_coordinates(pbmc_spots):
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+
+    from skdance.preprocessing import HighlyVariableGenes
+
+    X_ref, y_ref, spots = pbmc_spots
+    X_spots, P, coords = spots["smooth"]
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            HighlyVariableGenes(n_top_genes=500, flavor="cell_ranger"),
+            CARD(random_state=0).set_predict_request(coords=True))
+        Q = pipe.fit(X_ref, y_ref).predict(X_spots, coords=coords)
+    genes = pipe[0].highly_variable_
+    direct = CARD(random_state=0).fit(X_ref[:, genes], y_ref)
+    np.testing.assert_allclose(
+        Q, direct.predict(X_spots[:, genes], coords=coords), atol=1e-10)
+    assert _mse(Q, P) < _uniform_mse(P)

@@ -68,6 +68,12 @@ class CommunityClusteringMixin(ClusterMixin, BaseEstimator):
                 lo = mid
             else:
                 hi = mid
+        if np.unique(tried[hi]).size != target:
+            # the count is not monotone in the resolution (it can jump from 7
+            # to 9 and back); scan a grid around the bracket before giving up
+            for res in np.geomspace(max(lo, hi / 4, 1e-4), 2 * hi, 33):
+                if run(float(res)) == target:
+                    break
         best = min(tried, key=lambda r: (abs(np.unique(tried[r]).size - target), r))
         k = np.unique(tried[best]).size
         if k != target:

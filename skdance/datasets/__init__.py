@@ -1,6 +1,10 @@
 """Loaders for the DANCE benchmark datasets (offline first, sha256-verified)."""
 
 from skdance.datasets._base import get_data_home
+from skdance.datasets._deconvolution import (
+    DECONVOLUTION_DATASETS,
+    load_deconvolution_dataset,
+)
 from skdance.datasets._imputation import IMPUTATION_DATASETS, load_imputation_dataset
 from skdance.datasets._loaders import (
     load_mouse_bladder_cell,
@@ -15,9 +19,11 @@ from skdance.datasets._pseudo_spots import make_pseudo_spots
 from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
 
 __all__ = [
+    "DECONVOLUTION_DATASETS",
     "IMPUTATION_DATASETS",
     "MCA_BENCHMARKS",
     "get_data_home",
+    "load_deconvolution_dataset",
     "load_imputation_dataset",
     "load_mouse_bladder_cell",
     "load_mouse_es_cell",
