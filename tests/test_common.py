@@ -224,7 +224,14 @@ EXPECTED_FAILED_CHECKS = {
             "check_dict_unchanged",
         ),
         _DSTG_REASON,
-    ),
+    )
+    | {
+        "check_methods_sample_order_invariance": "DSTG trains on the spots "
+        "passed: their order is the node order of the link graph, which "
+        "decides ties between equally near mutual neighbours and the summation "
+        "order of the graph convolutions, so a permuted batch trains a slightly "
+        "different network (fails on some runs)"
+    },
     # MAGIC diffuses over a graph of the cells passed to transform (as the
     # method does), and scales cells by library size (empty cells rejected)
     "MAGIC": {

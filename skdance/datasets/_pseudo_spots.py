@@ -19,13 +19,14 @@ def _grid(n_spots):
     return np.column_stack([cols, rows]).astype(np.float64), side
 
 
-def _smooth_probabilities(n_types, side, length_scale, concentration, rng):
+def _smooth_probabilities(abundance, side, length_scale, concentration, rng):
     """Spatially smooth type probabilities on a ``side x side`` grid."""
+    n_types = abundance.size
     noise = rng.standard_normal((n_types, side, side))
     fields = np.stack([gaussian_filter(f, length_scale, mode="reflect")
                        for f in noise])
     fields /= fields.reshape(n_types, -1).std(axis=1)[:, None, None] + 1e-12
-    logits = concentration * fields.reshape(n_types, -1).T
+    logits = concentration * fields.reshape(n_types, -1).T + np.log(abundance)
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return probs / probs.sum(axis=1, keepdims=True)
@@ -71,8 +72,10 @@ def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
     - ``"smooth"``: each cell type has a smooth random abundance field on
       the grid (white noise under a Gaussian filter of ``length_scale``
       spots, scaled to unit variance); a spot's types are drawn from the
-      softmax of ``concentration`` x the fields, so neighbouring spots have
-      similar compositions (the situation CARD's spatial prior is built for).
+      softmax of ``concentration`` x the fields plus the log frequencies of
+      the types in ``y_ref``, so neighbouring spots have similar
+      compositions (the situation CARD's spatial prior is built for) while
+      the types keep roughly their frequencies in ``y_ref`` over the grid.
 
     Spots lie on a square grid (``coords``, one unit apart), row by row.
 
@@ -132,8 +135,9 @@ def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
     coords, side = _grid(n_spots)
     n_cells = rng.randint(low, high + 1, size=n_spots)
     if layout == "smooth":
-        probs = _smooth_probabilities(n_types, side, length_scale, concentration,
-                                      rng)[:n_spots]
+        abundance = np.array([m.size for m in members]) / y_idx.size
+        probs = _smooth_probabilities(abundance, side, length_scale,
+                                      concentration, rng)[:n_spots]
         type_counts = np.array([rng.multinomial(n, p) for n, p in zip(n_cells, probs)])
         picks = [np.concatenate([rng.choice(members[k], c) for k, c in
                                  enumerate(row) if c])

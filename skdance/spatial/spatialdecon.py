@@ -66,8 +66,12 @@ class SpatialDecon(DeconvolutionMixin):
 
     The method of Danaher et al. (2022) as DANCE runs it:
 
-    1. ``fit``: the signature matrix is the per-type median (``profile``)
-       of the reference counts, one column per cell type.
+    1. ``fit``: the signature matrix is the per-type mean (``profile``) of
+       the reference counts, one column per cell type (SpatialDecon's
+       ``create_profile_matrix`` averages; DANCE takes the median, which is
+       0 for most genes on sparse UMI data -- worm neuron cells have a
+       median of 45 UMIs -- and then loses to uniform proportions: MSE
+       0.060 with medians, 0.010 with means, 0.027 uniform).
     2. ``predict``: each spot's counts ``y`` are regressed on the
        signatures with non-negative coefficients under the log-normal error
        model, ``min_beta sum_g (log1p(y_g) - log1p((S beta)_g))**2``
@@ -80,7 +84,7 @@ class SpatialDecon(DeconvolutionMixin):
 
     Parameters
     ----------
-    profile : {"median", "mean"}, default="median"
+    profile : {"mean", "median"}, default="mean"
         Per-type summary giving the signatures.
     max_iter : int, default=1000
         L-BFGS-B iterations of the regression.
@@ -123,7 +127,7 @@ class SpatialDecon(DeconvolutionMixin):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, profile="median", max_iter=1000):
+    def __init__(self, *, profile="mean", max_iter=1000):
         self.profile = profile
         self.max_iter = max_iter
 
