@@ -110,17 +110,22 @@ def rmse(y_true, y_pred):
     >>> rmse([[0.0, 0.0]], [[3.0, 4.0]])
     3.5355...
     """
-    y_true, y_pred = _dense(y_true), _dense(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred have different shapes {y_true.shape} and "
-            f"{y_pred.shape}."
-        )
+    y_true, y_pred = _same_shape(y_true, y_pred, "y_true", "y_pred")
     return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
 
 
 def _dense(a):
     return a.toarray() if sp.issparse(a) else np.asarray(a, dtype=np.float64)
+
+
+def _same_shape(a, b, name_a, name_b):
+    """Dense float copies of two matrices that must have the same shape."""
+    a, b = _dense(a), _dense(b)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} have different shapes {a.shape} and {b.shape}."
+        )
+    return a, b
 
 
 def masked_mse(X_true, X_pred, mask):
@@ -320,12 +325,7 @@ def proportion_mse(P_true, P_pred):
     >>> proportion_mse([[0.5, 0.5]], [[1.0, 0.0]])
     0.25
     """
-    P_true, P_pred = _dense(P_true), _dense(P_pred)
-    if P_true.shape != P_pred.shape:
-        raise ValueError(
-            f"P_true and P_pred have different shapes {P_true.shape} and "
-            f"{P_pred.shape}."
-        )
+    P_true, P_pred = _same_shape(P_true, P_pred, "P_true", "P_pred")
     return float(np.mean((P_true - P_pred) ** 2))
 
 
