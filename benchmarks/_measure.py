@@ -1,10 +1,29 @@
 """Wall time and peak resident memory of a call."""
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import threading
 import time
 
 import psutil
+
+
+def _release_freed_memory():
+    """Collect garbage and hand the allocator's free pages back to the OS.
+
+    Without this, memory freed by an earlier fit stays in this process (glibc
+    keeps it for reuse) and a later fit's RSS increase reads as 0.
+    """
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class PeakMemory:
@@ -19,6 +38,7 @@ class PeakMemory:
         self._proc = psutil.Process(os.getpid())
 
     def __enter__(self):
+        _release_freed_memory()
         self.baseline = self.peak = self._proc.memory_info().rss
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -84,6 +84,19 @@ class GraphSCIModule(nn.Module):
         z = mean + torch.randn_like(mean) * torch.exp(log_std) if sample else mean
         return z, mean, log_std
 
+    def init_mean_bias(self, log_means):
+        """Start the ZINB mean head at the genes' mean expression.
+
+        The head ends in batch norm, which standardises every gene's log mean
+        across cells; its shift ``beta`` (zero at initialisation) alone sets
+        the gene's level.  Starting ``beta`` at the log mean count lets the
+        training learn cell-to-cell variation instead of spending its steps
+        (Adam moves ``beta`` by about the learning rate a step) climbing to
+        levels that span several log units.
+        """
+        with torch.no_grad():
+            self.mean[2].bias.copy_(log_means)
+
     def forward(self, x_log, z_adj, size_factors):
         """ZINB parameters of the cells; ``mean`` is size-factor scaled."""
         h = F.relu(self.drop(x_log) @ self.mix(z_adj) + self.mix_bias)
@@ -120,7 +133,12 @@ class GraphSCI(ImputerMixin):
     genes).  Deliberate differences from DANCE: the log standard deviation
     has its own output convolution (DANCE's code reuses the mean layer); the
     adjacency loss is binary cross-entropy with ``pos_weight`` (DANCE calls a
-    softmax cross-entropy); no early stopping on the hidden test entries
+    softmax cross-entropy); the batch-norm shift of the ZINB mean head starts
+    at each gene's log mean count instead of 0 (with DANCE's initialisation
+    every gene starts at the same level and 60 epochs at ``learning_rate``
+    1e-3 leave the output uncorrelated with the counts: Pearson 0.04 on the
+    hidden entries of PBMC 4k; see :meth:`GraphSCIModule.init_mean_bias`);
+    no early stopping on the hidden test entries
     (DANCE selects the epoch by the loss on the masked entries, which an
     honest evaluation cannot see).
 
@@ -216,6 +234,12 @@ class GraphSCI(ImputerMixin):
         return torch.from_numpy(
             (row_sums(X) / self.median_library_size_).astype(np.float32))
 
+    def _log_gene_means(self, X):
+        """Log of each gene's mean count at the median library size."""
+        totals = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
+        means = totals / row_sums(X).sum() * self.median_library_size_
+        return torch.from_numpy(np.log(np.maximum(means, 1e-5)).astype(np.float32))
+
     def _fit(self, X):
         if len(self.hidden_dims) != 2 or any(int(h) < 1 for h in self.hidden_dims):
             raise ValueError(
@@ -246,6 +270,7 @@ class GraphSCI(ImputerMixin):
         with seeded(seed):
             module = GraphSCIModule(n_cells, n_genes, tuple(self.hidden_dims),
                                     self.dropout)
+            module.init_mean_bias(self._log_gene_means(X))
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
                                    weight_decay=self.weight_decay)
             module.train()
