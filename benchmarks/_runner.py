@@ -202,7 +202,7 @@ def _mean_type_pearson(P, Q):
 
 def run_deconvolution(dsets, models, seeds, verbose=True, quick=False):
     """Pseudo-spots from held-out cells; MSE and mean per-type Pearson r."""
-    from skdance.preprocessing import HighlyVariableGenes
+    from skdance.metrics import proportion_mse
 
     n_spots = 100 if quick else _tasks.DECONV_SPOTS
     rows = []
@@ -212,13 +212,10 @@ def run_deconvolution(dsets, models, seeds, verbose=True, quick=False):
             for layout in _tasks.DECONV_LAYOUTS:
                 X_ref, y_ref, spots, P, coords = _split_reference_spots(
                     X, y, seed, n_spots, layout)
-                if X_ref.shape[1] > _tasks.DECONV_GENES:
-                    hvg = HighlyVariableGenes(n_top_genes=_tasks.DECONV_GENES,
-                                              flavor="seurat_v3").fit(X_ref)
-                    genes = np.flatnonzero(hvg.highly_variable_)
-                    X_ref, spots = X_ref[:, genes], spots[:, genes]
+                genes = _tasks.top_genes(X_ref, _tasks.DECONV_GENES)
+                X_ref, spots = X_ref[:, genes], spots[:, genes]
                 name = f"{dset.name} ({layout})"
-                uniform_mse = float(np.mean((P - 1.0 / P.shape[1]) ** 2))
+                uniform_mse = proportion_mse(P, np.full_like(P, 1.0 / P.shape[1]))
                 rows.append({"dataset": name, "model": "uniform", "seed": seed,
                              "mse": uniform_mse,
                              "pearson": float("nan"), "fit_time_s": 0.0,
@@ -228,7 +225,7 @@ def run_deconvolution(dsets, models, seeds, verbose=True, quick=False):
                         continue
                     with PeakMemory() as m:
                         Q = clone(model).fit(X_ref, y_ref).predict(spots, coords=coords)
-                    mse = float(np.mean((Q - P) ** 2))
+                    mse = proportion_mse(P, Q)
                     rows.append({"dataset": name, "model": mname, "seed": seed,
                                  "mse": mse, "pearson": _mean_type_pearson(P, Q),
                                  "fit_time_s": m.seconds, "peak_mem_mib": m.peak_mib})

@@ -259,12 +259,17 @@ MASK_RATE = 0.1
 IMPUTATION_GENES = 2000
 
 
+def top_genes(X, n_top):
+    """Return the indices of the ``n_top`` seurat_v3 HVGs of ``X`` (all if fewer)."""
+    if X.shape[1] <= n_top:
+        return np.arange(X.shape[1])
+    hvg = HighlyVariableGenes(n_top_genes=n_top, flavor="seurat_v3")
+    return np.flatnonzero(hvg.fit(X).highly_variable_)
+
+
 def imputation_genes(X_masked):
     """Return the indices of the genes the imputation models see."""
-    if X_masked.shape[1] <= IMPUTATION_GENES:
-        return np.arange(X_masked.shape[1])
-    hvg = HighlyVariableGenes(n_top_genes=IMPUTATION_GENES, flavor="seurat_v3")
-    return np.flatnonzero(hvg.fit(X_masked).highly_variable_)
+    return top_genes(X_masked, IMPUTATION_GENES)
 
 
 # GraphSCI's full-batch epochs cost ~3-5 s on 3-4k cells x 2000 genes on 2

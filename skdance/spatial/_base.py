@@ -6,6 +6,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from skdance.metrics import proportion_mse
 from skdance.utils._validation import (
     _unwrap_anndata,
     check_counts,
@@ -189,7 +190,7 @@ class DeconvolutionMixin(BaseEstimator):
             raise ValueError(
                 f"y must be the (n_spots, n_types) true proportions {P.shape}, got "
                 f"{y.shape}.")
-        return -float(np.mean((P - y) ** 2))
+        return -proportion_mse(y, P)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
