@@ -162,18 +162,33 @@ def run_imputation(dsets, models, seeds, verbose=True, quick=False):
                 if models and name not in models:
                     continue
                 with PeakMemory() as m:
-                    imputed = (_gene_mean_imputation(Xm) if model is None
-                               else clone(model).fit_transform(Xm))
+                    imputed = (
+                        _gene_mean_imputation(Xm)
+                        if model is None
+                        else clone(model).fit_transform(Xm)
+                    )
                 scores = imputation_scores(Xt, imputed, mk)
                 ari = None if y is None else _leiden_ari(imputed, y, seed, k)
-                rows.append({"dataset": dset.name, "model": name, "seed": seed,
-                             **scores, "ari": ari, "ari_masked_input": ari_input,
-                             "n_genes": int(genes.size),
-                             "n_hidden": int(mk.sum()),
-                             "fit_time_s": m.seconds, "peak_mem_mib": m.peak_mib})
-                _log(verbose, f"  {dset.name:20s} {name:10s} seed={seed} "
-                     f"MSE={scores['mse']:.3f} MRE={scores['mre']:.3f} "
-                     f"r={scores['pearson']:.3f} fit={m.seconds:.1f}s")
+                rows.append(
+                    {
+                        "dataset": dset.name,
+                        "model": name,
+                        "seed": seed,
+                        **scores,
+                        "ari": ari,
+                        "ari_masked_input": ari_input,
+                        "n_genes": int(genes.size),
+                        "n_hidden": int(mk.sum()),
+                        "fit_time_s": m.seconds,
+                        "peak_mem_mib": m.peak_mib,
+                    }
+                )
+                _log(
+                    verbose,
+                    f"  {dset.name:20s} {name:10s} seed={seed} "
+                    f"MSE={scores['mse']:.3f} MRE={scores['mre']:.3f} "
+                    f"r={scores['pearson']:.3f} fit={m.seconds:.1f}s",
+                )
     return pd.DataFrame(rows)
 
 
@@ -186,17 +201,22 @@ def _split_reference_spots(X, y, seed, n_spots, layout):
     types, counts = np.unique(y, return_counts=True)
     keep = np.isin(y, types[counts >= _tasks.DECONV_MIN_CELLS])
     X, y = X[keep], y[keep]
-    ref, rest = train_test_split(np.arange(y.size), test_size=0.5, stratify=y,
-                                 random_state=seed)
-    spots, props, coords = make_pseudo_spots(X[rest], y[rest], n_spots=n_spots,
-                                             layout=layout, random_state=seed)
+    ref, rest = train_test_split(
+        np.arange(y.size), test_size=0.5, stratify=y, random_state=seed
+    )
+    spots, props, coords = make_pseudo_spots(
+        X[rest], y[rest], n_spots=n_spots, layout=layout, random_state=seed
+    )
     return X[ref], y[ref], spots, props, coords
 
 
 def _mean_type_pearson(P, Q):
     """Mean over cell types of the Pearson r between true and predicted columns."""
-    rs = [np.corrcoef(P[:, k], Q[:, k])[0, 1] for k in range(P.shape[1])
-          if P[:, k].std() > 0 and Q[:, k].std() > 0]
+    rs = [
+        np.corrcoef(P[:, k], Q[:, k])[0, 1]
+        for k in range(P.shape[1])
+        if P[:, k].std() > 0 and Q[:, k].std() > 0
+    ]
     return float(np.mean(rs)) if rs else float("nan")
 
 
@@ -211,35 +231,56 @@ def run_deconvolution(dsets, models, seeds, verbose=True, quick=False):
         for seed in seeds:
             for layout in _tasks.DECONV_LAYOUTS:
                 X_ref, y_ref, spots, P, coords = _split_reference_spots(
-                    X, y, seed, n_spots, layout)
+                    X, y, seed, n_spots, layout
+                )
                 genes = _tasks.top_genes(X_ref, _tasks.DECONV_GENES)
                 X_ref, spots = X_ref[:, genes], spots[:, genes]
                 name = f"{dset.name} ({layout})"
                 uniform_mse = proportion_mse(P, np.full_like(P, 1.0 / P.shape[1]))
-                rows.append({"dataset": name, "model": "uniform", "seed": seed,
-                             "mse": uniform_mse,
-                             "pearson": float("nan"), "fit_time_s": 0.0,
-                             "peak_mem_mib": 0.0})
+                rows.append(
+                    {
+                        "dataset": name,
+                        "model": "uniform",
+                        "seed": seed,
+                        "mse": uniform_mse,
+                        "pearson": float("nan"),
+                        "fit_time_s": 0.0,
+                        "peak_mem_mib": 0.0,
+                    }
+                )
                 for mname, model in _tasks.deconvolution_models(seed, quick).items():
                     if models and mname not in models:
                         continue
                     with PeakMemory() as m:
                         Q = clone(model).fit(X_ref, y_ref).predict(spots, coords=coords)
                     mse = proportion_mse(P, Q)
-                    rows.append({"dataset": name, "model": mname, "seed": seed,
-                                 "mse": mse, "pearson": _mean_type_pearson(P, Q),
-                                 "fit_time_s": m.seconds, "peak_mem_mib": m.peak_mib})
-                    _log(verbose, f"  {name:32s} {mname:12s} seed={seed} "
-                         f"MSE={mse:.4f} (uniform {uniform_mse:.4f}) "
-                         f"fit+predict={m.seconds:.1f}s")
+                    rows.append(
+                        {
+                            "dataset": name,
+                            "model": mname,
+                            "seed": seed,
+                            "mse": mse,
+                            "pearson": _mean_type_pearson(P, Q),
+                            "fit_time_s": m.seconds,
+                            "peak_mem_mib": m.peak_mib,
+                        }
+                    )
+                    _log(
+                        verbose,
+                        f"  {name:32s} {mname:12s} seed={seed} "
+                        f"MSE={mse:.4f} (uniform {uniform_mse:.4f}) "
+                        f"fit+predict={m.seconds:.1f}s",
+                    )
     return pd.DataFrame(rows)
 
 
 TASKS = {
     "annotation": (run_annotation, ["accuracy", "macro_f1"]),
     "clustering": (run_clustering, ["ari", "nmi", "acc"]),
-    "imputation": (run_imputation, ["mse", "rmse", "mre", "pearson", "ari",
-                                    "ari_masked_input"]),
+    "imputation": (
+        run_imputation,
+        ["mse", "rmse", "mre", "pearson", "ari", "ari_masked_input"],
+    ),
     "deconvolution": (run_deconvolution, ["mse", "pearson"]),
 }
 
@@ -252,8 +293,10 @@ def summarize(df, metrics, digits=3):
     out = agg.size().rename(runs).reset_index()
     for col in metrics:
         mean, std = agg[col].mean().to_numpy(), agg[col].std(ddof=0).to_numpy()
-        out[col] = ["—" if a != a else f"{a:.{digits}f} ± {b:.{digits}f}"
-                    for a, b in zip(mean, std)]
+        out[col] = [
+            "—" if a != a else f"{a:.{digits}f} ± {b:.{digits}f}"
+            for a, b in zip(mean, std)
+        ]
     out["fit_time_s"] = agg["fit_time_s"].mean().round(1).to_numpy()
     if "predict_time_s" in df:
         out["predict_time_s"] = agg["predict_time_s"].mean().round(2).to_numpy()
@@ -272,8 +315,9 @@ def merge_results(old, new):
     df = pd.concat([old[keep], new], ignore_index=True)
     # group each dataset's rows together, datasets in their first-seen order
     order = {d: i for i, d in enumerate(pd.unique(pd.concat([old, new])["dataset"]))}
-    return df.sort_values("dataset", key=lambda c: c.map(order), kind="stable",
-                          ignore_index=True)
+    return df.sort_values(
+        "dataset", key=lambda c: c.map(order), kind="stable", ignore_index=True
+    )
 
 
 def to_markdown(table):
@@ -315,23 +359,27 @@ def run(
     elif task == "deconvolution":
         _log(verbose, f"[{task}] {len(dsets)} dataset(s), seeds {list(seeds)}")
         df = func(dsets, models, list(seeds), verbose, quick=quick)
-        runs = (f"seeds (each seed splits the cells into reference and spot "
-                f"halves and draws {_tasks.DECONV_SPOTS} pseudo-spots of 2-8 "
-                "spot-half cells, laid out at random or with spatially smooth "
-                "compositions); MSE of the proportions over spots and types; "
-                "pearson = mean over cell types of the correlation between true "
-                "and predicted proportions across spots; fit time = fit + "
-                "predict (DSTG trains in predict); 'uniform' predicts 1/K")
+        runs = (
+            f"seeds (each seed splits the cells into reference and spot "
+            f"halves and draws {_tasks.DECONV_SPOTS} pseudo-spots of 2-8 "
+            "spot-half cells, laid out at random or with spatially smooth "
+            "compositions); MSE of the proportions over spots and types; "
+            "pearson = mean over cell types of the correlation between true "
+            "and predicted proportions across spots; fit time = fit + "
+            "predict (DSTG trains in predict); 'uniform' predicts 1/K"
+        )
     elif task == "imputation":
         _log(verbose, f"[{task}] {len(dsets)} dataset(s), seeds {list(seeds)}")
         df = func(dsets, models, list(seeds), verbose, quick=quick)
-        runs = (f"seeds (each seed hides a different {_tasks.MASK_RATE:.0%} of "
-                "every cell's counts); MSE, RMSE and Pearson on log1p counts, MRE "
-                "= mean |log1p(x_hat) - log1p(x)| / log1p(x) over the hidden "
-                "entries; ARI of Leiden clusters of the imputed (ari) and the "
-                "masked (ari_masked_input) counts; 'gene mean' imputes each "
-                "gene's mean share of the masked counts times the cell's "
-                "library size")
+        runs = (
+            f"seeds (each seed hides a different {_tasks.MASK_RATE:.0%} of "
+            "every cell's counts); MSE, RMSE and Pearson on log1p counts, MRE "
+            "= mean |log1p(x_hat) - log1p(x)| / log1p(x) over the hidden "
+            "entries; ARI of Leiden clusters of the imputed (ari) and the "
+            "masked (ari_masked_input) counts; 'gene mean' imputes each "
+            "gene's mean share of the masked counts times the cell's "
+            "library size"
+        )
     else:
         _log(verbose, f"[{task}] {len(dsets)} dataset(s), folds {folds}")
         df = func(dsets, models, folds, verbose)

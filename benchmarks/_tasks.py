@@ -219,8 +219,9 @@ def clustering_models(dataset, seed, n_clusters, quick=False):
 
     def counts_model(name, cls, **params):
         # count models take raw counts: gene selection only (keeps counts)
-        model = cls(n_clusters=n_clusters, random_state=seed, **schedule(name),
-                    **params)
+        model = cls(
+            n_clusters=n_clusters, random_state=seed, **schedule(name), **params
+        )
         return make_pipeline(
             HighlyVariableGenes(n_top_genes=2000, flavor="seurat_v3"), model
         )
@@ -289,11 +290,23 @@ GRAPHSCI_LR = 1e-2
 # steps for the feature, EM, cluster and imputation autoencoders on ~2.7k
 # cells).  The estimator's defaults (10 iterations, full batch, isolation
 # forest) take ~30 min per fit here.
-SCGNN_PARAMS = {"max_iter": 3, "prune": "stats", "batch_size": 256,
-                "pretrain_epochs": 45, "em_epochs": 20, "cluster_epochs": 20,
-                "impute_epochs": 20}
-SCGNN_QUICK = {"pretrain_epochs": 30, "em_epochs": 10, "cluster_epochs": 5,
-               "impute_epochs": 10, "gae_epochs": 20, "max_iter": 1}
+SCGNN_PARAMS = {
+    "max_iter": 3,
+    "prune": "stats",
+    "batch_size": 256,
+    "pretrain_epochs": 45,
+    "em_epochs": 20,
+    "cluster_epochs": 20,
+    "impute_epochs": 20,
+}
+SCGNN_QUICK = {
+    "pretrain_epochs": 30,
+    "em_epochs": 10,
+    "cluster_epochs": 5,
+    "impute_epochs": 10,
+    "gae_epochs": 20,
+    "max_iter": 1,
+}
 
 
 def imputation_models(seed, quick=False):
@@ -303,8 +316,9 @@ def imputation_models(seed, quick=False):
     return {
         "MAGIC": MAGIC(random_state=seed),
         "DeepImpute": DeepImpute(random_state=seed, **deep),
-        "GraphSCI": GraphSCI(max_epochs=graphsci_epochs, learning_rate=GRAPHSCI_LR,
-                             random_state=seed),
+        "GraphSCI": GraphSCI(
+            max_epochs=graphsci_epochs, learning_rate=GRAPHSCI_LR, random_state=seed
+        ),
         "scGNN": ScGNN(random_state=seed, **scgnn),
     }
 

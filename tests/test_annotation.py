@@ -29,8 +29,9 @@ def actinn(pbmc_split):
 def test_actinn_scale_matches_its_definition():
     X = np.array([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
     out = actinn_scale(X)
-    np.testing.assert_allclose(out[0], np.log2(1 + np.array([2500.0, 7500.0, 0.0])),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out[0], np.log2(1 + np.array([2500.0, 7500.0, 0.0])), rtol=1e-6
+    )
     assert not out[1].any()
 
 
@@ -63,8 +64,7 @@ def test_actinn_gene_filters_follow_the_paper(pbmc_split, actinn):
 def test_actinn_deterministic_and_picklable(pbmc_split, actinn):
     X_tr, X_te, y_tr, _ = pbmc_split
     again = clone(actinn).fit(X_tr, y_tr.astype(str))
-    np.testing.assert_array_equal(again.predict_proba(X_te),
-                                  actinn.predict_proba(X_te))
+    np.testing.assert_array_equal(again.predict_proba(X_te), actinn.predict_proba(X_te))
     restored = pickle.loads(pickle.dumps(actinn))
     np.testing.assert_array_equal(restored.predict(X_te), actinn.predict(X_te))
 
@@ -80,8 +80,12 @@ def test_actinn_rejects_negative_counts_unless_told(pbmc_split):
 
 def test_actinn_learning_rate_decays(pbmc_split):
     X_tr, _, y_tr, _ = pbmc_split
-    params = {"max_epochs": 5, "batch_size": 100, "learning_rate": 1e-3,
-              "random_state": 0}
+    params = {
+        "max_epochs": 5,
+        "batch_size": 100,
+        "learning_rate": 1e-3,
+        "random_state": 0,
+    }
     steady = ACTINN(lr_decay=1.0, **params).fit(X_tr, y_tr)
     # the rate shrinks 100-fold after every step: training all but stops
     frozen = ACTINN(decay_steps=1, lr_decay=0.01, **params).fit(X_tr, y_tr)
@@ -91,14 +95,18 @@ def test_actinn_learning_rate_decays(pbmc_split):
 
 def test_gridsearch_over_actinn_pipeline(pbmc_split):
     X_tr, X_te, y_tr, y_te = pbmc_split
-    pipe = Pipeline([
-        ("hvg", HighlyVariableGenes(n_top_genes=500, flavor="seurat_v3")),
-        ("clf", ACTINN(max_epochs=15, random_state=0)),
-    ])
+    pipe = Pipeline(
+        [
+            ("hvg", HighlyVariableGenes(n_top_genes=500, flavor="seurat_v3")),
+            ("clf", ACTINN(max_epochs=15, random_state=0)),
+        ]
+    )
     grid = {"hvg__n_top_genes": [300, 1000], "clf__learning_rate": [1e-4, 1e-3]}
     search = GridSearchCV(pipe, grid, scoring="accuracy", cv=3).fit(X_tr, y_tr)
     assert search.cv_results_["mean_test_score"].shape == (4,)
     assert search.best_params_["hvg__n_top_genes"] in (300, 1000)
-    assert search.best_estimator_[-1].n_features_in_ == search.best_params_[
-        "hvg__n_top_genes"]
+    assert (
+        search.best_estimator_[-1].n_features_in_
+        == search.best_params_["hvg__n_top_genes"]
+    )
     assert search.score(X_te, y_te) > 0.75

@@ -23,8 +23,16 @@ TRANSFORMERS = [
     DeepImpute(sub_outputdim=4, hidden_dim=8, max_epochs=2),
     MAGIC(n_pca=4),
     GraphSCI(hidden_dims=(8, 4), max_epochs=2),
-    ScGNN(n_neighbors=3, prune="stats", pretrain_epochs=2, em_epochs=1,
-          cluster_epochs=1, impute_epochs=1, gae_epochs=1, max_iter=1),
+    ScGNN(
+        n_neighbors=3,
+        prune="stats",
+        pretrain_epochs=2,
+        em_epochs=1,
+        cluster_epochs=1,
+        impute_epochs=1,
+        gae_epochs=1,
+        max_iter=1,
+    ),
 ]
 CLASSIFIERS = [
     SVM(),

@@ -33,8 +33,13 @@ def pbmc_split():
         (Celltypist(feature_selection=True, top_genes=50, random_state=0), 0.75),
         (Celltypist(use_sgd=True, random_state=0), 0.75),
         (
-            Celltypist(use_sgd=True, mini_batch=True, batch_size=200,
-                       balance_cell_type=True, random_state=0),
+            Celltypist(
+                use_sgd=True,
+                mini_batch=True,
+                batch_size=200,
+                balance_cell_type=True,
+                random_state=0,
+            ),
             0.75,
         ),
         (Celltypist(majority_voting=True, random_state=0), 0.75),

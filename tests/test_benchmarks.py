@@ -40,7 +40,12 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     assert {"fit_time_s", "peak_mem_mib", "dance_reported"} <= set(clustering.columns)
     imputation = pd.read_csv(tmp_path / "imputation_quick.csv")
     assert set(imputation["model"]) == {
-        "gene mean", "MAGIC", "DeepImpute", "GraphSCI", "scGNN"}
+        "gene mean",
+        "MAGIC",
+        "DeepImpute",
+        "GraphSCI",
+        "scGNN",
+    }
     assert {"mse", "rmse", "mre", "pearson", "ari", "ari_masked_input"} <= set(
         imputation.columns
     )

@@ -36,21 +36,35 @@ def test_majority_vote_semantics():
 def test_default_resolution_follows_celltypist():
     sizes = [100, 4_999, 5_000, 19_999, 30_000, 50_000, 150_000, 300_000]
     assert [default_over_clustering_resolution(n) for n in sizes] == [
-        5, 5, 10, 10, 15, 20, 25, 30
+        5,
+        5,
+        10,
+        10,
+        15,
+        20,
+        25,
+        30,
     ]
 
 
 def test_minibatch_schedule_and_errors(pbmc_split):
     X_tr, X_te, y_tr, y_te = pbmc_split
     n = X_tr.shape[0]  # 900 cells
-    model = Celltypist(use_sgd=True, mini_batch=True, batch_size=200,
-                       batch_number=3, epochs=4, random_state=0).fit(X_tr, y_tr)
+    model = Celltypist(
+        use_sgd=True,
+        mini_batch=True,
+        batch_size=200,
+        batch_number=3,
+        epochs=4,
+        random_state=0,
+    ).fit(X_tr, y_tr)
     # 3 batches of 200 cells per epoch (600 < 900 cells drawn), 4 epochs
     assert model.n_iter_ == 12
     assert model.score(X_te, y_te) > 0.6
     # batch_number larger than the data: every cell once per epoch
-    model = Celltypist(use_sgd=True, mini_batch=True, batch_size=200,
-                       epochs=2, random_state=0).fit(X_tr, y_tr)
+    model = Celltypist(
+        use_sgd=True, mini_batch=True, batch_size=200, epochs=2, random_state=0
+    ).fit(X_tr, y_tr)
     assert model.n_iter_ == 2 * int(np.ceil(n / 200))
     with pytest.raises(ValueError, match="more cells"):
         Celltypist(use_sgd=True, mini_batch=True, batch_size=n).fit(X_tr, y_tr)
@@ -83,7 +97,6 @@ def test_majority_voting_over_clusters(pbmc_split):
     np.testing.assert_array_equal(
         plain.predict(X_te, over_clustering=given), majority_vote(per_cell, given)
     )
-    np.testing.assert_array_equal(voting.predict_proba(X_te),
-                                  plain.predict_proba(X_te))
+    np.testing.assert_array_equal(voting.predict_proba(X_te), plain.predict_proba(X_te))
     with pytest.raises(ValueError, match="one label per cell"):
         plain.predict(X_te, over_clustering=given[:-1])

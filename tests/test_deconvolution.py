@@ -15,9 +15,12 @@ def pbmc_spots():
     X, y = load_pbmc_4k_subset()
     order = np.random.default_rng(0).permutation(X.shape[0])
     ref, rest = order[:600], order[600:]
-    spots = {layout: make_pseudo_spots(X[rest], y[rest], n_spots=144,
-                                       layout=layout, random_state=1)
-             for layout in ("random", "smooth")}
+    spots = {
+        layout: make_pseudo_spots(
+            X[rest], y[rest], n_spots=144, layout=layout, random_state=1
+        )
+        for layout in ("random", "smooth")
+    }
     return X[ref], y[ref], spots
 
 
@@ -33,8 +36,9 @@ def test_pseudo_spots_are_sums_of_cells_with_their_fractions():
     # one-hot "genes" per type: a spot's counts are its number of cells per type
     y = np.repeat(["a", "b", "c"], [30, 20, 10])
     X = (y[:, None] == np.array(["a", "b", "c"])[None, :]).astype(float)
-    spots, props, coords = make_pseudo_spots(X, y, n_spots=50,
-                                             cells_per_spot=(2, 5), random_state=0)
+    spots, props, coords = make_pseudo_spots(
+        X, y, n_spots=50, cells_per_spot=(2, 5), random_state=0
+    )
     n_cells = spots.sum(axis=1)
     assert spots.shape == (50, 3) and coords.shape == (50, 2)
     assert n_cells.min() >= 2 and n_cells.max() <= 5
@@ -49,20 +53,23 @@ def test_smooth_layout_is_spatially_correlated():
 
     def neighbour_corr(props):
         grid = props.reshape(20, 20, -1)
-        return np.nanmean([np.corrcoef(grid[:, :-1, k].ravel(),
-                                       grid[:, 1:, k].ravel())[0, 1]
-                           for k in range(props.shape[1])])
+        return np.nanmean(
+            [
+                np.corrcoef(grid[:, :-1, k].ravel(), grid[:, 1:, k].ravel())[0, 1]
+                for k in range(props.shape[1])
+            ]
+        )
 
-    _, smooth, _ = make_pseudo_spots(X, y, n_spots=400, layout="smooth",
-                                     random_state=0)
+    _, smooth, _ = make_pseudo_spots(X, y, n_spots=400, layout="smooth", random_state=0)
     _, rand, _ = make_pseudo_spots(X, y, n_spots=400, random_state=0)
     assert neighbour_corr(smooth) > 0.2 > 0.1 > neighbour_corr(rand)
 
 
 def test_smooth_layout_keeps_type_frequencies():
     X, y = load_pbmc_4k_subset()
-    _, props, _ = make_pseudo_spots(X, y, n_spots=2500, layout="smooth",
-                                    length_scale=1.0, random_state=0)
+    _, props, _ = make_pseudo_spots(
+        X, y, n_spots=2500, layout="smooth", length_scale=1.0, random_state=0
+    )
     freq = np.unique(y, return_counts=True)[1] / y.size
     # the fields only rearrange the types in space: on a large grid every
     # type's mean proportion is near its frequency in y (0.03 to 0.30 here)
@@ -72,8 +79,7 @@ def test_smooth_layout_keeps_type_frequencies():
 
 def test_pseudo_spots_downsampling_and_errors():
     X, y = load_pbmc_4k_subset()
-    spots, _, _ = make_pseudo_spots(X, y, n_spots=10, umi_per_spot=300,
-                                    random_state=0)
+    spots, _, _ = make_pseudo_spots(X, y, n_spots=10, umi_per_spot=300, random_state=0)
     assert sp.issparse(spots)
     np.testing.assert_array_equal(np.asarray(spots.sum(axis=1)).ravel(), 300)
     with pytest.raises(ValueError, match="cells_per_spot"):
@@ -89,8 +95,7 @@ def test_log_normal_regression_recovers_noiseless_abundances():
     S = rng.gamma(0.5, 10.0, size=(200, 4))
     beta = rng.uniform(0, 3, size=(5, 4))
     beta[0, 1] = 0.0
-    np.testing.assert_allclose(log_normal_regression(beta @ S.T, S), beta,
-                               atol=1e-3)
+    np.testing.assert_allclose(log_normal_regression(beta @ S.T, S), beta, atol=1e-3)
 
 
 def test_card_recovers_noiseless_proportions():
@@ -103,8 +108,9 @@ def test_card_recovers_noiseless_proportions():
     W = (W + W.T) / 2
     np.fill_diagonal(W, 0)
     start = rng.dirichlet(np.full(3, 10.0), 30)
-    V_hat, _, n_iter = car_nmf(U @ V.T, U, W, phi=0.1, V=start, sigma_e2=1e-4,
-                               max_iter=5000, tol=1e-8)
+    V_hat, _, n_iter = car_nmf(
+        U @ V.T, U, W, phi=0.1, V=start, sigma_e2=1e-4, max_iter=5000, tol=1e-8
+    )
     P = V_hat / V_hat.sum(axis=1, keepdims=True)
     assert _mse(P, V) < 1e-3 and n_iter > 6
 
@@ -116,7 +122,7 @@ def test_spotlight_markers_find_planted_genes():
     y = np.repeat([0, 1, 2], 40)
     X = rng.poisson(1.0, size=(120, 30)).astype(float)
     for k in range(3):
-        X[y == k, 3 * k:3 * k + 3] += 10
+        X[y == k, 3 * k : 3 * k + 3] += 10
     markers = marker_genes(np.log1p(X), y, 3, n_markers=3)
     for k, (genes, auc) in enumerate(markers):
         assert sorted(genes) == [3 * k, 3 * k + 1, 3 * k + 2]
@@ -126,12 +132,16 @@ def test_spotlight_markers_find_planted_genes():
 # MSE / uniform-guess MSE measured on these spots (random, smooth layout):
 # SpatialDecon 0.42 / 0.35, SPOTlight 0.78 / 0.71, CARD 0.65 / 0.42,
 # DSTG 0.81 / 0.77 (the weakest, as in DANCE's Table 11)
-@pytest.mark.parametrize(("model", "ceiling"), [
-    (SpatialDecon(), 0.6),
-    (SPOTlight(random_state=0), 0.8),
-    (CARD(random_state=0), 0.85),
-    (DSTG(n_pseudo_spots=300, max_epochs=100, random_state=0), 0.95),
-], ids=lambda m: type(m).__name__ if not isinstance(m, float) else "")
+@pytest.mark.parametrize(
+    ("model", "ceiling"),
+    [
+        (SpatialDecon(), 0.6),
+        (SPOTlight(random_state=0), 0.8),
+        (CARD(random_state=0), 0.85),
+        (DSTG(n_pseudo_spots=300, max_epochs=100, random_state=0), 0.95),
+    ],
+    ids=lambda m: type(m).__name__ if not isinstance(m, float) else "",
+)
 @pytest.mark.parametrize("layout", ["random", "smooth"])
 def test_models_beat_the_uniform_baseline(pbmc_spots, model, ceiling, layout):
     X_ref, y_ref, spots = pbmc_spots
@@ -156,9 +166,13 @@ def test_mean_signatures_survive_sparse_counts():
     keep = np.flatnonzero(np.asarray(X.sum(axis=1)).ravel() > 0)
     ref, rest = keep[keep % 3 == 0], keep[keep % 3 != 0]
     spots, P, _ = make_pseudo_spots(X[rest], y[rest], n_spots=144, random_state=1)
-    ratio = {profile: _mse(SpatialDecon(profile=profile).fit(X[ref], y[ref])
-                           .predict(spots), P) / _uniform_mse(P)
-             for profile in ("mean", "median")}
+    ratio = {
+        profile: _mse(
+            SpatialDecon(profile=profile).fit(X[ref], y[ref]).predict(spots), P
+        )
+        / _uniform_mse(P)
+        for profile in ("mean", "median")
+    }
     assert ratio["mean"] < 0.75
     assert ratio["median"] > ratio["mean"] + 0.2
 
@@ -178,8 +192,11 @@ def test_genes_are_aligned_by_name(pbmc_spots):
     np.testing.assert_allclose(model.predict(extra), expected, atol=1e-8)
     assert model.predict(moved.iloc[:, :500]).shape == expected.shape
     with pytest.raises(ValueError, match="share no gene"):
-        model.predict(pd.DataFrame(X_spots.toarray(),
-                                   columns=[f"x{i}" for i in range(genes.size)]))
+        model.predict(
+            pd.DataFrame(
+                X_spots.toarray(), columns=[f"x{i}" for i in range(genes.size)]
+            )
+        )
 
 
 def test_card_requires_coordinates_and_dstg_is_deterministic(pbmc_spots):
@@ -220,15 +237,19 @@ def _write_dance_folder(root, X, y, genes, spots, props, coords, classes):
     cells = [f"cell{i}" for i in range(X.shape[0])]
     spot_names = [f"{int(x)}x{int(c)}" for x, c in coords]
     pd.DataFrame(X, index=cells, columns=genes).to_csv(folder / "ref_sc_count.csv")
-    pd.DataFrame({"cellID": cells, "cellType": y, "sampleInfo": "s1"},
-                 index=cells).to_csv(folder / "ref_sc_annot.csv")
+    pd.DataFrame(
+        {"cellID": cells, "cellType": y, "sampleInfo": "s1"}, index=cells
+    ).to_csv(folder / "ref_sc_annot.csv")
     # the spots list their genes in another order, proportions columns too
-    pd.DataFrame(spots[:, ::-1], index=spot_names,
-                 columns=genes[::-1]).to_csv(folder / "mix_count.csv")
-    pd.DataFrame(props[:, ::-1], index=spot_names,
-                 columns=classes[::-1]).to_csv(folder / "true_p.csv")
+    pd.DataFrame(spots[:, ::-1], index=spot_names, columns=genes[::-1]).to_csv(
+        folder / "mix_count.csv"
+    )
+    pd.DataFrame(props[:, ::-1], index=spot_names, columns=classes[::-1]).to_csv(
+        folder / "true_p.csv"
+    )
     pd.DataFrame(coords, index=spot_names, columns=["x", "y"]).to_csv(
-        folder / "spatial_location.csv")
+        folder / "spatial_location.csv"
+    )
     return folder
 
 
@@ -250,11 +271,13 @@ def test_load_deconvolution_dataset_reads_dance_layout(tmp_path):
     np.testing.assert_allclose(data.coords, coords)
     np.testing.assert_array_equal(data.spot_genes, genes[::-1])
     # a model fitted on the named reference aligns the reversed spot genes
-    model = SpatialDecon().fit(pd.DataFrame(data.X_ref.toarray(),
-                                            columns=data.ref_genes), data.y_ref)
+    model = SpatialDecon().fit(
+        pd.DataFrame(data.X_ref.toarray(), columns=data.ref_genes), data.y_ref
+    )
     P = model.predict(pd.DataFrame(data.X_spots.toarray(), columns=data.spot_genes))
-    np.testing.assert_allclose(P, model.predict(pd.DataFrame(spots, columns=genes)),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        P, model.predict(pd.DataFrame(spots, columns=genes)), atol=1e-8
+    )
     with pytest.raises(FileNotFoundError, match="spatial"):
         load_deconvolution_dataset("absent", data_home=tmp_path)
     (tmp_path / "spatial" / "toy" / "mix_count.csv").unlink()
@@ -286,10 +309,12 @@ def test_pipeline_routes_coordinates(pbmc_spots):
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = make_pipeline(
             HighlyVariableGenes(n_top_genes=500, flavor="cell_ranger"),
-            CARD(random_state=0).set_predict_request(coords=True))
+            CARD(random_state=0).set_predict_request(coords=True),
+        )
         Q = pipe.fit(X_ref, y_ref).predict(X_spots, coords=coords)
     genes = pipe[0].highly_variable_
     direct = CARD(random_state=0).fit(X_ref[:, genes], y_ref)
     np.testing.assert_allclose(
-        Q, direct.predict(X_spots[:, genes], coords=coords), atol=1e-10)
+        Q, direct.predict(X_spots[:, genes], coords=coords), atol=1e-10
+    )
     assert _mse(Q, P) < _uniform_mse(P)

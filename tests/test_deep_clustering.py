@@ -93,8 +93,9 @@ def test_deterministic_and_picklable(name, pbmc):
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_array_equal(a.embedding_, b.embedding_)
     restored = pickle.loads(pickle.dumps(a))
-    np.testing.assert_allclose(restored.transform(X[:200]), a.transform(X[:200]),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        restored.transform(X[:200]), a.transform(X[:200]), atol=1e-5
+    )
 
 
 def _fit_est(est, name, X, y):
@@ -136,13 +137,20 @@ def test_scdcc_rejects_bad_pairs(pbmc):
 def test_graph_parameter_is_cloned_and_used(pbmc):
     X, _ = pbmc
     graph = KNNGraph(n_neighbors=5)
-    est = ScTAG(n_clusters=4, graph=graph, graph_pcs=20, pretrain_epochs=1,
-                max_epochs=1, random_state=0).fit(X[:120])
+    est = ScTAG(
+        n_clusters=4,
+        graph=graph,
+        graph_pcs=20,
+        pretrain_epochs=1,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X[:120])
     assert not hasattr(graph, "n_features_in_")  # the parameter stays unfitted
     degrees = np.diff(est.adjacency_.indptr)
     assert degrees.min() >= 5
-    est = ScDSC(n_clusters=4, graph=graph, pretrain_epochs=1, max_epochs=1,
-                random_state=0).fit(X[:120])
+    est = ScDSC(
+        n_clusters=4, graph=graph, pretrain_epochs=1, max_epochs=1, random_state=0
+    ).fit(X[:120])
     assert est.adjacency_.shape == (120, 120)
 
 

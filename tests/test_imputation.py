@@ -71,8 +71,9 @@ def test_weighted_mse_weights_by_target():
 @pytest.fixture(scope="module")
 def deepimpute(masked_pbmc):
     _, X_masked, _, _ = masked_pbmc
-    model = DeepImpute(sub_outputdim=256, learning_rate=1e-3, max_epochs=40,
-                       random_state=0)
+    model = DeepImpute(
+        sub_outputdim=256, learning_rate=1e-3, max_epochs=40, random_state=0
+    )
     return model.fit(X_masked)
 
 
@@ -83,8 +84,9 @@ def test_deepimpute_beats_zeros_and_keeps_observed(masked_pbmc, deepimpute):
     assert out.min() >= 0
     # "restore" policy: every observed count is returned unchanged
     observed = X_masked.nonzero()
-    np.testing.assert_array_equal(np.asarray(out[observed]).ravel(),
-                                  np.asarray(X_masked[observed]).ravel())
+    np.testing.assert_array_equal(
+        np.asarray(out[observed]).ravel(), np.asarray(X_masked[observed]).ravel()
+    )
     # non-target genes are untouched
     targets = np.unique(np.concatenate(deepimpute.targets_))
     others = np.setdiff1d(np.arange(X.shape[1]), targets)
@@ -217,8 +219,11 @@ def test_scgnn_regulariser_weights_match_dense_products():
     G = normalize_rows(A, 1.0).toarray()
     B = (labels[:, None] == labels[None, :]).astype(float)
     B /= B.sum(axis=1, keepdims=True)
-    dense = (0.1 * err.sum() + 0.9 * (G[np.ix_(rows, rows)] @ err).sum()
-             + 0.5 * (B[np.ix_(rows, rows)] @ err).sum())
+    dense = (
+        0.1 * err.sum()
+        + 0.9 * (G[np.ix_(rows, rows)] @ err).sum()
+        + 0.5 * (B[np.ix_(rows, rows)] @ err).sum()
+    )
     w = _regulariser_weights(sp.csr_matrix(G), labels, rows, 0.1, 0.9, 0.5)
     assert w.shape == (12,)
     np.testing.assert_allclose((w @ err).sum(), dense, rtol=1e-5)
@@ -228,9 +233,16 @@ def test_scgnn_end_to_end(small_masked):
     from skdance.imputation import ScGNN
 
     X, X_masked, mask = small_masked
-    kw = {"prune": "stats", "pretrain_epochs": 60, "em_epochs": 20,
-          "cluster_epochs": 10, "impute_epochs": 20, "gae_epochs": 30,
-          "max_iter": 2, "random_state": 0}
+    kw = {
+        "prune": "stats",
+        "pretrain_epochs": 60,
+        "em_epochs": 20,
+        "cluster_epochs": 10,
+        "impute_epochs": 20,
+        "gae_epochs": 30,
+        "max_iter": 2,
+        "random_state": 0,
+    }
     model = ScGNN(**kw)
     out = model.fit_transform(X_masked)
     assert out.shape == X.shape and out.min() >= 0 and np.isfinite(out).all()
@@ -238,8 +250,10 @@ def test_scgnn_end_to_end(small_masked):
     assert model.labels_.shape == (X.shape[0],) and np.unique(model.labels_).size >= 2
     assert model.signals_.shape == X.shape
     # better than leaving the hidden entries at zero
-    assert imputation_scores(X, out, mask)["mse"] < imputation_scores(
-        X, X_masked, mask)["mse"]
+    assert (
+        imputation_scores(X, out, mask)["mse"]
+        < imputation_scores(X, X_masked, mask)["mse"]
+    )
     # deterministic, and transform is per cell
     np.testing.assert_allclose(ScGNN(**kw).fit_transform(X_masked), out, rtol=1e-5)
     np.testing.assert_allclose(model.transform(X_masked[:5]), out[:5], rtol=1e-5)

@@ -16,7 +16,8 @@ def _write_10x_h5(path, counts, genes, barcodes, extra_antibody=True):
 
     names = list(genes) + (["CD3_TotalSeqB"] if extra_antibody else [])
     types = ["Gene Expression"] * len(genes) + (
-        ["Antibody Capture"] if extra_antibody else [])
+        ["Antibody Capture"] if extra_antibody else []
+    )
     full = counts.T  # features x barcodes
     if extra_antibody:
         full = np.vstack([full, np.arange(counts.shape[0])[None, :] + 100])
@@ -40,8 +41,12 @@ def test_10x_h5_sets(tmp_path):
     rng = np.random.default_rng(0)
     counts = rng.poisson(1.0, size=(6, 4))
     genes = ["CD3E", "MS4A1", "CD3E", "LYZ"]  # a duplicated symbol
-    path = tmp_path / "train" / "pbmc_data" / (
-        "5k_pbmc_protein_v3_filtered_feature_bc_matrix.h5")
+    path = (
+        tmp_path
+        / "train"
+        / "pbmc_data"
+        / ("5k_pbmc_protein_v3_filtered_feature_bc_matrix.h5")
+    )
     _write_10x_h5(path, counts, genes, [f"AAAC-{i}" for i in range(6)])
     X, names = load_imputation_dataset("pbmc", data_home=tmp_path)
     assert sp.issparse(X) and X.shape == (6, 4)  # antibody row dropped
@@ -60,8 +65,12 @@ def test_mouse_embryo_csvs_are_stacked_by_day(tmp_path):
     folder = tmp_path / "train" / "mouse_embryo_data" / "GSE65525"
     folder.mkdir(parents=True)
     genes = ["Sox2", "Nanog", "Krt8"]
-    sizes = {"GSM1599494_ES_d0_main.csv": 2, "GSM1599497_ES_d2_LIFminus.csv": 3,
-             "GSM1599498_ES_d4_LIFminus.csv": 1, "GSM1599499_ES_d7_LIFminus.csv": 2}
+    sizes = {
+        "GSM1599494_ES_d0_main.csv": 2,
+        "GSM1599497_ES_d2_LIFminus.csv": 3,
+        "GSM1599498_ES_d4_LIFminus.csv": 1,
+        "GSM1599499_ES_d7_LIFminus.csv": 2,
+    }
     blocks = []
     for k, (fname, n) in enumerate(sizes.items()):
         block = np.arange(3 * n).reshape(3, n) + 10 * k  # genes x cells
@@ -71,16 +80,20 @@ def test_mouse_embryo_csvs_are_stacked_by_day(tmp_path):
     X, names = load_imputation_dataset("mouse_embryo", data_home=tmp_path)
     assert X.shape == (8, 3) and list(names) == genes
     np.testing.assert_array_equal(X.toarray(), np.hstack(blocks).T)
-    adata = load_imputation_dataset("mouse_embryo", data_home=tmp_path,
-                                    return_anndata=True)
+    adata = load_imputation_dataset(
+        "mouse_embryo", data_home=tmp_path, return_anndata=True
+    )
     assert list(adata.obs["cell_type"]) == ["d0"] * 2 + ["d2"] * 3 + ["d4"] + ["d7"] * 2
 
 
 def test_human_stemcell_csv(tmp_path):
     folder = tmp_path / "train" / "human_stemcell_data" / "GSE75748"
     folder.mkdir(parents=True)
-    frame = pd.DataFrame([[0.0, 2.5, 1.0], [3.0, 0.0, 7.25]], index=["POU5F1", "T"],
-                         columns=["H9.00hb4s_001", "H9.00hb4s_002", "H9.12h_001"])
+    frame = pd.DataFrame(
+        [[0.0, 2.5, 1.0], [3.0, 0.0, 7.25]],
+        index=["POU5F1", "T"],
+        columns=["H9.00hb4s_001", "H9.00hb4s_002", "H9.12h_001"],
+    )
     with gzip.open(folder / "GSE75748_sc_time_course_ec.csv.gz", "wt") as fh:
         frame.to_csv(fh)
     X, names = load_imputation_dataset("human_stemcell", data_home=tmp_path)

@@ -36,8 +36,9 @@ def test_log_normalize_is_seurat_lognormalize():
 def test_aggregation_is_the_mean_over_weighted_in_edges():
     """Eq. 13 by hand: mean of beta_j * w_ij * h_j over genes and alpha * h_i."""
     rng = np.random.default_rng(0)
-    module = ScDeepsortModule(n_genes=4, in_dim=3, hidden_dim=5, n_classes=2,
-                              dropout=0.0)
+    module = ScDeepsortModule(
+        n_genes=4, in_dim=3, hidden_dim=5, n_classes=2, dropout=0.0
+    )
     with torch.no_grad():
         module.beta.copy_(torch.tensor([0.5, 2.0, 1.0, 3.0]))
         module.alpha.fill_(0.7)
@@ -82,8 +83,9 @@ def test_best_validation_epoch_is_kept(pbmc_split, fitted):
     # the last epoch among the best ones (DANCE keeps ties' later epoch)
     assert fitted.best_epoch_ == np.flatnonzero(scores == scores.max())[-1]
     X_tr, _, y_tr, _ = pbmc_split
-    last = ScDeepsort(n_components=20, max_epochs=5, validation_fraction=None,
-                      random_state=0).fit(X_tr, y_tr)
+    last = ScDeepsort(
+        n_components=20, max_epochs=5, validation_fraction=None, random_state=0
+    ).fit(X_tr, y_tr)
     assert last.validation_scores_ == [] and last.best_epoch_ == 4
 
 
@@ -100,19 +102,21 @@ def test_normalize_false_takes_log_normalised_input(pbmc_split):
     kw = {"n_components": 20, "max_epochs": 10, "random_state": 0}
     a = ScDeepsort(**kw).fit(X_tr, y_tr)
     b = ScDeepsort(normalize=False, **kw).fit(log_normalize(X_tr), y_tr)
-    np.testing.assert_allclose(a.predict_proba(X_te),
-                               b.predict_proba(log_normalize(X_te)), atol=1e-5)
+    np.testing.assert_allclose(
+        a.predict_proba(X_te), b.predict_proba(log_normalize(X_te)), atol=1e-5
+    )
 
 
 def test_deterministic_and_picklable(pbmc_split, fitted):
     X_tr, X_te, y_tr, _ = pbmc_split
     again = ScDeepsort(n_components=50, max_epochs=60, random_state=0).fit(
-        X_tr, y_tr.astype(str))
-    np.testing.assert_array_equal(again.predict_proba(X_te),
-                                  fitted.predict_proba(X_te))
+        X_tr, y_tr.astype(str)
+    )
+    np.testing.assert_array_equal(again.predict_proba(X_te), fitted.predict_proba(X_te))
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict_proba(X_te),
-                                  fitted.predict_proba(X_te))
+    np.testing.assert_array_equal(
+        restored.predict_proba(X_te), fitted.predict_proba(X_te)
+    )
 
 
 def test_rejects_negative_values_and_empty_cells(pbmc_split):

@@ -13,19 +13,22 @@ def _write_batch(root, split, tissue, batch, expr, types):
     stem = f"mouse_{tissue}{batch}"
     expr.to_csv(folder / f"{stem}_data.csv")  # genes x cells, gene names first
     # scDeepsort's label files: an unnamed index, the cell name, its type
-    pd.DataFrame({"Cell": expr.columns, "Cell_type": types,
-                  "Cluster_id": range(len(types))}).to_csv(
-        folder / f"{stem}_celltype.csv")
+    pd.DataFrame(
+        {"Cell": expr.columns, "Cell_type": types, "Cluster_id": range(len(types))}
+    ).to_csv(folder / f"{stem}_celltype.csv")
 
 
 @pytest.fixture
 def mca(tmp_path):
-    a = pd.DataFrame([[1, 0, 2], [0, 5, 0], [3, 3, 3]],
-                     index=["Actb", "Gfap", "Cd3e"], columns=["c1", "c2", "c3"])
-    b = pd.DataFrame([[4, 0], [1, 1]], index=["Actb", "Snap25"],
-                     columns=["d1", "d2"])
-    test = pd.DataFrame([[7, 8], [9, 9], [2, 0]], index=["Cd3e", "Unseen", "Actb"],
-                        columns=["t1", "t2"])
+    a = pd.DataFrame(
+        [[1, 0, 2], [0, 5, 0], [3, 3, 3]],
+        index=["Actb", "Gfap", "Cd3e"],
+        columns=["c1", "c2", "c3"],
+    )
+    b = pd.DataFrame([[4, 0], [1, 1]], index=["Actb", "Snap25"], columns=["d1", "d2"])
+    test = pd.DataFrame(
+        [[7, 8], [9, 9], [2, 0]], index=["Cd3e", "Unseen", "Actb"], columns=["t1", "t2"]
+    )
     _write_batch(tmp_path, "train", "Brain", 753, a, ["Astro", "Neuron", "T"])
     _write_batch(tmp_path, "train", "Brain", 3285, b, ["Neuron", "Astro"])
     # cell order in the label file differs from the data columns
@@ -49,15 +52,15 @@ def test_train_batches_stacked_on_union_of_genes(mca):
 def test_test_cells_on_training_genes_in_label_order(mca):
     data = load_scdeepsort("mouse", "Brain", [753, 3285], [2695], data_home=mca)
     # the label file lists t2 then t1; "Unseen" is dropped, Gfap/Snap25 are 0
-    np.testing.assert_array_equal(data.X_test.toarray(),
-                                  [[0, 0, 8, 0], [2, 0, 7, 0]])
+    np.testing.assert_array_equal(data.X_test.toarray(), [[0, 0, 8, 0], [2, 0, 7, 0]])
     assert list(data.y_test) == ["Astro", "T"]
     assert data.X_test.dtype == np.float32
 
 
 def test_anndata_output(mca):
-    train, test = load_scdeepsort("mouse", "Brain", [753], [2695], data_home=mca,
-                                  return_anndata=True)
+    train, test = load_scdeepsort(
+        "mouse", "Brain", [753], [2695], data_home=mca, return_anndata=True
+    )
     assert list(train.var_names) == ["Actb", "Gfap", "Cd3e"]
     assert list(test.obs["cell_type"]) == ["Astro", "T"]
     assert test.shape == (2, 3)
@@ -69,8 +72,9 @@ def test_clear_errors(mca, tmp_path):
     with pytest.raises(ValueError, match="species"):
         load_scdeepsort("rat", "Brain", [753], [2695], data_home=mca)
     with pytest.raises(ValueError, match="'Celltype'"):
-        load_scdeepsort("mouse", "Brain", [753], [2695], data_home=mca,
-                        label_column="Celltype")
+        load_scdeepsort(
+            "mouse", "Brain", [753], [2695], data_home=mca, label_column="Celltype"
+        )
 
 
 def test_dance_benchmark_batches_listed():

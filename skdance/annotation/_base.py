@@ -40,8 +40,7 @@ class AnnotatorMixin(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         if self.classes_.size < 2:
             raise ValueError(
-                f"{type(self).__name__} needs at least 2 cell types in y; got 1 "
-                "class."
+                f"{type(self).__name__} needs at least 2 cell types in y; got 1 class."
             )
         self._fit(X, encoder.transform(y))
         return self

@@ -158,10 +158,21 @@ class ACTINN(AnnotatorMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, hidden_dims=(100, 50, 25), learning_rate=1e-4,
-                 max_epochs=50, batch_size=128, l2=0.005, lr_decay=0.95,
-                 decay_steps=1000, normalize=True, filter_genes=True,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        hidden_dims=(100, 50, 25),
+        learning_rate=1e-4,
+        max_epochs=50,
+        batch_size=128,
+        l2=0.005,
+        lr_decay=0.95,
+        decay_steps=1000,
+        normalize=True,
+        filter_genes=True,
+        random_state=None,
+        verbose=0,
+    ):
         self.hidden_dims = hidden_dims
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
@@ -190,36 +201,46 @@ class ACTINN(AnnotatorMixin):
         total = E[:, genes].sum(axis=0)
         genes = genes[_percentile_mask(total, 1, 99)]
         mean = E[:, genes].mean(axis=0)
-        cv = np.divide(E[:, genes].std(axis=0), mean, out=np.zeros_like(mean),
-                       where=mean > 0)
+        cv = np.divide(
+            E[:, genes].std(axis=0), mean, out=np.zeros_like(mean), where=mean > 0
+        )
         return genes[_percentile_mask(cv, 1, 99)]
 
     def _fit(self, X, y):
         if any(int(d) < 1 for d in self.hidden_dims):
-            raise ValueError(f"hidden_dims must be positive widths, got "
-                             f"{self.hidden_dims!r}.")
+            raise ValueError(
+                f"hidden_dims must be positive widths, got {self.hidden_dims!r}."
+            )
         E = self._expression(X)
         self.genes_ = self._select_genes(E)
         if self.genes_.size == 0:
-            raise ValueError("ACTINN's gene filters removed every gene; pass "
-                             "filter_genes=False or more genes.")
+            raise ValueError(
+                "ACTINN's gene filters removed every gene; pass "
+                "filter_genes=False or more genes."
+            )
         x = torch.from_numpy(np.ascontiguousarray(E[:, self.genes_]))
         target = torch.from_numpy(np.asarray(y, dtype=np.int64))
         seed = check_random_state_int(self.random_state)
         self.loss_ = []
         with seeded(seed) as gen:
-            module = ACTINNModule(x.shape[1], tuple(self.hidden_dims),
-                                  len(self.classes_))
+            module = ACTINNModule(
+                x.shape[1], tuple(self.hidden_dims), len(self.classes_)
+            )
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             sched = torch.optim.lr_scheduler.StepLR(
-                opt, step_size=self.decay_steps, gamma=self.lr_decay)
+                opt, step_size=self.decay_steps, gamma=self.lr_decay
+            )
             bar = progress(range(self.max_epochs), self.verbose, "ACTINN")
             for _ in bar:
                 total = 0.0
                 for idx in minibatches(x.shape[0], self.batch_size, gen):
                     loss = F.cross_entropy(module(x[idx]), target[idx])
-                    loss = loss + self.l2 * sum(
-                        (lin.weight ** 2).sum() for lin in module.linears()) / 2
+                    loss = (
+                        loss
+                        + self.l2
+                        * sum((lin.weight**2).sum() for lin in module.linears())
+                        / 2
+                    )
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -236,4 +257,3 @@ class ACTINN(AnnotatorMixin):
         with torch.no_grad():
             logits = self.module_(torch.from_numpy(np.ascontiguousarray(E)))
             return torch.softmax(logits.double(), dim=1).numpy()
-

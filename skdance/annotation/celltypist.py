@@ -22,8 +22,13 @@ def default_over_clustering_resolution(n_cells):
 
     5, 10, 15, 20, 25 and 30 below 5k, 20k, 40k, 100k, 200k cells and above.
     """
-    for limit, resolution in ((5_000, 5.0), (20_000, 10.0), (40_000, 15.0),
-                              (100_000, 20.0), (200_000, 25.0)):
+    for limit, resolution in (
+        (5_000, 5.0),
+        (20_000, 10.0),
+        (40_000, 15.0),
+        (100_000, 20.0),
+        (200_000, 25.0),
+    ):
         if n_cells < limit:
             return resolution
     return 30.0
@@ -211,19 +216,33 @@ class Celltypist(AnnotatorMixin):
         "top_genes": [Interval(Integral, 1, None, closed="left")],
         "max_value": [Interval(Real, 0, None, closed="neither")],
         "majority_voting": ["boolean"],
-        "over_clustering_resolution": [Interval(Real, 0, None, closed="neither"),
-                                       None],
+        "over_clustering_resolution": [Interval(Real, 0, None, closed="neither"), None],
         "min_prop": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, *, C=1.0, max_iter=1000, use_sgd=False, alpha=1e-4,
-                 mini_batch=False, batch_number=100, batch_size=1000, epochs=10,
-                 balance_cell_type=False, feature_selection=False, top_genes=300,
-                 max_value=10.0, majority_voting=False,
-                 over_clustering_resolution=None, min_prop=0.0,
-                 random_state=None, n_jobs=None):
+    def __init__(
+        self,
+        *,
+        C=1.0,
+        max_iter=1000,
+        use_sgd=False,
+        alpha=1e-4,
+        mini_batch=False,
+        batch_number=100,
+        batch_size=1000,
+        epochs=10,
+        balance_cell_type=False,
+        feature_selection=False,
+        top_genes=300,
+        max_value=10.0,
+        majority_voting=False,
+        over_clustering_resolution=None,
+        min_prop=0.0,
+        random_state=None,
+        n_jobs=None,
+    ):
         self.C = C
         self.max_iter = max_iter
         self.use_sgd = use_sgd
@@ -265,12 +284,13 @@ class Celltypist(AnnotatorMixin):
         classes = np.arange(len(self.classes_))
         clf = OneVsRestClassifier(
             SGDClassifier(loss="log_loss", alpha=self.alpha, random_state=seed),
-            n_jobs=self.n_jobs)
+            n_jobs=self.n_jobs,
+        )
         steps = 0
         for _ in range(self.epochs):
             cells = rng.choice(n, n_sample, replace=False, p=p)
             for start in range(0, n_sample, self.batch_size):
-                batch = cells[start:start + self.batch_size]
+                batch = cells[start : start + self.batch_size]
                 clf.partial_fit(Z[batch], y[batch], classes=classes)
                 steps += 1
         return clf, steps
@@ -288,13 +308,18 @@ class Celltypist(AnnotatorMixin):
             self.classifier_, self.n_iter_ = self._minibatch_sgd(Z, y, seed)
             return
         if sgd:
-            base = SGDClassifier(loss="log_loss", alpha=self.alpha,
-                                 max_iter=self.max_iter, random_state=seed)
+            base = SGDClassifier(
+                loss="log_loss",
+                alpha=self.alpha,
+                max_iter=self.max_iter,
+                random_state=seed,
+            )
         else:
             base = LogisticRegression(C=self.C, max_iter=self.max_iter)
         self.classifier_ = OneVsRestClassifier(base, n_jobs=self.n_jobs).fit(Z, y)
-        self.n_iter_ = int(max(np.max(est.n_iter_)
-                               for est in self.classifier_.estimators_))
+        self.n_iter_ = int(
+            max(np.max(est.n_iter_) for est in self.classifier_.estimators_)
+        )
 
     def _fit(self, X, y):
         seed = check_random_state_int(self.random_state)
@@ -369,13 +394,21 @@ class Celltypist(AnnotatorMixin):
         n_comps = min(50, n - 1, E.shape[1] - 1)
         steps = [ScaleGenes(max_value=10)]
         if E.shape[1] > 2500:
-            steps.insert(0, HighlyVariableGenes(n_top_genes=2500, flavor="seurat",
-                                                log_normalize=False))
+            steps.insert(
+                0,
+                HighlyVariableGenes(
+                    n_top_genes=2500, flavor="seurat", log_normalize=False
+                ),
+            )
         if n_comps >= 1:
             steps.append(PCA(n_comps, random_state=seed))
         Z = make_pipeline(*steps).fit_transform(E)
-        resolution = (self.over_clustering_resolution
-                      or default_over_clustering_resolution(n))
-        leiden = Leiden(graph=KNNGraph(n_neighbors=min(10, n - 1), mode="umap"),
-                        resolution=resolution, random_state=seed)
+        resolution = (
+            self.over_clustering_resolution or default_over_clustering_resolution(n)
+        )
+        leiden = Leiden(
+            graph=KNNGraph(n_neighbors=min(10, n - 1), mode="umap"),
+            resolution=resolution,
+            random_state=seed,
+        )
         return leiden.fit_predict(Z)

@@ -224,10 +224,21 @@ class ScDeepsort(AnnotatorMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, n_components=400, hidden_dim=200, dropout=0.1,
-                 learning_rate=1e-3, weight_decay=5e-4, max_epochs=300,
-                 batch_size=500, validation_fraction=0.2, normalize=True,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        n_components=400,
+        hidden_dim=200,
+        dropout=0.1,
+        learning_rate=1e-3,
+        weight_decay=5e-4,
+        max_epochs=300,
+        batch_size=500,
+        validation_fraction=0.2,
+        normalize=True,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_components = n_components
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -253,7 +264,8 @@ class ScDeepsort(AnnotatorMixin):
         """Tensors of the cells' in-edges: weights, own features, self loops, degree."""
         n_cells = E.shape[0]
         adj = sp.csr_matrix(
-            CellGeneGraph(weight="fraction", self_loops=True).fit_transform(E))
+            CellGeneGraph(weight="fraction", self_loops=True).fit_transform(E)
+        )
         weights = mean_one_edge_weights(adj[:n_cells, n_cells:])
         self_loops = adj.diagonal()[:n_cells]
         n_in = np.diff(weights.indptr) + (self_loops != 0)
@@ -273,10 +285,14 @@ class ScDeepsort(AnnotatorMixin):
         if n_val == 0 or n_val == n:
             return np.arange(n), np.array([], dtype=np.int64)
         n_classes = len(self.classes_)
-        stratify = (y if np.bincount(y).min() >= 2
-                    and min(n_val, n - n_val) >= n_classes else None)
-        return train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
-                                random_state=seed)
+        stratify = (
+            y
+            if np.bincount(y).min() >= 2 and min(n_val, n - n_val) >= n_classes
+            else None
+        )
+        return train_test_split(
+            np.arange(n), test_size=n_val, stratify=stratify, random_state=seed
+        )
 
     def _fit(self, X, y):
         E = self._expression(X)
@@ -285,32 +301,45 @@ class ScDeepsort(AnnotatorMixin):
         # gene node features: PCA of the genes over the training cells
         n_comp = min(self.n_components, E.shape[1], train_idx.size)
         genes_by_cells = E[train_idx].T.toarray().astype(np.float32)
-        self.gene_features_ = PCA(n_comp, random_state=seed).fit_transform(
-            genes_by_cells).astype(np.float32)
+        self.gene_features_ = (
+            PCA(n_comp, random_state=seed)
+            .fit_transform(genes_by_cells)
+            .astype(np.float32)
+        )
         self.n_components_ = n_comp
         weights, cell_feats, self_loops, n_in = self._graph_inputs(E)
         gene_feats = torch.from_numpy(self.gene_features_)
         target = torch.from_numpy(np.asarray(y, dtype=np.int64))
 
         def inputs(idx):
-            return (to_torch_sparse(weights[idx]), gene_feats, cell_feats[idx],
-                    self_loops[idx], n_in[idx])
+            return (
+                to_torch_sparse(weights[idx]),
+                gene_feats,
+                cell_feats[idx],
+                self_loops[idx],
+                n_in[idx],
+            )
 
         self.loss_, self.validation_scores_ = [], []
         best_acc, best_state, self.best_epoch_ = -1.0, None, self.max_epochs - 1
         with seeded(seed) as gen:
-            module = ScDeepsortModule(E.shape[1], n_comp, self.hidden_dim,
-                                      len(self.classes_), self.dropout)
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
-                                   weight_decay=self.weight_decay)
+            module = ScDeepsortModule(
+                E.shape[1], n_comp, self.hidden_dim, len(self.classes_), self.dropout
+            )
+            opt = torch.optim.Adam(
+                module.parameters(),
+                lr=self.learning_rate,
+                weight_decay=self.weight_decay,
+            )
             bar = progress(range(self.max_epochs), self.verbose, "scDeepsort")
             for epoch in bar:
                 module.train()
                 total = 0.0
                 for batch in minibatches(train_idx.size, self.batch_size, gen):
                     idx = train_idx[batch.numpy()]
-                    loss = F.cross_entropy(module(*inputs(idx)), target[idx],
-                                           reduction="sum")
+                    loss = F.cross_entropy(
+                        module(*inputs(idx)), target[idx], reduction="sum"
+                    )
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -326,20 +355,21 @@ class ScDeepsort(AnnotatorMixin):
                         best_acc, self.best_epoch_ = acc, epoch
                         best_state = copy.deepcopy(module.state_dict())
                 if self.verbose:
-                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}",
-                                    val_acc=f"{best_acc:.3f}")
+                    bar.set_postfix(
+                        loss=f"{self.loss_[-1]:.4f}", val_acc=f"{best_acc:.3f}"
+                    )
         if best_state is not None:
             module.load_state_dict(best_state)
         module.eval()
         self.module_ = module
 
     def _predict_proba(self, X):
-        weights, cell_feats, self_loops, n_in = self._graph_inputs(
-            self._expression(X))
+        weights, cell_feats, self_loops, n_in = self._graph_inputs(self._expression(X))
         gene_feats = torch.from_numpy(self.gene_features_)
         with torch.no_grad():
-            logits = self.module_(to_torch_sparse(weights), gene_feats,
-                                  cell_feats, self_loops, n_in)
+            logits = self.module_(
+                to_torch_sparse(weights), gene_feats, cell_feats, self_loops, n_in
+            )
             return torch.softmax(logits.double(), dim=1).numpy()
 
     def __sklearn_tags__(self):

@@ -116,8 +116,17 @@ class SingleCellNet(AnnotatorMixin):
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, *, n_top_genes=100, n_top_gene_pairs=100, n_rand=100,
-                 n_trees=1000, stratify=False, random_state=None, n_jobs=None):
+    def __init__(
+        self,
+        *,
+        n_top_genes=100,
+        n_top_gene_pairs=100,
+        n_rand=100,
+        n_trees=1000,
+        stratify=False,
+        random_state=None,
+        n_jobs=None,
+    ):
         self.n_top_genes = n_top_genes
         self.n_top_gene_pairs = n_top_gene_pairs
         self.n_rand = n_rand

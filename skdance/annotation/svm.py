@@ -80,15 +80,25 @@ class SVM(AnnotatorMixin):
     _parameter_constraints = {
         "C": [Interval(Real, 0, None, closed="neither")],
         "kernel": [StrOptions({"linear", "rbf", "poly", "sigmoid"})],
-        "gamma": [StrOptions({"scale", "auto"}), Interval(Real, 0, None,
-                                                          closed="neither")],
+        "gamma": [
+            StrOptions({"scale", "auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "max_iter": [Interval(Integral, -1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, C=1.0, kernel="linear", gamma="scale", class_weight=None,
-                 max_iter=-1, random_state=None):
+    def __init__(
+        self,
+        *,
+        C=1.0,
+        kernel="linear",
+        gamma="scale",
+        class_weight=None,
+        max_iter=-1,
+        random_state=None,
+    ):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -102,8 +112,11 @@ class SVM(AnnotatorMixin):
             index = {c: i for i, c in enumerate(self.classes_)}
             class_weight = {index[c]: w for c, w in class_weight.items()}
         svc = SVC(
-            C=self.C, kernel=self.kernel, gamma=self.gamma,
-            class_weight=class_weight, max_iter=self.max_iter,
+            C=self.C,
+            kernel=self.kernel,
+            gamma=self.gamma,
+            class_weight=class_weight,
+            max_iter=self.max_iter,
             random_state=check_random_state_int(self.random_state),
         )
         # Platt scaling needs held-out decision values: up to 5 stratified folds

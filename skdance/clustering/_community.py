@@ -18,8 +18,9 @@ def _to_igraph(adj):
     import igraph
 
     upper = sp.triu(sp.csr_matrix(adj), k=1).tocoo()
-    graph = igraph.Graph(n=adj.shape[0], edges=np.column_stack([upper.row, upper.col]),
-                         directed=False)
+    graph = igraph.Graph(
+        n=adj.shape[0], edges=np.column_stack([upper.row, upper.col]), directed=False
+    )
     graph.es["weight"] = upper.data.astype(np.float64)
     return graph
 
@@ -38,8 +39,15 @@ class CommunityClusteringMixin(ClusterMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, graph=None, resolution=1.0, n_clusters=None,
-                 n_iterations=-1, random_state=None):
+    def __init__(
+        self,
+        *,
+        graph=None,
+        resolution=1.0,
+        n_clusters=None,
+        n_iterations=-1,
+        random_state=None,
+    ):
         self.graph = graph
         self.resolution = resolution
         self.n_clusters = n_clusters
@@ -109,8 +117,11 @@ class CommunityClusteringMixin(ClusterMixin, BaseEstimator):
                 f"n_clusters={self.n_clusters} is larger than the number of cells "
                 f"(n_samples={n})."
             )
-        builder = KNNGraph(n_neighbors=min(15, n - 1), mode="umap") \
-            if self.graph is None else clone(self.graph)
+        builder = (
+            KNNGraph(n_neighbors=min(15, n - 1), mode="umap")
+            if self.graph is None
+            else clone(self.graph)
+        )
         adjacency = builder.fit_transform(X)
         if adjacency.shape != (n, n):
             raise ValueError(

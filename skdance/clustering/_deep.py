@@ -91,8 +91,9 @@ class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_fit_input(self, X):
         """Validate parameters and training counts; check ``n_clusters``."""
         self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, nonempty_rows=True,
-                           ensure_min_samples=2)
+        X = validate_input(
+            self, X, reset=True, counts=True, nonempty_rows=True, ensure_min_samples=2
+        )
         check_n_clusters(self, X.shape[0])
         return X
 
@@ -112,8 +113,11 @@ class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
         if fit:
             self.gene_mean_, self.gene_std_ = column_scaling(logged)
         normed = (logged - self.gene_mean_) / self.gene_std_
-        return (torch.from_numpy(counts), torch.from_numpy(normed.astype(np.float32)),
-                torch.from_numpy(size_factors.astype(np.float32)))
+        return (
+            torch.from_numpy(counts),
+            torch.from_numpy(normed.astype(np.float32)),
+            torch.from_numpy(size_factors.astype(np.float32)),
+        )
 
     def _cell_graph(self, normed, seed, default):
         """Adjacency over the cells of ``normed`` from a clone of ``self.graph``.

@@ -182,11 +182,23 @@ class GraphSC(CountModelMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, n_clusters=None, *, graph=None, cluster_method="kmeans",
-                 edge_norm=True, in_feats=50, hidden_dim=200, embed_dim=300,
-                 dropout=0.1,
-                 max_epochs=100, batch_size=128, learning_rate=1e-5,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        *,
+        graph=None,
+        cluster_method="kmeans",
+        edge_norm=True,
+        in_feats=50,
+        hidden_dim=200,
+        embed_dim=300,
+        dropout=0.1,
+        max_epochs=100,
+        batch_size=128,
+        learning_rate=1e-5,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.graph = graph
         self.cluster_method = cluster_method
@@ -210,8 +222,11 @@ class GraphSC(CountModelMixin):
         """
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
-        builder = (CellGeneGraph(weight="fraction", self_loops=True)
-                   if self.graph is None else clone(self.graph))
+        builder = (
+            CellGeneGraph(weight="fraction", self_loops=True)
+            if self.graph is None
+            else clone(self.graph)
+        )
         adj = sp.csr_matrix(builder.fit_transform(logged))
         n_cells, n_genes = X.shape
         if adj.shape != (n_cells + n_genes, n_cells + n_genes):
@@ -243,7 +258,7 @@ class GraphSC(CountModelMixin):
         # self loop (out-degree 1 inside a block) plus the gene messages
         gene_msg = self.gene_features_ / np.sqrt(self.gene_block_degree_)[:, None]
         in_deg = np.diff(weights.indptr) + (self_loops != 0)
-        aggregated = (self_loops[:, None] * cell_feats + weights @ gene_msg)
+        aggregated = self_loops[:, None] * cell_feats + weights @ gene_msg
         aggregated /= np.sqrt(np.maximum(in_deg, 1.0))[:, None]
         return torch.from_numpy(aggregated.astype(np.float32))
 
@@ -268,8 +283,9 @@ class GraphSC(CountModelMixin):
         n_cells = X.shape[0]
         self.loss_ = []
         with seeded(seed) as gen:
-            module = GraphSCModule(aggregated.shape[1], self.hidden_dim,
-                                   self.embed_dim, self.dropout)
+            module = GraphSCModule(
+                aggregated.shape[1], self.hidden_dim, self.embed_dim, self.dropout
+            )
             module.train()
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             bar = progress(range(self.max_epochs), self.verbose, "graph-sc")

@@ -189,19 +189,42 @@ class ScDCC(ScDeepCluster):
         "cl_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=None, *, ml_weight=1.0, cl_weight=1.0,
-                 encoder_dims=(256, 64), latent_dim=32, noise_sigma=2.5,
-                 pretrain_epochs=300, max_epochs=2000, batch_size=256,
-                 pretrain_learning_rate=1e-3, learning_rate=1.0, gamma=1.0,
-                 alpha=1.0, update_interval=1, tol=1e-3, random_state=None,
-                 verbose=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        *,
+        ml_weight=1.0,
+        cl_weight=1.0,
+        encoder_dims=(256, 64),
+        latent_dim=32,
+        noise_sigma=2.5,
+        pretrain_epochs=300,
+        max_epochs=2000,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        learning_rate=1.0,
+        gamma=1.0,
+        alpha=1.0,
+        update_interval=1,
+        tol=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
         super().__init__(
-            n_clusters, encoder_dims=encoder_dims, latent_dim=latent_dim,
-            noise_sigma=noise_sigma, pretrain_epochs=pretrain_epochs,
-            max_epochs=max_epochs, batch_size=batch_size,
+            n_clusters,
+            encoder_dims=encoder_dims,
+            latent_dim=latent_dim,
+            noise_sigma=noise_sigma,
+            pretrain_epochs=pretrain_epochs,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
             pretrain_learning_rate=pretrain_learning_rate,
-            learning_rate=learning_rate, gamma=gamma, alpha=alpha,
-            update_interval=update_interval, tol=tol, random_state=random_state,
+            learning_rate=learning_rate,
+            gamma=gamma,
+            alpha=alpha,
+            update_interval=update_interval,
+            tol=tol,
+            random_state=random_state,
             verbose=verbose,
         )
         self.ml_weight = ml_weight
@@ -236,10 +259,12 @@ class ScDCC(ScDeepCluster):
             del self._ml, self._cl
 
     def _pair_q(self, module, normed, pairs, centers):
-        q1 = student_t_assignment(module.encode(normed[pairs[:, 0]]), centers,
-                                  self.alpha)
-        q2 = student_t_assignment(module.encode(normed[pairs[:, 1]]), centers,
-                                  self.alpha)
+        q1 = student_t_assignment(
+            module.encode(normed[pairs[:, 0]]), centers, self.alpha
+        )
+        q2 = student_t_assignment(
+            module.encode(normed[pairs[:, 1]]), centers, self.alpha
+        )
         return (q1 * q2).sum(dim=1)
 
     def _extra_epoch(self, module, centers, opt, data, gen):

@@ -161,11 +161,25 @@ class ScDeepCluster(CountModelMixin):
         "gamma": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=None, *, encoder_dims=(256, 64), latent_dim=32,
-                 noise_sigma=2.5, pretrain_epochs=300, max_epochs=2000,
-                 batch_size=256, pretrain_learning_rate=1e-3, learning_rate=1.0,
-                 gamma=1.0, alpha=1.0, update_interval=1, tol=1e-3,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        *,
+        encoder_dims=(256, 64),
+        latent_dim=32,
+        noise_sigma=2.5,
+        pretrain_epochs=300,
+        max_epochs=2000,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        learning_rate=1.0,
+        gamma=1.0,
+        alpha=1.0,
+        update_interval=1,
+        tol=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.encoder_dims = encoder_dims
         self.latent_dim = latent_dim
@@ -193,15 +207,17 @@ class ScDeepCluster(CountModelMixin):
         return zinb_nll(counts, mean * sf[:, None], disp, pi)
 
     def _pretrain(self, module, counts, normed, sf, gen):
-        opt = torch.optim.Adam(module.parameters(), lr=self.pretrain_learning_rate,
-                               amsgrad=True)
+        opt = torch.optim.Adam(
+            module.parameters(), lr=self.pretrain_learning_rate, amsgrad=True
+        )
         n = counts.shape[0]
         bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain ZINB-AE")
         for _ in bar:
             total = 0.0
             for idx in minibatches(n, self.batch_size, gen):
-                loss = self._zinb_loss(module, self._corrupt(normed, idx, gen),
-                                       counts[idx], sf[idx])
+                loss = self._zinb_loss(
+                    module, self._corrupt(normed, idx, gen), counts[idx], sf[idx]
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -228,7 +244,8 @@ class ScDeepCluster(CountModelMixin):
         for idx in minibatches(n, self.batch_size, gen):
             q_b, mean, disp, pi = self._forward_dec(module, normed, idx, centers, gen)
             loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
-                counts[idx], mean * sf[idx, None], disp, pi)
+                counts[idx], mean * sf[idx, None], disp, pi
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -243,8 +260,9 @@ class ScDeepCluster(CountModelMixin):
         with torch.no_grad():
             z = module.encode(normed).numpy()
         centers, labels = kmeans_centers(z, self.n_clusters, seed)
-        opt = torch.optim.Adadelta([*module.parameters(), centers],
-                                   lr=self.learning_rate, rho=0.95)
+        opt = torch.optim.Adadelta(
+            [*module.parameters(), centers], lr=self.learning_rate, rho=0.95
+        )
         stopper = LabelChangeStop(labels, self.tol)
         bar = progress(range(self.max_epochs), self.verbose, "DEC clustering")
         self.n_iter_ = 0
@@ -256,12 +274,14 @@ class ScDeepCluster(CountModelMixin):
                 if stop:
                     break
             self.cluster_loss_.append(
-                self._cluster_epoch(module, centers, opt, data, p, gen))
+                self._cluster_epoch(module, centers, opt, data, p, gen)
+            )
             self._extra_epoch(module, centers, opt, data, gen)
             self.n_iter_ = epoch + 1
             if self.verbose:
-                bar.set_postfix(loss=f"{self.cluster_loss_[-1]:.4f}",
-                                changed=stopper.changed)
+                bar.set_postfix(
+                    loss=f"{self.cluster_loss_[-1]:.4f}", changed=stopper.changed
+                )
         return centers.detach()
 
     def fit(self, X, y=None):
@@ -287,8 +307,9 @@ class ScDeepCluster(CountModelMixin):
         seed = check_random_state_int(self.random_state)
         self.pretrain_loss_, self.cluster_loss_ = [], []
         with seeded(seed) as gen:
-            module = ZINBAutoencoder(X.shape[1], tuple(self.encoder_dims),
-                                     self.latent_dim)
+            module = ZINBAutoencoder(
+                X.shape[1], tuple(self.encoder_dims), self.latent_dim
+            )
             module.train()
             self._pretrain(module, counts_t, normed_t, sf_t, gen)
             centers = self._cluster(module, (counts_t, normed_t, sf_t), gen, seed)

@@ -214,12 +214,30 @@ class ScDSC(CountModelMixin):
         "w_zinb": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=None, *, graph=None, graph_pcs=None,
-                 encoder_dims=(512, 256, 256), latent_dims=(256, 128, 32),
-                 sigma=0.5, pretrain_epochs=100, max_epochs=1000, batch_size=256,
-                 pretrain_learning_rate=1e-3, learning_rate=1e-2, w_bce=1.0,
-                 w_gcn=0.01, w_rec=0.1, w_zinb=0.1, alpha=1.0, update_interval=10,
-                 tol=1e-3, random_state=None, verbose=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        *,
+        graph=None,
+        graph_pcs=None,
+        encoder_dims=(512, 256, 256),
+        latent_dims=(256, 128, 32),
+        sigma=0.5,
+        pretrain_epochs=100,
+        max_epochs=1000,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        learning_rate=1e-2,
+        w_bce=1.0,
+        w_gcn=0.01,
+        w_rec=0.1,
+        w_zinb=0.1,
+        alpha=1.0,
+        update_interval=10,
+        tol=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.graph = graph
         self.graph_pcs = graph_pcs
@@ -242,8 +260,9 @@ class ScDSC(CountModelMixin):
         self.verbose = verbose
 
     def _propagation(self, normed, seed):
-        adj = self._cell_graph(normed, seed,
-                               KNNGraph(n_neighbors=10, metric="correlation"))
+        adj = self._cell_graph(
+            normed, seed, KNNGraph(n_neighbors=10, metric="correlation")
+        )
         return adj, to_torch_sparse(normalize_adjacency(adj, mode="sym"))
 
     def _pretrain(self, module, normed, gen):
@@ -285,8 +304,8 @@ class ScDSC(CountModelMixin):
             q = student_t_assignment(z, centers, self.alpha)
             loss = (
                 self.w_bce * F.binary_cross_entropy(q, p)
-                + self.w_gcn * F.kl_div(torch.log(pred + 1e-10), p,
-                                        reduction="batchmean")
+                + self.w_gcn
+                * F.kl_div(torch.log(pred + 1e-10), p, reduction="batchmean")
                 + self.w_rec * F.mse_loss(x_rec, normed)
                 + self.w_zinb * zinb_nll(counts, mean * sf[:, None], disp, pi)
             )
@@ -319,8 +338,12 @@ class ScDSC(CountModelMixin):
         self.adjacency_, adj = self._propagation(normed, seed)
         self.pretrain_loss_, self.cluster_loss_ = [], []
         with seeded(seed) as gen:
-            module = ScDSCModule(X.shape[1], tuple(self.encoder_dims),
-                                 tuple(self.latent_dims), self.n_clusters)
+            module = ScDSCModule(
+                X.shape[1],
+                tuple(self.encoder_dims),
+                tuple(self.latent_dims),
+                self.n_clusters,
+            )
             module.train()
             self._pretrain(module, normed, gen)
             module.eval()

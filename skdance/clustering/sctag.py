@@ -38,8 +38,9 @@ __all__ = ["ScTAG"]
 class ScTAGModule(nn.Module):
     """TAGConv encoder, ZINB decoder and inner-product adjacency decoder."""
 
-    def __init__(self, n_genes, hidden_dim, latent_dim, hops, decoder_dims,
-                 adj_dim, dropout):
+    def __init__(
+        self, n_genes, hidden_dim, latent_dim, hops, decoder_dims, adj_dim, dropout
+    ):
         super().__init__()
         self.conv1 = TAGLayer(n_genes, hidden_dim, hops)
         self.conv2 = TAGLayer(hidden_dim, latent_dim, hops)
@@ -189,12 +190,30 @@ class ScTAG(CountModelMixin):
         "w_cluster": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=None, *, graph=None, graph_pcs=50, hops=3,
-                 hidden_dim=128, latent_dim=15, decoder_dims=(128, 256, 512),
-                 adj_dim=32, dropout=0.2, pretrain_epochs=1000, max_epochs=300,
-                 learning_rate=5e-4, w_adj=0.3, w_zinb=1.0, w_cluster=1.5,
-                 alpha=1.0, update_interval=1, tol=1e-3, random_state=None,
-                 verbose=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        *,
+        graph=None,
+        graph_pcs=50,
+        hops=3,
+        hidden_dim=128,
+        latent_dim=15,
+        decoder_dims=(128, 256, 512),
+        adj_dim=32,
+        dropout=0.2,
+        pretrain_epochs=1000,
+        max_epochs=300,
+        learning_rate=5e-4,
+        w_adj=0.3,
+        w_zinb=1.0,
+        w_cluster=1.5,
+        alpha=1.0,
+        update_interval=1,
+        tol=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.graph = graph
         self.graph_pcs = graph_pcs
@@ -228,7 +247,8 @@ class ScTAG(CountModelMixin):
     def _losses(self, module, x_hops, counts, sf, prop, target):
         z, adj_rec, mean, disp, pi = module(x_hops, prop)
         loss = self.w_adj * F.mse_loss(adj_rec, target) + self.w_zinb * zinb_nll(
-            counts, mean * sf[:, None], disp, pi)
+            counts, mean * sf[:, None], disp, pi
+        )
         return z, loss
 
     def fit(self, X, y=None):
@@ -254,12 +274,19 @@ class ScTAG(CountModelMixin):
         x_hops = propagate_hops(normed, prop, self.hops)
         self.pretrain_loss_, self.cluster_loss_ = [], []
         with seeded(seed):
-            module = ScTAGModule(X.shape[1], self.hidden_dim, self.latent_dim,
-                                 self.hops, tuple(self.decoder_dims), self.adj_dim,
-                                 self.dropout)
+            module = ScTAGModule(
+                X.shape[1],
+                self.hidden_dim,
+                self.latent_dim,
+                self.hops,
+                tuple(self.decoder_dims),
+                self.adj_dim,
+                self.dropout,
+            )
             module.train()
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
-                                   amsgrad=True)
+            opt = torch.optim.Adam(
+                module.parameters(), lr=self.learning_rate, amsgrad=True
+            )
             bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain scTAG")
             for _ in bar:
                 _, loss = self._losses(module, x_hops, counts, sf, prop, target)
@@ -284,8 +311,9 @@ class ScTAG(CountModelMixin):
         with torch.no_grad():
             z = module.encode(x_hops, prop).numpy()
         centers, labels = kmeans_centers(z, self.n_clusters, seed)
-        opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate,
-                               amsgrad=True)
+        opt = torch.optim.Adam(
+            [*module.parameters(), centers], lr=self.learning_rate, amsgrad=True
+        )
         bar = progress(range(self.max_epochs), self.verbose, "scTAG clustering")
         self.n_iter_ = 0
         stopper = LabelChangeStop(labels, self.tol)
@@ -322,7 +350,8 @@ class ScTAG(CountModelMixin):
         X = self._validate_new_input(X)
         _, normed, _ = self._tensors(X)
         _, _, prop = self._graph_tensors(
-            normed, check_random_state_int(self.random_state))
+            normed, check_random_state_int(self.random_state)
+        )
         with torch.no_grad():
             hops = propagate_hops(normed, prop, self.hops)
             return self.module_.encode(hops, prop).numpy()

@@ -48,7 +48,8 @@ def _cell_types(annot, cells, path):
         if annot.shape[1] != 1:
             raise ValueError(
                 f"{path}: no cell-type column (looked for {_CELL_TYPE_COLUMNS}; "
-                f"found {list(annot.columns)}).")
+                f"found {list(annot.columns)})."
+            )
         column = annot.columns[0]
     if not set(cells) <= set(annot.index):
         missing = sorted(set(cells) - set(annot.index))[:3]
@@ -108,24 +109,32 @@ def load_deconvolution_dataset(name, data_home=None):
             f"{folder} not found. DANCE's deconvolution sets are folders "
             "<data_home>/spatial/<name>/ holding ref_sc_count, ref_sc_annot, "
             "mix_count (and true_p, spatial_location) as .csv or .h5ad; set "
-            "SKDANCE_DATA or pass data_home=.")
-    tables = {stem: _read_table(folder, stem) for stem in
-              ("ref_sc_count", "ref_sc_annot", "mix_count", "true_p",
-               "spatial_location")}
+            "SKDANCE_DATA or pass data_home=."
+        )
+    tables = {
+        stem: _read_table(folder, stem)
+        for stem in (
+            "ref_sc_count",
+            "ref_sc_annot",
+            "mix_count",
+            "true_p",
+            "spatial_location",
+        )
+    }
     for stem in ("ref_sc_count", "ref_sc_annot", "mix_count"):
         if tables[stem] is None:
             raise FileNotFoundError(f"{folder} has no {stem}.csv or {stem}.h5ad.")
     ref, spots = tables["ref_sc_count"], tables["mix_count"]
-    y_ref = _cell_types(tables["ref_sc_annot"], ref.index,
-                        folder / "ref_sc_annot")
+    y_ref = _cell_types(tables["ref_sc_annot"], ref.index, folder / "ref_sc_annot")
     classes = np.unique(y_ref)
     proportions = coords = None
     if tables["true_p"] is not None:
         true_p = tables["true_p"]
         unknown = sorted(set(true_p.columns) - set(classes))
         if unknown:
-            raise ValueError(f"true_p has cell types absent from the reference: "
-                             f"{unknown[:5]}.")
+            raise ValueError(
+                f"true_p has cell types absent from the reference: {unknown[:5]}."
+            )
         if len(true_p) != len(spots):
             raise ValueError(f"true_p has {len(true_p)} rows for {len(spots)} spots.")
         proportions = true_p.reindex(columns=classes, fill_value=0.0).to_numpy(float)
@@ -133,11 +142,16 @@ def load_deconvolution_dataset(name, data_home=None):
         location = tables["spatial_location"]
         if len(location) != len(spots):
             raise ValueError(
-                f"spatial_location has {len(location)} rows for {len(spots)} spots.")
+                f"spatial_location has {len(location)} rows for {len(spots)} spots."
+            )
         coords = location.iloc[:, :2].to_numpy(float)
     return Bunch(
-        X_ref=sp.csr_matrix(ref.to_numpy(np.float32)), y_ref=y_ref,
+        X_ref=sp.csr_matrix(ref.to_numpy(np.float32)),
+        y_ref=y_ref,
         ref_genes=ref.columns.to_numpy(dtype=object),
         X_spots=sp.csr_matrix(spots.to_numpy(np.float32)),
         spot_genes=spots.columns.to_numpy(dtype=object),
-        proportions=proportions, classes=classes, coords=coords)
+        proportions=proportions,
+        classes=classes,
+        coords=coords,
+    )

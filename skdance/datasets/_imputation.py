@@ -13,16 +13,23 @@ __all__ = ["IMPUTATION_DATASETS", "load_imputation_dataset"]
 # DANCE's imputation datasets: name -> (folder under <data_home>/train, files)
 IMPUTATION_DATASETS = {
     "pbmc": ("pbmc_data", ("5k_pbmc_protein_v3_filtered_feature_bc_matrix.h5",)),
-    "mouse_brain": ("mouse_brain_data",
-                    ("neuron_10k_v3_filtered_feature_bc_matrix.h5",)),
-    "mouse_embryo": ("mouse_embryo_data", (
-        "GSE65525/GSM1599494_ES_d0_main.csv",
-        "GSE65525/GSM1599497_ES_d2_LIFminus.csv",
-        "GSE65525/GSM1599498_ES_d4_LIFminus.csv",
-        "GSE65525/GSM1599499_ES_d7_LIFminus.csv",
-    )),
-    "human_stemcell": ("human_stemcell_data",
-                       ("GSE75748/GSE75748_sc_time_course_ec.csv.gz",)),
+    "mouse_brain": (
+        "mouse_brain_data",
+        ("neuron_10k_v3_filtered_feature_bc_matrix.h5",),
+    ),
+    "mouse_embryo": (
+        "mouse_embryo_data",
+        (
+            "GSE65525/GSM1599494_ES_d0_main.csv",
+            "GSE65525/GSM1599497_ES_d2_LIFminus.csv",
+            "GSE65525/GSM1599498_ES_d4_LIFminus.csv",
+            "GSE65525/GSM1599499_ES_d7_LIFminus.csv",
+        ),
+    ),
+    "human_stemcell": (
+        "human_stemcell_data",
+        ("GSE75748/GSE75748_sc_time_course_ec.csv.gz",),
+    ),
 }
 
 
@@ -40,8 +47,9 @@ def read_10x_h5(path):
             raise ValueError(f"{path} is not a Cell Ranger v3 HDF5 file (no 'matrix').")
         m = fh["matrix"]
         shape = tuple(int(v) for v in m["shape"][()])  # (features, barcodes)
-        csc = sp.csc_matrix((m["data"][()], m["indices"][()], m["indptr"][()]),
-                            shape=shape)
+        csc = sp.csc_matrix(
+            (m["data"][()], m["indices"][()], m["indptr"][()]), shape=shape
+        )
         names = np.array([v.decode() for v in m["features/name"][()]])
         types = np.array([v.decode() for v in m["features/feature_type"][()]])
         barcodes = np.array([v.decode() for v in m["barcodes"][()]])
@@ -136,8 +144,9 @@ def load_imputation_dataset(name, data_home=None, *, return_anndata=False):
             if not f.index.equals(genes):
                 raise ValueError(f"{p} does not list the genes of {paths[0]}.")
         X = sp.csr_matrix(np.hstack([f.to_numpy(np.float32) for f in frames]).T)
-        days = np.concatenate([[d] * f.shape[1]
-                               for d, f in zip(("d0", "d2", "d4", "d7"), frames)])
+        days = np.concatenate(
+            [[d] * f.shape[1] for d, f in zip(("d0", "d2", "d4", "d7"), frames)]
+        )
         genes = np.asarray(genes)
     else:
         frame = _read_genes_by_cells_csv(paths[0], header=True)

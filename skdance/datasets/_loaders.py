@@ -92,8 +92,12 @@ def load_worm_neuron_cell(
     >>> X, y = load_worm_neuron_cell(n_genes=2000)  # doctest: +SKIP
     """
     return _load_h5(
-        "worm_neuron_cell", "worm_neuron_cell_top2000", n_genes, data_home,
-        return_anndata, download_if_missing,
+        "worm_neuron_cell",
+        "worm_neuron_cell_top2000",
+        n_genes,
+        data_home,
+        return_anndata,
+        download_if_missing,
     )
 
 
@@ -122,8 +126,12 @@ def load_mouse_bladder_cell(
         Integer cell-type labels 1..16.
     """
     return _load_h5(
-        "mouse_bladder_cell", "mouse_bladder_cell_top2000", n_genes, data_home,
-        return_anndata, download_if_missing,
+        "mouse_bladder_cell",
+        "mouse_bladder_cell_top2000",
+        n_genes,
+        data_home,
+        return_anndata,
+        download_if_missing,
     )
 
 
@@ -151,7 +159,11 @@ def load_pbmc_10x_4k(
         Integer cell-type labels 1..8.
     """
     return _load_h5(
-        "10X_PBMC", "10X_PBMC_top2000", n_genes, data_home, return_anndata,
+        "10X_PBMC",
+        "10X_PBMC_top2000",
+        n_genes,
+        data_home,
+        return_anndata,
         download_if_missing,
     )
 
@@ -182,8 +194,9 @@ def load_mouse_es_cell(
         Day labels (0, 2, 4, 7) for the subset; integer labels for DANCE's file.
     """
     if not subset:
-        X, y = read_h5_counts(fetch_file("mouse_ES_cell", data_home,
-                                         download_if_missing))
+        X, y = read_h5_counts(
+            fetch_file("mouse_ES_cell", data_home, download_if_missing)
+        )
         return _finish(X, y, None, return_anndata)
     profile = pd.read_csv(fetch_file("klein_profile", data_home, False), index_col=0)
     labels = np.loadtxt(fetch_file("klein_labels", data_home, False), dtype=np.int64)
@@ -278,8 +291,11 @@ def load_pbmc_4k_subset(*, return_anndata=False):
             raise OSError(f"The shipped dataset {path} is corrupt (sha256 mismatch).")
         with np.load(path) as npz:
             X = sp.csr_matrix(
-                (npz["data"].astype(np.float32), npz["indices"].astype(np.int32),
-                 npz["indptr"]),
+                (
+                    npz["data"].astype(np.float32),
+                    npz["indices"].astype(np.int32),
+                    npz["indptr"],
+                ),
                 shape=tuple(npz["shape"]),
             )
             y = npz["labels"].astype(np.int64)

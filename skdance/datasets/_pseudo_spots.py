@@ -23,8 +23,7 @@ def _smooth_probabilities(abundance, side, length_scale, concentration, rng):
     """Spatially smooth type probabilities on a ``side x side`` grid."""
     n_types = abundance.size
     noise = rng.standard_normal((n_types, side, side))
-    fields = np.stack([gaussian_filter(f, length_scale, mode="reflect")
-                       for f in noise])
+    fields = np.stack([gaussian_filter(f, length_scale, mode="reflect") for f in noise])
     fields /= fields.reshape(n_types, -1).std(axis=1)[:, None, None] + 1e-12
     logits = concentration * fields.reshape(n_types, -1).T + np.log(abundance)
     logits -= logits.max(axis=1, keepdims=True)
@@ -56,9 +55,18 @@ def _downsample(row, total, rng):
     },
     prefer_skip_nested_validation=True,
 )
-def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
-                      layout="random", length_scale=3.0, concentration=1.0,
-                      umi_per_spot=None, random_state=None):
+def make_pseudo_spots(
+    X_ref,
+    y_ref,
+    *,
+    n_spots=500,
+    cells_per_spot=(2, 8),
+    layout="random",
+    length_scale=3.0,
+    concentration=1.0,
+    umi_per_spot=None,
+    random_state=None,
+):
     """Mix labelled reference cells into pseudo-spots with known proportions.
 
     Every spot sums the counts of ``n`` reference cells, ``n`` drawn
@@ -125,7 +133,8 @@ def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
     if len(cells_per_spot) != 2 or not 1 <= low <= high:
         raise ValueError(
             f"cells_per_spot must be (low, high) with 1 <= low <= high, got "
-            f"{cells_per_spot!r}.")
+            f"{cells_per_spot!r}."
+        )
     X_ref, y_ref = check_X_y(X_ref, y_ref, accept_sparse="csr", dtype=np.float64)
     check_counts(X_ref, whom="make_pseudo_spots")
     rng = check_random_state(random_state)
@@ -136,19 +145,23 @@ def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
     n_cells = rng.randint(low, high + 1, size=n_spots)
     if layout == "smooth":
         abundance = np.array([m.size for m in members]) / y_idx.size
-        probs = _smooth_probabilities(abundance, side, length_scale,
-                                      concentration, rng)[:n_spots]
+        probs = _smooth_probabilities(
+            abundance, side, length_scale, concentration, rng
+        )[:n_spots]
         type_counts = np.array([rng.multinomial(n, p) for n, p in zip(n_cells, probs)])
-        picks = [np.concatenate([rng.choice(members[k], c) for k, c in
-                                 enumerate(row) if c])
-                 for row in type_counts]
+        picks = [
+            np.concatenate([rng.choice(members[k], c) for k, c in enumerate(row) if c])
+            for row in type_counts
+        ]
     else:
         picks = [rng.choice(y_idx.size, n, replace=False) for n in n_cells]
-        type_counts = np.array([np.bincount(y_idx[p], minlength=n_types)
-                                for p in picks])
+        type_counts = np.array(
+            [np.bincount(y_idx[p], minlength=n_types) for p in picks]
+        )
     rows = np.repeat(np.arange(n_spots), n_cells)
-    mixer = sp.csr_matrix((np.ones(rows.size), (rows, np.concatenate(picks))),
-                          shape=(n_spots, y_idx.size))
+    mixer = sp.csr_matrix(
+        (np.ones(rows.size), (rows, np.concatenate(picks))), shape=(n_spots, y_idx.size)
+    )
     X_spots = mixer @ X_ref
     if umi_per_spot is not None:
         dense = X_spots.toarray() if sp.issparse(X_spots) else np.asarray(X_spots)
@@ -158,4 +171,3 @@ def make_pseudo_spots(X_ref, y_ref, *, n_spots=500, cells_per_spot=(2, 8),
         X_spots = sp.csr_matrix(X_spots)
     proportions = type_counts / type_counts.sum(axis=1, keepdims=True)
     return X_spots, proportions, coords
-

@@ -73,8 +73,16 @@ def _stack(batches, genes):
     return sp.vstack(blocks, format="csr"), np.asarray(cells)
 
 
-def load_scdeepsort(species, tissue, train_batches, test_batches, data_home=None,
-                     *, label_column="Cell_type", return_anndata=False):
+def load_scdeepsort(
+    species,
+    tissue,
+    train_batches,
+    test_batches,
+    data_home=None,
+    *,
+    label_column="Cell_type",
+    return_anndata=False,
+):
     """Load a DANCE / scDeepsort annotation benchmark (MCA or HCL batches).
 
     DANCE's files (scDeepsort's release) hold one batch per pair of CSVs:
@@ -153,6 +161,12 @@ def load_scdeepsort(species, tissue, train_batches, test_batches, data_home=None
             return anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=gene_names))
 
         return wrap(X_train, y_train, cells_train), wrap(X_test, y_test, cells_test)
-    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-                 gene_names=gene_names, cells_train=cells_train,
-                 cells_test=cells_test)
+    return Bunch(
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        gene_names=gene_names,
+        cells_train=cells_train,
+        cells_test=cells_test,
+    )

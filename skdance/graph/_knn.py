@@ -67,8 +67,14 @@ class KNNGraph(GraphBuilderMixin):
         "symmetrize": ["boolean"],
     }
 
-    def __init__(self, *, n_neighbors=15, mode="connectivity", metric="euclidean",
-                 symmetrize=True):
+    def __init__(
+        self,
+        *,
+        n_neighbors=15,
+        mode="connectivity",
+        metric="euclidean",
+        symmetrize=True,
+    ):
         self.n_neighbors = n_neighbors
         self.mode = mode
         self.metric = metric
@@ -203,8 +209,9 @@ class MutualNNGraph(GraphBuilderMixin):
         batch = getattr(self, "_batch", None)
         if batch is None:
             _check_k(self.n_neighbors, n, type(self).__name__)
-            A = KNNGraph(n_neighbors=self.n_neighbors, metric=self.metric,
-                         symmetrize=False)._build(X)
+            A = KNNGraph(
+                n_neighbors=self.n_neighbors, metric=self.metric, symmetrize=False
+            )._build(X)
         else:
             if batch.shape[0] != n:
                 raise ValueError(f"batch has {batch.shape[0]} entries for {n} cells.")

@@ -107,8 +107,7 @@ class SpatialGaussianGraph(GraphBuilderMixin):
         "search_steps": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, length_scale=None, p=0.5, min_weight=0.0,
-                 search_steps=100):
+    def __init__(self, *, length_scale=None, p=0.5, min_weight=0.0, search_steps=100):
         self.length_scale = length_scale
         self.p = p
         self.min_weight = min_weight

@@ -53,8 +53,9 @@ class ImputerMixin(TransformerMixin, BaseEstimator):
             Fitted imputer.
         """
         self._validate_params()
-        X = validate_input(self, X, reset=True, counts=True, ensure_min_samples=2,
-                           dtype=np.float64)
+        X = validate_input(
+            self, X, reset=True, counts=True, ensure_min_samples=2, dtype=np.float64
+        )
         self._fit(X)
         return self
 

@@ -11,8 +11,7 @@ from skdance.utils._validation import check_counts
 __all__ = ["imputation_scores", "mask_dropout"]
 
 
-def mask_dropout(X, rate=0.1, *, distribution="exp", min_genes=5,
-                 random_state=None):
+def mask_dropout(X, rate=0.1, *, distribution="exp", min_genes=5, random_state=None):
     """Hide a fraction of every cell's non-zero counts (DANCE's protocol).
 
     DANCE's ``CellwiseMaskData``: in every cell with more than ``min_genes``
@@ -82,7 +81,9 @@ def mask_dropout(X, rate=0.1, *, distribution="exp", min_genes=5,
     rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
     mask = sp.csr_matrix(
         (np.ones(hidden.sum(), dtype=bool), (rows[hidden], C.indices[hidden])),
-        shape=C.shape, dtype=bool)
+        shape=C.shape,
+        dtype=bool,
+    )
     masked = C.copy()
     masked.data[hidden] = 0.0
     masked.eliminate_zeros()
@@ -147,9 +148,16 @@ def imputation_scores(X_true, X_imputed, mask, *, log1p=True):
     if log1p:
         true, pred = np.log1p(true), np.log1p(np.maximum(pred, 0.0))
     err = pred - true
-    mse = float(np.mean(err ** 2))
+    mse = float(np.mean(err**2))
     denom = np.maximum(np.abs(true), 1e-10)
-    pearson = (float(np.corrcoef(true, pred)[0, 1])
-               if true.std() > 0 and pred.std() > 0 else 0.0)
-    return {"mse": mse, "rmse": float(np.sqrt(mse)),
-            "mre": float(np.mean(np.abs(err) / denom)), "pearson": pearson}
+    pearson = (
+        float(np.corrcoef(true, pred)[0, 1])
+        if true.std() > 0 and pred.std() > 0
+        else 0.0
+    )
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mre": float(np.mean(np.abs(err) / denom)),
+        "pearson": pearson,
+    }

@@ -45,8 +45,13 @@ class DeepImputeModule(nn.Module):
     def __init__(self, input_sizes, output_sizes, hidden_dim, dropout):
         super().__init__()
         self.nets = nn.ModuleList(
-            nn.Sequential(nn.Linear(n_in, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-                          nn.Linear(hidden_dim, n_out), nn.Softplus())
+            nn.Sequential(
+                nn.Linear(n_in, hidden_dim),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden_dim, n_out),
+                nn.Softplus(),
+            )
             for n_in, n_out in zip(input_sizes, output_sizes)
         )
         for module in self.modules():
@@ -176,10 +181,24 @@ class DeepImpute(ImputerMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, sub_outputdim=512, hidden_dim=256, dropout=0.2, ntop=5,
-                 min_vmr=0.5, n_pred=None, learning_rate=1e-4, batch_size=64,
-                 max_epochs=500, patience=5, validation_fraction=0.05,
-                 policy="restore", random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        sub_outputdim=512,
+        hidden_dim=256,
+        dropout=0.2,
+        ntop=5,
+        min_vmr=0.5,
+        n_pred=None,
+        learning_rate=1e-4,
+        batch_size=64,
+        max_epochs=500,
+        patience=5,
+        validation_fraction=0.05,
+        policy="restore",
+        random_state=None,
+        verbose=0,
+    ):
         self.sub_outputdim = sub_outputdim
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -230,8 +249,9 @@ class DeepImpute(ImputerMixin):
             top = top[np.take_along_axis(corr, top, axis=1) >= 0]
             predictors.append(np.unique(candidates[top]))
         if any(p.size == 0 for p in predictors):
-            raise ValueError("DeepImpute found no input gene for a target subset; "
-                             "pass more genes.")
+            raise ValueError(
+                "DeepImpute found no input gene for a target subset; pass more genes."
+            )
         return list(targets), predictors
 
     @staticmethod
@@ -253,9 +273,12 @@ class DeepImpute(ImputerMixin):
         self.loss_, self.validation_loss_ = [], []
         best, best_state, waited = np.inf, None, 0
         with seeded(seed) as gen:
-            module = DeepImputeModule([p.size for p in self.predictors_],
-                                      [t.size for t in self.targets_],
-                                      self.hidden_dim, self.dropout)
+            module = DeepImputeModule(
+                [p.size for p in self.predictors_],
+                [t.size for t in self.targets_],
+                self.hidden_dim,
+                self.dropout,
+            )
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             bar = progress(range(self.max_epochs), self.verbose, "DeepImpute")
             for _ in bar:
@@ -275,8 +298,11 @@ class DeepImpute(ImputerMixin):
                     vidx = torch.from_numpy(val)
                     with torch.no_grad():
                         preds = module([x[vidx] for x in inputs])
-                        vloss = float(sum(weighted_mse(y[vidx], p)
-                                          for y, p in zip(outputs, preds)))
+                        vloss = float(
+                            sum(
+                                weighted_mse(y[vidx], p) for y, p in zip(outputs, preds)
+                            )
+                        )
                     self.validation_loss_.append(vloss)
                     if vloss < best:
                         best, waited = vloss, 0
@@ -284,8 +310,7 @@ class DeepImpute(ImputerMixin):
                     else:
                         waited += 1
                 if self.verbose:
-                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}",
-                                    val=f"{best:.4f}")
+                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}", val=f"{best:.4f}")
                 if n_val and waited >= self.patience:
                     break
         if best_state is not None:

@@ -32,8 +32,9 @@ __all__ = ["GraphSCI"]
 
 def _dense_block(n_in, n_out, dropout, activation):
     # DANCE's buildNetwork: dropout, linear, batch norm, activation
-    return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, n_out),
-                         nn.BatchNorm1d(n_out), activation)
+    return nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), activation
+    )
 
 
 class _Clamp(nn.Module):
@@ -68,11 +69,12 @@ class GraphSCIModule(nn.Module):
         self.gc_log_std = nn.Linear(h2, n_genes)
         self.mix = nn.Linear(n_genes, n_genes, bias=False)
         self.mix_bias = nn.Parameter(torch.zeros(n_genes))
-        self.encoder = nn.Sequential(_dense_block(n_genes, h1, dropout, nn.ReLU()),
-                                     _dense_block(h1, h2, dropout, nn.ReLU()))
+        self.encoder = nn.Sequential(
+            _dense_block(n_genes, h1, dropout, nn.ReLU()),
+            _dense_block(h1, h2, dropout, nn.ReLU()),
+        )
         self.pi = _dense_block(h2, n_genes, dropout, nn.Sigmoid())
-        self.disp = _dense_block(h2, n_genes, dropout,
-                                 _Clamp(F.softplus, 1e-4, 1e4))
+        self.disp = _dense_block(h2, n_genes, dropout, _Clamp(F.softplus, 1e-4, 1e4))
         self.mean = _dense_block(h2, n_genes, dropout, _Clamp(torch.exp, 1e-5, 1e6))
 
     def gene_latent(self, adj, features, sample=True):
@@ -214,9 +216,22 @@ class GraphSCI(ImputerMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, graph=None, hidden_dims=(256, 256), dropout=0.1,
-                 learning_rate=1e-3, weight_decay=1e-5, max_epochs=300, le=1.0,
-                 la=1e-9, ke=100.0, ka=1.0, random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        graph=None,
+        hidden_dims=(256, 256),
+        dropout=0.1,
+        learning_rate=1e-3,
+        weight_decay=1e-5,
+        max_epochs=300,
+        le=1.0,
+        la=1e-9,
+        ke=100.0,
+        ka=1.0,
+        random_state=None,
+        verbose=0,
+    ):
         self.graph = graph
         self.hidden_dims = hidden_dims
         self.dropout = dropout
@@ -232,7 +247,8 @@ class GraphSCI(ImputerMixin):
 
     def _size_factors(self, X):
         return torch.from_numpy(
-            (row_sums(X) / self.median_library_size_).astype(np.float32))
+            (row_sums(X) / self.median_library_size_).astype(np.float32)
+        )
 
     def _log_gene_means(self, X):
         """Log of each gene's mean count at the median library size."""
@@ -243,23 +259,28 @@ class GraphSCI(ImputerMixin):
     def _fit(self, X):
         if len(self.hidden_dims) != 2 or any(int(h) < 1 for h in self.hidden_dims):
             raise ValueError(
-                f"hidden_dims must be two positive widths, got {self.hidden_dims!r}.")
+                f"hidden_dims must be two positive widths, got {self.hidden_dims!r}."
+            )
         check_no_empty_rows(X, whom="GraphSCI")
         n_cells, n_genes = X.shape
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
-        builder = (GeneCorrelationGraph(threshold=0.3) if self.graph is None
-                   else clone(self.graph))
+        builder = (
+            GeneCorrelationGraph(threshold=0.3)
+            if self.graph is None
+            else clone(self.graph)
+        )
         adjacency = sp.csr_matrix(builder.fit_transform(logged))
         if adjacency.shape != (n_genes, n_genes):
             raise ValueError(
                 f"graph must return the (n_genes, n_genes) gene adjacency "
-                f"{(n_genes, n_genes)}, got {adjacency.shape}.")
+                f"{(n_genes, n_genes)}, got {adjacency.shape}."
+            )
         self.adjacency_ = adjacency
-        adj = torch.from_numpy(
-            normalize_adjacency(adjacency, mode="sym").toarray())
+        adj = torch.from_numpy(normalize_adjacency(adjacency, mode="sym").toarray())
         target = torch.from_numpy(
-            (adjacency + sp.identity(n_genes) > 0).toarray().astype(np.float32))
+            (adjacency + sp.identity(n_genes) > 0).toarray().astype(np.float32)
+        )
         self.median_library_size_ = float(np.median(row_sums(X)))
         sf = self._size_factors(X)
         counts = torch.from_numpy(dense_float(X))
@@ -268,22 +289,35 @@ class GraphSCI(ImputerMixin):
         seed = check_random_state_int(self.random_state)
         self.loss_ = []
         with seeded(seed):
-            module = GraphSCIModule(n_cells, n_genes, tuple(self.hidden_dims),
-                                    self.dropout)
+            module = GraphSCIModule(
+                n_cells, n_genes, tuple(self.hidden_dims), self.dropout
+            )
             module.init_mean_bias(self._log_gene_means(X))
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
-                                   weight_decay=self.weight_decay)
+            opt = torch.optim.Adam(
+                module.parameters(),
+                lr=self.learning_rate,
+                weight_decay=self.weight_decay,
+            )
             module.train()
             bar = progress(range(self.max_epochs), self.verbose, "GraphSCI")
             for _ in bar:
                 z, z_mean, z_log_std = module.gene_latent(adj, features)
                 mean, disp, pi = module(x_log, z, sf)
-                kl = -0.5 / n_cells * torch.mean(torch.sum(
-                    1 + 2 * z_log_std - z_mean ** 2 - torch.exp(z_log_std) ** 2, 1))
-                loss = (self.le * zinb_nll(counts, mean, disp, pi)
-                        + self.la * balanced_adjacency_bce(z, target)
-                        + self.ka * kl
-                        + self.ke * 0.5 / n_genes * F.mse_loss(mean, counts))
+                kl = (
+                    -0.5
+                    / n_cells
+                    * torch.mean(
+                        torch.sum(
+                            1 + 2 * z_log_std - z_mean**2 - torch.exp(z_log_std) ** 2, 1
+                        )
+                    )
+                )
+                loss = (
+                    self.le * zinb_nll(counts, mean, disp, pi)
+                    + self.la * balanced_adjacency_bce(z, target)
+                    + self.ka * kl
+                    + self.ke * 0.5 / n_genes * F.mse_loss(mean, counts)
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -302,6 +336,7 @@ class GraphSCI(ImputerMixin):
         x_log = torch.log1p(torch.from_numpy(dense_float(X, np.float64)))
         module = copy.deepcopy(self.module_).double()
         with torch.no_grad():
-            mean, _, _ = module(x_log, self.gene_latent_.double(),
-                                self._size_factors(X).double())
+            mean, _, _ = module(
+                x_log, self.gene_latent_.double(), self._size_factors(X).double()
+            )
         return mean.numpy()

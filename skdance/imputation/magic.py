@@ -29,8 +29,10 @@ def diffusion_operator(Z, n_neighbors=5, decay=1.0, n_extended=3):
     sigma = dist[:, min(n_neighbors, k)]
     sigma = np.where(sigma > 0, sigma, np.maximum(dist[:, -1], 1e-12))
     weights = np.exp(-((dist / sigma[:, None]) ** decay))
-    K = sp.csr_matrix((weights.ravel(), idx.ravel(),
-                       np.arange(0, n * (k + 1) + 1, k + 1)), shape=(n, n))
+    K = sp.csr_matrix(
+        (weights.ravel(), idx.ravel(), np.arange(0, n * (k + 1) + 1, k + 1)),
+        shape=(n, n),
+    )
     K = (K + K.T) / 2.0
     return normalize_rows(sp.csr_matrix(K), 1.0)
 
@@ -108,8 +110,9 @@ class MAGIC(ImputerMixin):
         check_no_empty_rows(X, whom="MAGIC")
         n, n_genes = X.shape
         library = row_sums(X)
-        data = scale_rows(sp.csr_matrix(X) if sp.issparse(X) else X,
-                          np.median(library) / library)
+        data = scale_rows(
+            sp.csr_matrix(X) if sp.issparse(X) else X, np.median(library) / library
+        )
         data = np.sqrt(data.toarray() if sp.issparse(data) else data)
         n_comp = min(self.n_pca, n - 1, n_genes - 1)
         seed = check_random_state_int(self.random_state)
@@ -122,4 +125,4 @@ class MAGIC(ImputerMixin):
         M = diffusion_operator(Z, self.knn, self.decay)
         for _ in range(self.t):
             data = M @ data
-        return (data ** 2) * (library / np.median(library))[:, None]
+        return (data**2) * (library / np.median(library))[:, None]

@@ -98,8 +98,9 @@ def ltmg_signals(E, max_components=3, min_cells=10, random_state=None):
     return signals
 
 
-def prune_knn_graph(Z, n_neighbors=10, method="isolation_forest", n_trees=20,
-                    random_state=None):
+def prune_knn_graph(
+    Z, n_neighbors=10, method="isolation_forest", n_trees=20, random_state=None
+):
     """Build scGNN's cell graph: k nearest neighbours, outlier edges pruned.
 
     ``"isolation_forest"`` (scGNN's ``KNNgraphML``): for every cell an
@@ -119,22 +120,23 @@ def prune_knn_graph(Z, n_neighbors=10, method="isolation_forest", n_trees=20,
         limit = dist.mean(axis=1) + dist.std(axis=1)
         keep = dist <= limit[:, None]
     elif k >= 2:
-        forest = IsolationForest(n_estimators=n_trees, contamination="auto",
-                                 random_state=random_state)
+        forest = IsolationForest(
+            n_estimators=n_trees, contamination="auto", random_state=random_state
+        )
         for i in range(n):
             points = Z[np.concatenate([[i], idx[i]])]
             keep[i] = forest.fit_predict(points)[1:] == 1
     rows = np.repeat(np.arange(n), k)[keep.ravel()]
-    A = sp.csr_matrix((np.ones(rows.size), (rows, idx.ravel()[keep.ravel()])),
-                      shape=(n, n))
+    A = sp.csr_matrix(
+        (np.ones(rows.size), (rows, idx.ravel()[keep.ravel()])), shape=(n, n)
+    )
     A = ((A + A.T) > 0).astype(np.float64)
     A.setdiag(0)
     A.eliminate_zeros()
     return sp.csr_matrix(A)
 
 
-def _regulariser_weights(graph_reg, labels, rows, gamma, regu_graph,
-                         regu_celltype):
+def _regulariser_weights(graph_reg, labels, rows, gamma, regu_graph, regu_celltype):
     """Per-cell weights of scGNN's imputation loss on the batch ``rows``.
 
     scGNN's loss is ``gamma * sum(err) + regu_graph * sum(G @ err) +
@@ -151,7 +153,8 @@ def _regulariser_weights(graph_reg, labels, rows, gamma, regu_graph,
     in_batch = np.bincount(cluster[rows], minlength=sizes.size)
     celltype_w = (in_batch / sizes)[cluster[rows]]
     return (gamma + regu_graph * graph_w + regu_celltype * celltype_w).astype(
-        np.float32)
+        np.float32
+    )
 
 
 class ScGNNAutoencoder(nn.Module):
@@ -164,10 +167,12 @@ class ScGNNAutoencoder(nn.Module):
     def __init__(self, n_genes, hidden_dims=(512, 128)):
         super().__init__()
         h1, h2 = hidden_dims
-        self.encoder = nn.Sequential(nn.Linear(n_genes, h1), nn.ReLU(),
-                                     nn.Linear(h1, h2), nn.ReLU())
-        self.decoder = nn.Sequential(nn.Linear(h2, h1), nn.ReLU(),
-                                     nn.Linear(h1, n_genes), nn.ReLU())
+        self.encoder = nn.Sequential(
+            nn.Linear(n_genes, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU()
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, n_genes), nn.ReLU()
+        )
 
     def forward(self, x):
         """Reconstruction and embedding."""
@@ -206,8 +211,11 @@ def _graph_embedding(A, Z, epochs, lr, seed):
         for _ in range(epochs):
             mu, logvar, z = gae(adj, features)
             recon = balanced_adjacency_bce(z @ z.T, target)
-            kl = -0.5 / n * torch.mean(
-                torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1))
+            kl = (
+                -0.5
+                / n
+                * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
+            )
             opt.zero_grad()
             (recon + kl).backward()
             opt.step()
@@ -367,13 +375,30 @@ class ScGNN(ImputerMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, n_neighbors=10, prune="isolation_forest",
-                 pretrain_epochs=500, em_epochs=200, cluster_epochs=200,
-                 impute_epochs=200, gae_epochs=200, max_iter=10, alpha=0.5,
-                 graph_tol=0.01, celltype_tol=0.99, gamma=0.1, regu=0.9,
-                 regu_graph=0.9, regu_celltype=0.9, learning_rate=1e-3,
-                 batch_size=12800, post_threshold=0.01, random_state=None,
-                 verbose=0):
+    def __init__(
+        self,
+        *,
+        n_neighbors=10,
+        prune="isolation_forest",
+        pretrain_epochs=500,
+        em_epochs=200,
+        cluster_epochs=200,
+        impute_epochs=200,
+        gae_epochs=200,
+        max_iter=10,
+        alpha=0.5,
+        graph_tol=0.01,
+        celltype_tol=0.99,
+        gamma=0.1,
+        regu=0.9,
+        regu_graph=0.9,
+        regu_celltype=0.9,
+        learning_rate=1e-3,
+        batch_size=12800,
+        post_threshold=0.01,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_neighbors = n_neighbors
         self.prune = prune
         self.pretrain_epochs = pretrain_epochs
@@ -441,10 +466,12 @@ class ScGNN(ImputerMixin):
 
         with seeded(seed) as gen:
             feature_ae = ScGNNAutoencoder(n_genes)
-            recon, z = self._train(feature_ae, x, x, self.pretrain_epochs, eq1, gen,
-                                   "scGNN feature AE")
-            A = prune_knn_graph(z.numpy(), self.n_neighbors, self.prune,
-                                random_state=seed)
+            recon, z = self._train(
+                feature_ae, x, x, self.pretrain_epochs, eq1, gen, "scGNN feature AE"
+            )
+            A = prune_knn_graph(
+                z.numpy(), self.n_neighbors, self.prune, random_state=seed
+            )
             # scGNN compares graphs against the normalised Laplacian of the first
             first = sp.csr_matrix(laplacian(A, normed=True))
             old_graph, old_labels = first, np.zeros(n_cells, dtype=int)
@@ -461,21 +488,36 @@ class ScGNN(ImputerMixin):
                         continue
                     cluster_ae = copy.deepcopy(feature_ae)
                     part = recon[cells]
-                    new_recon[cells] = self._train(cluster_ae, part, part,
-                                                   self.cluster_epochs, plain, gen,
-                                                   "scGNN cluster AE")[0]
-                recon, z = self._train(feature_ae, new_recon, new_recon,
-                                       self.em_epochs, plain, gen, "scGNN EM AE")
-                A = prune_knn_graph(z.numpy(), self.n_neighbors, self.prune,
-                                    random_state=seed)
+                    new_recon[cells] = self._train(
+                        cluster_ae,
+                        part,
+                        part,
+                        self.cluster_epochs,
+                        plain,
+                        gen,
+                        "scGNN cluster AE",
+                    )[0]
+                recon, z = self._train(
+                    feature_ae,
+                    new_recon,
+                    new_recon,
+                    self.em_epochs,
+                    plain,
+                    gen,
+                    "scGNN EM AE",
+                )
+                A = prune_knn_graph(
+                    z.numpy(), self.n_neighbors, self.prune, random_state=seed
+                )
                 self.n_iter_ += 1
                 graph = self.alpha * first + (1 - self.alpha) * self._graph_operator(A)
                 change = abs(graph - old_graph).mean()
                 threshold = self.graph_tol * abs(first).mean()
                 agreement = adjusted_rand_score(old_labels, labels)
                 if self.verbose:
-                    bar.set_postfix(graph_change=f"{change:.2e}",
-                                    ari=f"{agreement:.3f}")
+                    bar.set_postfix(
+                        graph_change=f"{change:.2e}", ari=f"{agreement:.3f}"
+                    )
                 if change < threshold or agreement > self.celltype_tol:
                     break
                 old_graph, old_labels = graph, labels
@@ -486,13 +528,19 @@ class ScGNN(ImputerMixin):
 
             def eq5(recon, target, idx):
                 weights = _regulariser_weights(
-                    graph_reg, self.labels_, idx.numpy(), self.gamma,
-                    self.regu_graph, self.regu_celltype)
+                    graph_reg,
+                    self.labels_,
+                    idx.numpy(),
+                    self.gamma,
+                    self.regu_graph,
+                    self.regu_celltype,
+                )
                 return (torch.from_numpy(weights) @ ((recon - target) ** 2)).sum()
 
             impute_ae = copy.deepcopy(feature_ae)
-            self._train(impute_ae, x, x, self.impute_epochs, eq5, gen,
-                        "scGNN imputation AE")
+            self._train(
+                impute_ae, x, x, self.impute_epochs, eq5, gen, "scGNN imputation AE"
+            )
         self.module_ = impute_ae
 
     def _transform(self, X):

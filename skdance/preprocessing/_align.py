@@ -103,8 +103,9 @@ class GeneAligner(TransformerMixin, BaseEstimator):
         else:
             genes = getattr(self, "feature_names_in_", None)
             if genes is None:
-                genes = np.array([f"x{i}" for i in range(self.n_features_in_)],
-                                 dtype=object)
+                genes = np.array(
+                    [f"x{i}" for i in range(self.n_features_in_)], dtype=object
+                )
         if len(set(genes)) != len(genes):
             raise ValueError("GeneAligner: the target gene list has duplicates.")
         self.genes_ = genes
@@ -145,8 +146,9 @@ class GeneAligner(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         matrix, names = _matrix_and_names(X)
-        matrix = check_array(matrix, accept_sparse=("csr", "csc"),
-                             dtype=(np.float64, np.float32))
+        matrix = check_array(
+            matrix, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32)
+        )
         n_target = len(self.genes_)
         if names is None:
             if matrix.shape[1] != n_target:

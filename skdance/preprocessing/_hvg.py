@@ -64,8 +64,9 @@ def _seurat_v3_variances(X, span):
     mean, var = mean_var(X)
     not_const = var > 0
     estimated = np.zeros(X.shape[1], dtype=np.float64)
-    model = loess(np.log10(mean[not_const]), np.log10(var[not_const]), span=span,
-                  degree=2)
+    model = loess(
+        np.log10(mean[not_const]), np.log10(var[not_const]), span=span, degree=2
+    )
     try:
         model.fit()
     except ValueError as exc:

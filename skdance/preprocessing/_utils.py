@@ -43,8 +43,7 @@ def normalize_rows(X, target_sum, totals=None):
     """
     if totals is None:
         totals = row_sums(X)
-    factors = np.divide(target_sum, totals, out=np.zeros_like(totals),
-                        where=totals > 0)
+    factors = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
     return scale_rows(X, factors)
 
 

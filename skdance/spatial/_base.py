@@ -39,8 +39,9 @@ def cell_type_profiles(X, y_idx, n_types, statistic="median"):
     for k in range(n_types):
         block = X[y_idx == k]
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
-        profiles[k] = (np.median(block, axis=0) if statistic == "median"
-                       else block.mean(axis=0))
+        profiles[k] = (
+            np.median(block, axis=0) if statistic == "median" else block.mean(axis=0)
+        )
     return profiles
 
 
@@ -82,15 +83,23 @@ class DeconvolutionMixin(BaseEstimator):
             Fitted estimator.
         """
         self._validate_params()
-        X, y = validate_input(self, X, y, reset=True, counts=True,
-                              accept_sparse="csr", dtype=np.float64,
-                              ensure_min_samples=2)
+        X, y = validate_input(
+            self,
+            X,
+            y,
+            reset=True,
+            counts=True,
+            accept_sparse="csr",
+            dtype=np.float64,
+            ensure_min_samples=2,
+        )
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 cell types in y; got "
-                f"{self.classes_.size}.")
+                f"{self.classes_.size}."
+            )
         self._fit(X, y_idx)
         return self
 
@@ -98,19 +107,25 @@ class DeconvolutionMixin(BaseEstimator):
         """Return the validated spots on the fitted genes they contain."""
         fitted = getattr(self, "feature_names_in_", None)
         names = _feature_names(X)
-        if fitted is None or names is None or (
-                names.size == fitted.size and np.all(names == fitted)):
-            X = validate_input(self, X, reset=False, counts=True,
-                               accept_sparse="csr", dtype=np.float64)
+        if (
+            fitted is None
+            or names is None
+            or (names.size == fitted.size and np.all(names == fitted))
+        ):
+            X = validate_input(
+                self, X, reset=False, counts=True, accept_sparse="csr", dtype=np.float64
+            )
             return X, np.arange(self.n_features_in_)
         position = {g: i for i, g in enumerate(fitted)}
-        columns = np.array([j for j, g in enumerate(names) if g in position],
-                           dtype=np.intp)
+        columns = np.array(
+            [j for j, g in enumerate(names) if g in position], dtype=np.intp
+        )
         if columns.size == 0:
             raise ValueError(
                 f"The spots share no gene with the reference ({fitted.size} "
                 f"reference genes, {names.size} spot genes, e.g. "
-                f"{list(names[:3])} vs {list(fitted[:3])}).")
+                f"{list(names[:3])} vs {list(fitted[:3])})."
+            )
         matrix = _unwrap_anndata(X, None)[0] if is_anndata(X) else X
         matrix = check_array(matrix, accept_sparse="csr", dtype=np.float64)
         check_counts(matrix, whom=type(self).__name__)
@@ -123,12 +138,14 @@ class DeconvolutionMixin(BaseEstimator):
             if self._requires_coords:
                 raise ValueError(
                     f"{type(self).__name__} needs the spots' spatial coordinates: "
-                    "pass predict(X, coords=...) with an (n_spots, 2) array.")
+                    "pass predict(X, coords=...) with an (n_spots, 2) array."
+                )
             return None
         coords = check_array(coords, dtype=np.float64)
         if coords.shape[0] != n_spots:
             raise ValueError(
-                f"coords has {coords.shape[0]} rows but X has {n_spots} spots.")
+                f"coords has {coords.shape[0]} rows but X has {n_spots} spots."
+            )
         return coords
 
     def predict(self, X, coords=None):
@@ -152,8 +169,9 @@ class DeconvolutionMixin(BaseEstimator):
         check_is_fitted(self)
         X, genes = self._aligned(X)
         coords = self._check_coords(coords, X.shape[0])
-        P = np.clip(np.asarray(self._predict(X, genes, coords), dtype=np.float64),
-                    0.0, None)
+        P = np.clip(
+            np.asarray(self._predict(X, genes, coords), dtype=np.float64), 0.0, None
+        )
         totals = P.sum(axis=1, keepdims=True)
         uniform = np.full(P.shape[1], 1.0 / P.shape[1])
         return np.where(totals > 0, P / np.where(totals > 0, totals, 1.0), uniform)
@@ -183,13 +201,15 @@ class DeconvolutionMixin(BaseEstimator):
             unknown = ~np.isin(y, self.classes_)
             if unknown.any():
                 raise ValueError(
-                    f"y has labels not seen in fit: {np.unique(y[unknown])[:5]}.")
+                    f"y has labels not seen in fit: {np.unique(y[unknown])[:5]}."
+                )
             y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
         y = check_array(y, dtype=np.float64)
         if y.shape != P.shape:
             raise ValueError(
                 f"y must be the (n_spots, n_types) true proportions {P.shape}, got "
-                f"{y.shape}.")
+                f"{y.shape}."
+            )
         return -proportion_mse(y, P)
 
     def __sklearn_tags__(self):

@@ -13,8 +13,9 @@ from skdance.spatial._base import DeconvolutionMixin, cell_type_profiles
 __all__ = ["CARD", "card_informative_genes", "car_nmf"]
 
 
-def card_informative_genes(X, y_idx, basis, fold_change=1.25, quantile=0.99,
-                           gene_names=None):
+def card_informative_genes(
+    X, y_idx, basis, fold_change=1.25, quantile=0.99, gene_names=None
+):
     """CARD's informative genes: type markers without over-dispersed genes.
 
     A gene is a marker of type ``k`` when ``log(mean_k) - log(mean of the
@@ -62,8 +63,9 @@ def card_informative_genes(X, y_idx, basis, fold_change=1.25, quantile=0.99,
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         mean = block.mean(axis=0)
         var = block.var(axis=0, ddof=1) if block.shape[0] > 1 else np.zeros_like(mean)
-        ratios.append(np.divide(var, mean, out=np.full_like(mean, np.nan),
-                                where=mean > 0))
+        ratios.append(
+            np.divide(var, mean, out=np.full_like(mean, np.nan), where=mean > 0)
+        )
     dispersion = np.nanmean(np.vstack(ratios), axis=0)
     dispersion = np.where(np.isnan(dispersion), np.inf, dispersion)
     finite = dispersion[np.isfinite(dispersion)]
@@ -138,8 +140,9 @@ def car_nmf(X, U, W, phi, V, sigma_e2=0.1, max_iter=1000, tol=1e-4):
         log_x = -(n_genes * n_spots) * 0.5 * np.log(sigma_e2) - 0.5 * norm / sigma_e2
         centred = V - ones @ b.T
         quad = centred.T @ L @ centred
-        log_v = (-n_spots * 0.5 * np.sum(np.log(Lambda))
-                 - 0.5 * np.sum(np.diag(quad) / Lambda))
+        log_v = -n_spots * 0.5 * np.sum(np.log(Lambda)) - 0.5 * np.sum(
+            np.diag(quad) / Lambda
+        )
         log_prior = -(alpha + 1.0) * np.sum(np.log(Lambda)) - np.sum(beta / Lambda)
         return log_x + log_v + log_prior, quad
 
@@ -153,14 +156,17 @@ def car_nmf(X, U, W, phi, V, sigma_e2=0.1, max_iter=1000, tol=1e-4):
         for k in range(n_types):
             denominator = Lambda[k] * (V @ UtU[:, k]) + part1[:, k]
             numerator = Lambda[k] * XtU[:, k] + part2[:, k]
-            V[:, k] *= np.divide(numerator, denominator,
-                                 out=np.zeros_like(numerator),
-                                 where=denominator > 0)
+            V[:, k] *= np.divide(
+                numerator,
+                denominator,
+                out=np.zeros_like(numerator),
+                where=denominator > 0,
+            )
         obj, temp = objective(V, b, Lambda)
         # V's change relative to its size: CARD's absolute tests (also on
         # the objective, whose constant terms dominate) stop after 6
         # iterations once the data are scaled to a total of 0.1
-        moved = np.sqrt(np.sum((V - V_old) ** 2) / (np.sum(V_old ** 2) + 1e-300))
+        moved = np.sqrt(np.sum((V - V_old) ** 2) / (np.sum(V_old**2) + 1e-300))
         if np.isnan(obj) or moved < tol:
             if n_iter > 5:
                 break
@@ -246,8 +252,16 @@ class CARD(DeconvolutionMixin):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, sigma=0.1, phis=(0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99),
-                 fold_change=1.25, max_iter=1000, tol=1e-4, random_state=None):
+    def __init__(
+        self,
+        *,
+        sigma=0.1,
+        phis=(0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99),
+        fold_change=1.25,
+        max_iter=1000,
+        tol=1e-4,
+        random_state=None,
+    ):
         self.sigma = sigma
         self.phis = phis
         self.fold_change = fold_change
@@ -260,18 +274,23 @@ class CARD(DeconvolutionMixin):
             raise ValueError(f"phis must be values in [0, 1), got {self.phis!r}.")
         self.basis_ = cell_type_profiles(X, y_idx, self.classes_.size, "mean")
         self.informative_genes_ = card_informative_genes(
-            X, y_idx, self.basis_, self.fold_change,
-            gene_names=getattr(self, "feature_names_in_", None))
+            X,
+            y_idx,
+            self.basis_,
+            self.fold_change,
+            gene_names=getattr(self, "feature_names_in_", None),
+        )
         if self.informative_genes_.size == 0:
             raise ValueError(
                 "CARD found no informative gene (no gene's fold change between "
-                f"cell types exceeds fold_change={self.fold_change}).")
+                f"cell types exceeds fold_change={self.fold_change})."
+            )
 
     def _kernel(self, coords):
         shifted = coords - coords.min(axis=0)
         top = shifted.max()
         shifted = shifted / top if top > 0 else shifted
-        K = np.exp(-cdist(shifted, shifted, "sqeuclidean") / (2 * self.sigma ** 2))
+        K = np.exp(-cdist(shifted, shifted, "sqeuclidean") / (2 * self.sigma**2))
         np.fill_diagonal(K, 0.0)
         return K
 
@@ -286,8 +305,7 @@ class CARD(DeconvolutionMixin):
         if informative.size == 0:
             raise ValueError("The spots express none of CARD's informative genes.")
         totals = spots.sum(axis=1, keepdims=True)
-        relative = np.divide(spots, totals, out=np.zeros_like(spots),
-                             where=totals > 0)
+        relative = np.divide(spots, totals, out=np.zeros_like(spots), where=totals > 0)
         relative *= 0.1 / relative.sum()
         U = self.basis_[:, informative].T
         U = U * 0.1 / U.mean()
@@ -296,8 +314,9 @@ class CARD(DeconvolutionMixin):
         start = rng.dirichlet(np.full(U.shape[1], 10.0), spots.shape[0])
         best = None
         for phi in self.phis:
-            V, obj, _ = car_nmf(relative.T, U, W, phi, start, max_iter=self.max_iter,
-                                tol=self.tol)
+            V, obj, _ = car_nmf(
+                relative.T, U, W, phi, start, max_iter=self.max_iter, tol=self.tol
+            )
             if best is None or obj >= best[1]:
                 best = (V, obj, phi)
         self.phi_ = best[2]

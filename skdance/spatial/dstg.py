@@ -187,10 +187,23 @@ class DSTG(DeconvolutionMixin):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, graph=None, n_pseudo_spots=1000, cells_per_spot=(2, 8),
-                 n_top_genes=2000, n_cc=30, hidden=32, dropout=0.0,
-                 learning_rate=0.005, weight_decay=0.0, max_epochs=200,
-                 validation_fraction=0.2, random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        graph=None,
+        n_pseudo_spots=1000,
+        cells_per_spot=(2, 8),
+        n_top_genes=2000,
+        n_cc=30,
+        hidden=32,
+        dropout=0.0,
+        learning_rate=0.005,
+        weight_decay=0.0,
+        max_epochs=200,
+        validation_fraction=0.2,
+        random_state=None,
+        verbose=0,
+    ):
         self.graph = graph
         self.n_pseudo_spots = n_pseudo_spots
         self.cells_per_spot = cells_per_spot
@@ -219,15 +232,20 @@ class DSTG(DeconvolutionMixin):
         seed = check_random_state_int(self.random_state)
         reference = self.reference_[:, genes]
         pseudo, props, _ = make_pseudo_spots(
-            reference, self.reference_labels_, n_spots=self.n_pseudo_spots,
-            cells_per_spot=self.cells_per_spot, random_state=seed)
+            reference,
+            self.reference_labels_,
+            n_spots=self.n_pseudo_spots,
+            cells_per_spot=self.cells_per_spot,
+            random_state=seed,
+        )
         used = self._genes(reference)
         A = _log_scale(pseudo[:, used])
         B = _log_scale(X[:, used])
         Z = cca_embedding(A, B, self.n_cc, random_state=seed)
         batch = np.r_[np.zeros(A.shape[0], int), np.ones(B.shape[0], int)]
-        builder = (MutualNNGraph(n_neighbors=5) if self.graph is None
-                   else clone(self.graph))
+        builder = (
+            MutualNNGraph(n_neighbors=5) if self.graph is None else clone(self.graph)
+        )
         links = sp.csr_matrix(builder.fit(Z).transform(Z, batch=batch))
         adj = to_torch_sparse(links, normalize="sym", add_self_loops=True)
         features = torch.from_numpy(np.vstack([A, B]).astype(np.float32))
@@ -239,10 +257,14 @@ class DSTG(DeconvolutionMixin):
         val, train = torch.from_numpy(order[:n_val]), torch.from_numpy(order[n_val:])
         self.loss_ = []
         with seeded(seed):
-            module = DSTGModule(features.shape[1], self.hidden, props.shape[1],
-                                self.dropout)
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate,
-                                   weight_decay=self.weight_decay)
+            module = DSTGModule(
+                features.shape[1], self.hidden, props.shape[1], self.dropout
+            )
+            opt = torch.optim.Adam(
+                module.parameters(),
+                lr=self.learning_rate,
+                weight_decay=self.weight_decay,
+            )
             best, best_state, self.best_epoch_ = np.inf, None, self.max_epochs - 1
             bar = progress(range(self.max_epochs), self.verbose, "DSTG")
             for epoch in bar:
@@ -256,14 +278,16 @@ class DSTG(DeconvolutionMixin):
                 if n_val:
                     module.eval()
                     with torch.no_grad():
-                        val_loss = F.cross_entropy(module(features, adj)[val],
-                                                   targets[val]).item()
+                        val_loss = F.cross_entropy(
+                            module(features, adj)[val], targets[val]
+                        ).item()
                     if val_loss < best:
                         best, best_state = val_loss, copy.deepcopy(module.state_dict())
                         self.best_epoch_ = epoch
                     if self.verbose:
-                        bar.set_postfix(loss=f"{self.loss_[-1]:.4f}",
-                                        val=f"{val_loss:.4f}")
+                        bar.set_postfix(
+                            loss=f"{self.loss_[-1]:.4f}", val=f"{val_loss:.4f}"
+                        )
             if best_state is not None:
                 module.load_state_dict(best_state)
             module.eval()

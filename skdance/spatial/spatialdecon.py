@@ -55,8 +55,14 @@ def log_normal_regression(Y, S, max_iter=1000, tol=1e-9):
             return float(resid @ resid), S.T @ (2.0 * resid / (1.0 + pred))
 
         start = nnls(S, y)[0]
-        result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                          bounds=bounds, options={"maxiter": max_iter, "ftol": tol})
+        result = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": max_iter, "ftol": tol},
+        )
         beta[i] = np.clip(result.x, 0.0, None)
     return beta
 
@@ -132,11 +138,10 @@ class SpatialDecon(DeconvolutionMixin):
         self.max_iter = max_iter
 
     def _fit(self, X, y_idx):
-        self.signatures_ = cell_type_profiles(X, y_idx, self.classes_.size,
-                                              self.profile).T
+        self.signatures_ = cell_type_profiles(
+            X, y_idx, self.classes_.size, self.profile
+        ).T
 
     def _predict(self, X, genes, coords):
         Y = X.toarray() if sp.issparse(X) else np.asarray(X)
-        return log_normal_regression(Y, self.signatures_[genes],
-                                     max_iter=self.max_iter)
-
+        return log_normal_regression(Y, self.signatures_[genes], max_iter=self.max_iter)

@@ -50,8 +50,9 @@ def marker_genes(X, y_idx, n_types, n_markers=50, min_auc=0.5):
     for k in range(n_types):
         inside = y_idx == k
         n_in = int(inside.sum())
-        auc = ((ranks[inside].sum(axis=0) - n_in * (n_in + 1) / 2)
-               / max(n_in * (n - n_in), 1))
+        auc = (ranks[inside].sum(axis=0) - n_in * (n_in + 1) / 2) / max(
+            n_in * (n - n_in), 1
+        )
         order = np.argsort(-auc, kind="stable")
         order = order[auc[order] > min_auc][:n_markers]
         chosen.append((order, auc[order]))
@@ -60,8 +61,10 @@ def marker_genes(X, y_idx, n_types, n_markers=50, min_auc=0.5):
     for k, (genes, auc) in enumerate(chosen):
         better = auc > best_auc[genes]
         best[genes[better]], best_auc[genes[better]] = k, auc[better]
-    return [(genes[best[genes] == k], auc[best[genes] == k])
-            for k, (genes, auc) in enumerate(chosen)]
+    return [
+        (genes[best[genes] == k], auc[best[genes] == k])
+        for k, (genes, auc) in enumerate(chosen)
+    ]
 
 
 def _scale_uv(X):
@@ -161,9 +164,17 @@ class SPOTlight(DeconvolutionMixin):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, n_markers=50, min_auc=0.5, profile="mean",
-                 n_cells_per_type=100, min_prop=0.01, max_iter=1000,
-                 random_state=None):
+    def __init__(
+        self,
+        *,
+        n_markers=50,
+        min_auc=0.5,
+        profile="mean",
+        n_cells_per_type=100,
+        min_prop=0.01,
+        max_iter=1000,
+        random_state=None,
+    ):
         self.n_markers = n_markers
         self.min_auc = min_auc
         self.profile = profile
@@ -175,22 +186,25 @@ class SPOTlight(DeconvolutionMixin):
     def _fit(self, X, y_idx):
         n_types = self.classes_.size
         rng = check_random_state(self.random_state)
-        keep = np.concatenate([
-            cells if self.n_cells_per_type is None
-            or cells.size <= self.n_cells_per_type
-            else np.sort(rng.choice(cells, self.n_cells_per_type, replace=False))
-            for cells in (np.flatnonzero(y_idx == k) for k in range(n_types))])
+        keep = np.concatenate(
+            [
+                cells
+                if self.n_cells_per_type is None or cells.size <= self.n_cells_per_type
+                else np.sort(rng.choice(cells, self.n_cells_per_type, replace=False))
+                for cells in (np.flatnonzero(y_idx == k) for k in range(n_types))
+            ]
+        )
         counts = X[keep]
         counts = counts.toarray() if sp.issparse(counts) else np.asarray(counts)
         labels = y_idx[keep]
         logged = np.log1p(normalize_rows(counts, 1e4))
-        markers = marker_genes(logged, labels, n_types, self.n_markers,
-                               self.min_auc)
+        markers = marker_genes(logged, labels, n_types, self.n_markers, self.min_auc)
         genes = np.concatenate([g for g, _ in markers])
         if genes.size == 0:
             raise ValueError(
                 "SPOTlight found no marker gene (no gene has an AUC above "
-                f"min_auc={self.min_auc} for a single cell type).")
+                f"min_auc={self.min_auc} for a single cell type)."
+            )
         order = np.argsort(genes)
         self.markers_ = genes[order]
         data = _scale_uv(counts[:, self.markers_])
@@ -201,18 +215,23 @@ class SPOTlight(DeconvolutionMixin):
             basis[k, position[g]] = auc
         coef = np.full((labels.size, n_types), 1e-12)
         coef[np.arange(labels.size), labels] = 1.0
-        nmf = NMF(n_components=n_types, init="custom", solver="cd",
-                  max_iter=self.max_iter, tol=1e-6)
+        nmf = NMF(
+            n_components=n_types,
+            init="custom",
+            solver="cd",
+            max_iter=self.max_iter,
+            tol=1e-6,
+        )
         coef = nmf.fit_transform(data, W=coef, H=basis)
         self.basis_ = nmf.components_
         stat = np.median if self.profile == "median" else np.mean
-        self.topic_profiles_ = np.vstack([stat(coef[labels == k], axis=0)
-                                          for k in range(n_types)])
+        self.topic_profiles_ = np.vstack(
+            [stat(coef[labels == k], axis=0) for k in range(n_types)]
+        )
 
     def _predict(self, X, genes, coords):
         position = {g: i for i, g in enumerate(genes)}
-        usable = [m for m in range(self.markers_.size)
-                  if self.markers_[m] in position]
+        usable = [m for m in range(self.markers_.size) if self.markers_[m] in position]
         if not usable:
             raise ValueError("The spots contain none of SPOTlight's marker genes.")
         columns = [position[self.markers_[m]] for m in usable]
