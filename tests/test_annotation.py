@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from skdance.annotation import ACTINN
 from skdance.annotation.actinn import actinn_scale
 from skdance.datasets import load_pbmc_4k_subset
+from skdance.nn import history_values
 from skdance.preprocessing import HighlyVariableGenes
 
 
@@ -44,7 +45,8 @@ def test_actinn_accuracy_proba_and_string_labels(pbmc_split, actinn):
     proba = actinn.predict_proba(X_te)
     assert proba.shape == (X_te.shape[0], actinn.classes_.size)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
-    assert len(actinn.loss_) == 40 and actinn.loss_[-1] < 0.5 * actinn.loss_[0]
+    loss = history_values(actinn.history_)
+    assert len(loss) == 40 and loss[-1] < 0.5 * loss[0]
 
 
 def test_actinn_gene_filters_follow_the_paper(pbmc_split, actinn):
@@ -89,8 +91,10 @@ def test_actinn_learning_rate_decays(pbmc_split):
     steady = ACTINN(lr_decay=1.0, **params).fit(X_tr, y_tr)
     # the rate shrinks 100-fold after every step: training all but stops
     frozen = ACTINN(decay_steps=1, lr_decay=0.01, **params).fit(X_tr, y_tr)
-    assert steady.loss_[-1] < 0.5 * steady.loss_[0]
-    assert frozen.loss_[-1] > 0.95 * frozen.loss_[0]
+    steady_loss = history_values(steady.history_)
+    frozen_loss = history_values(frozen.history_)
+    assert steady_loss[-1] < 0.5 * steady_loss[0]
+    assert frozen_loss[-1] > 0.95 * frozen_loss[0]
 
 
 def test_gridsearch_over_actinn_pipeline(pbmc_split):

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from skdance.annotation import ScDeepsort
 from skdance.annotation.scdeepsort import ScDeepsortModule, log_normalize
 from skdance.datasets import load_pbmc_4k_subset
-from skdance.nn import to_torch_sparse
+from skdance.nn import history_values, to_torch_sparse
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +74,12 @@ def test_accuracy_proba_and_learnt_gene_confidences(pbmc_split, fitted):
     # the per-gene confidences moved away from their initial value of 1
     beta = fitted.module_.beta.detach().numpy()
     assert beta.shape == (X_te.shape[1],) and np.abs(beta - 1).max() > 1e-3
-    assert fitted.loss_[-1] < 0.5 * fitted.loss_[0]
+    loss = history_values(fitted.history_)
+    assert loss[-1] < 0.5 * loss[0]
 
 
 def test_best_validation_epoch_is_kept(pbmc_split, fitted):
-    scores = np.asarray(fitted.validation_scores_)
+    scores = np.asarray(history_values(fitted.history_, "valid_accuracy"))
     assert scores.size == 60
     # the last epoch among the best ones (DANCE keeps ties' later epoch)
     assert fitted.best_epoch_ == np.flatnonzero(scores == scores.max())[-1]
@@ -86,7 +87,8 @@ def test_best_validation_epoch_is_kept(pbmc_split, fitted):
     last = ScDeepsort(
         n_components=20, max_epochs=5, validation_fraction=None, random_state=0
     ).fit(X_tr, y_tr)
-    assert last.validation_scores_ == [] and last.best_epoch_ == 4
+    assert history_values(last.history_, "valid_accuracy") == []
+    assert len(last.history_) == 5 and last.best_epoch_ == 4
 
 
 def test_prediction_is_inductive(pbmc_split, fitted):

@@ -6,11 +6,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval
+from skorch import NeuralNetClassifier
+from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
-from torch.nn import functional as F
 
 from skdance.annotation._base import AnnotatorMixin
-from skdance.nn import minibatches, mlp, progress, seeded
+from skdance.nn import TORCH_CONSTRAINTS, check_device, mlp, seeded, skorch_history
 from skdance.utils._validation import (
     check_counts,
     check_random_state_int,
@@ -70,6 +71,25 @@ class ACTINNModule(nn.Module):
         return self.net(x)
 
 
+class _ACTINNNet(NeuralNetClassifier):
+    """skorch classifier adding ACTINN's L2 penalty ``weight_decay * sum(W**2) / 2``.
+
+    The penalty covers the weight matrices only (not the biases), as in
+    ACTINN's TensorFlow code, so it is added to the loss rather than given to
+    the optimiser.
+    """
+
+    def __init__(self, *args, weight_decay=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_decay = weight_decay
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Cross-entropy plus the L2 penalty on the weights."""
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        penalty = sum((lin.weight**2).sum() for lin in self.module_.linears())
+        return loss + self.weight_decay * penalty / 2
+
+
 class ACTINN(AnnotatorMixin):
     """ACTINN: automated cell-type identification with a neural network.
 
@@ -83,8 +103,8 @@ class ACTINN(AnnotatorMixin):
        the 1st-99th percentiles; the same genes are used at ``predict``.
     2. A fully connected network ``genes -> 100 -> 50 -> 25 -> n_classes``
        (ReLU, softmax output), Xavier initialisation.
-    3. Loss: softmax cross-entropy plus ``l2 * sum(W ** 2) / 2`` over the
-       weight matrices.  Adam with mini-batches of ``batch_size`` cells; the
+    3. Loss: softmax cross-entropy plus ``weight_decay * sum(W ** 2) / 2``
+       over the weight matrices.  Adam with mini-batches of ``batch_size`` cells; the
        learning rate decays by ``lr_decay`` every ``decay_steps`` steps
        (staircase), ``max_epochs`` epochs.
 
@@ -98,8 +118,9 @@ class ACTINN(AnnotatorMixin):
         Training epochs.
     batch_size : int, default=128
         Cells per mini-batch.
-    l2 : float, default=0.005
-        Weight of the L2 penalty ``sum(W ** 2) / 2``.
+    weight_decay : float, default=0.005
+        Weight of the L2 penalty ``sum(W ** 2) / 2`` on the weight matrices
+        (not the biases).
     lr_decay : float, default=0.95
         Learning-rate factor applied every ``decay_steps`` optimiser steps.
     decay_steps : int, default=1000
@@ -109,10 +130,14 @@ class ACTINN(AnnotatorMixin):
         then be non-negative counts.
     filter_genes : bool, default=True
         Apply ACTINN's percentile gene filters (fitted on the training cells).
+    device : str or torch.device, default="cpu"
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
+        ``ValueError`` names an absent device. The fitted module is kept on
+        the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the batch order.
     verbose : int, default=0
-        Show a tqdm progress bar with the loss.
+        Show a progress bar with the loss.
 
     Attributes
     ----------
@@ -122,8 +147,10 @@ class ACTINN(AnnotatorMixin):
         Indices of the genes kept by the filters.
     module_ : ACTINNModule
         The trained network (on CPU).
-    loss_ : list of float
-        Mean training loss per epoch (cross-entropy + L2).
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (mean
+        cross-entropy + L2 penalty), seconds. Training runs in skorch's
+        ``NeuralNetClassifier``.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -149,13 +176,12 @@ class ACTINN(AnnotatorMixin):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_steps": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
         "filter_genes": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -165,11 +191,12 @@ class ACTINN(AnnotatorMixin):
         learning_rate=1e-4,
         max_epochs=50,
         batch_size=128,
-        l2=0.005,
+        weight_decay=0.005,
         lr_decay=0.95,
         decay_steps=1000,
         normalize=True,
         filter_genes=True,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -177,11 +204,12 @@ class ACTINN(AnnotatorMixin):
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
-        self.l2 = l2
+        self.weight_decay = weight_decay
         self.lr_decay = lr_decay
         self.decay_steps = decay_steps
         self.normalize = normalize
         self.filter_genes = filter_genes
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -211,6 +239,7 @@ class ACTINN(AnnotatorMixin):
             raise ValueError(
                 f"hidden_dims must be positive widths, got {self.hidden_dims!r}."
             )
+        device = check_device(self.device)
         E = self._expression(X)
         self.genes_ = self._select_genes(E)
         if self.genes_.size == 0:
@@ -218,39 +247,46 @@ class ACTINN(AnnotatorMixin):
                 "ACTINN's gene filters removed every gene; pass "
                 "filter_genes=False or more genes."
             )
-        x = torch.from_numpy(np.ascontiguousarray(E[:, self.genes_]))
-        target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        x = np.ascontiguousarray(E[:, self.genes_])
         seed = check_random_state_int(self.random_state)
-        self.loss_ = []
+        callbacks = [
+            (
+                "lr_decay",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.StepLR,
+                    step_every="batch",
+                    step_size=self.decay_steps,
+                    gamma=self.lr_decay,
+                ),
+            )
+        ]
+        if self.verbose:
+            callbacks.append(("progress", ProgressBar()))
         with seeded(seed) as gen:
-            module = ACTINNModule(
-                x.shape[1], tuple(self.hidden_dims), len(self.classes_)
+            net = _ACTINNNet(
+                ACTINNModule,
+                module__n_genes=x.shape[1],
+                module__hidden_dims=tuple(self.hidden_dims),
+                module__n_classes=len(self.classes_),
+                weight_decay=self.weight_decay,
+                criterion=nn.CrossEntropyLoss,
+                optimizer=torch.optim.Adam,
+                lr=self.learning_rate,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                iterator_train__shuffle=True,
+                iterator_train__generator=gen,
+                train_split=None,
+                callbacks=callbacks,
+                device=str(device),
+                verbose=0,
             )
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
-            sched = torch.optim.lr_scheduler.StepLR(
-                opt, step_size=self.decay_steps, gamma=self.lr_decay
-            )
-            bar = progress(range(self.max_epochs), self.verbose, "ACTINN")
-            for _ in bar:
-                total = 0.0
-                for idx in minibatches(x.shape[0], self.batch_size, gen):
-                    loss = F.cross_entropy(module(x[idx]), target[idx])
-                    loss = (
-                        loss
-                        + self.l2
-                        * sum((lin.weight**2).sum() for lin in module.linears())
-                        / 2
-                    )
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()  # per step: decays every decay_steps steps
-                    total += loss.item() * len(idx)
-                self.loss_.append(total / x.shape[0])
-                if self.verbose:
-                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}")
-        module.eval()
-        self.module_ = module
+            net.fit(x, np.asarray(y, dtype=np.int64))
+        net.module_.cpu()
+        net.device = "cpu"
+        net.module_.eval()
+        self.history_ = skorch_history(net)
+        self.module_ = net.module_
 
     def _predict_proba(self, X):
         E = self._expression(X)[:, self.genes_]

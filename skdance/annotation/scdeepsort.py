@@ -1,13 +1,11 @@
 """scDeepsort: cell-type annotation with a weighted cell-gene graph network."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.decomposition import PCA
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
@@ -15,11 +13,12 @@ from torch.nn import functional as F
 from skdance.annotation._base import AnnotatorMixin
 from skdance.graph import CellGeneGraph
 from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    Trainer,
     mean_one_edge_weights,
-    minibatches,
-    progress,
     seeded,
     to_torch_sparse,
+    validation_split,
 )
 from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import (
@@ -166,6 +165,10 @@ class ScDeepsort(AnnotatorMixin):
     normalize : bool, default=True
         Log-normalise counts first; the input must then be counts.  Either
         way the input must be non-negative (it weighs the graph's edges).
+    device : str or torch.device, default="cpu"
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
+        ``ValueError`` names an absent device. The fitted module is kept on
+        the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the validation split, the initialisation, dropout and
         the batch order.
@@ -183,10 +186,10 @@ class ScDeepsort(AnnotatorMixin):
     module_ : ScDeepsortModule
         The trained network (on CPU); ``module_.beta`` holds the per-gene
         confidences.
-    loss_ : list of float
-        Mean training loss per cell and epoch.
-    validation_scores_ : list of float
-        Validation accuracy per epoch (empty without a validation split).
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (mean
+        cross-entropy per cell), valid_accuracy (with a validation split),
+        seconds.
     best_epoch_ : int
         Epoch (0-based) whose weights were kept.
     n_features_in_ : int
@@ -220,8 +223,7 @@ class ScDeepsort(AnnotatorMixin):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "normalize": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -236,6 +238,7 @@ class ScDeepsort(AnnotatorMixin):
         batch_size=500,
         validation_fraction=0.2,
         normalize=True,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -248,6 +251,7 @@ class ScDeepsort(AnnotatorMixin):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.normalize = normalize
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -278,26 +282,13 @@ class ScDeepsort(AnnotatorMixin):
             torch.from_numpy(n_in.astype(np.float32)),
         )
 
-    def _split(self, y, seed):
-        n = y.shape[0]
-        frac = self.validation_fraction or 0.0
-        n_val = int(n * frac)
-        if n_val == 0 or n_val == n:
-            return np.arange(n), np.array([], dtype=np.int64)
-        n_classes = len(self.classes_)
-        stratify = (
-            y
-            if np.bincount(y).min() >= 2 and min(n_val, n - n_val) >= n_classes
-            else None
-        )
-        return train_test_split(
-            np.arange(n), test_size=n_val, stratify=stratify, random_state=seed
-        )
-
     def _fit(self, X, y):
+        trainer = Trainer(self.device, self.verbose)
         E = self._expression(X)
         seed = check_random_state_int(self.random_state)
-        train_idx, val_idx = self._split(y, seed)
+        train_idx, val_idx = validation_split(
+            y.shape[0], self.validation_fraction, seed, stratify=y
+        )
         # gene node features: PCA of the genes over the training cells
         n_comp = min(self.n_components, E.shape[1], train_idx.size)
         genes_by_cells = E[train_idx].T.toarray().astype(np.float32)
@@ -309,7 +300,7 @@ class ScDeepsort(AnnotatorMixin):
         self.n_components_ = n_comp
         weights, cell_feats, self_loops, n_in = self._graph_inputs(E)
         gene_feats = torch.from_numpy(self.gene_features_)
-        target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        target = trainer.to(torch.from_numpy(np.asarray(y, dtype=np.int64)))
 
         def inputs(idx):
             return (
@@ -320,48 +311,56 @@ class ScDeepsort(AnnotatorMixin):
                 n_in[idx],
             )
 
-        self.loss_, self.validation_scores_ = [], []
-        best_acc, best_state, self.best_epoch_ = -1.0, None, self.max_epochs - 1
+        def loss_fn(idx):
+            idx = idx.numpy()
+            logits = module(*trainer.to(inputs(idx)))
+            return F.cross_entropy(logits, target[idx], reduction="sum")
+
+        def valid_fn():
+            module.eval()
+            with torch.no_grad():
+                pred = module(*trainer.to(inputs(val_idx))).argmax(dim=1)
+            return {"valid_accuracy": float((pred == target[val_idx]).double().mean())}
+
+        def epoch_fn(epoch):
+            module.train()
+            return trainer.minibatch_epoch(
+                opt,
+                loss_fn,
+                train_idx.size,
+                self.batch_size,
+                gen,
+                indices=train_idx,
+                reduction="sum",
+            )
+
         with seeded(seed) as gen:
-            module = ScDeepsortModule(
-                E.shape[1], n_comp, self.hidden_dim, len(self.classes_), self.dropout
+            module = trainer.to(
+                ScDeepsortModule(
+                    E.shape[1],
+                    n_comp,
+                    self.hidden_dim,
+                    len(self.classes_),
+                    self.dropout,
+                )
             )
             opt = torch.optim.Adam(
                 module.parameters(),
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
-            bar = progress(range(self.max_epochs), self.verbose, "scDeepsort")
-            for epoch in bar:
-                module.train()
-                total = 0.0
-                for batch in minibatches(train_idx.size, self.batch_size, gen):
-                    idx = train_idx[batch.numpy()]
-                    loss = F.cross_entropy(
-                        module(*inputs(idx)), target[idx], reduction="sum"
-                    )
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += loss.item()
-                self.loss_.append(total / train_idx.size)
-                if val_idx.size:
-                    module.eval()
-                    with torch.no_grad():
-                        pred = module(*inputs(val_idx)).argmax(dim=1)
-                    acc = float((pred == target[val_idx]).double().mean())
-                    self.validation_scores_.append(acc)
-                    if acc >= best_acc:
-                        best_acc, self.best_epoch_ = acc, epoch
-                        best_state = copy.deepcopy(module.state_dict())
-                if self.verbose:
-                    bar.set_postfix(
-                        loss=f"{self.loss_[-1]:.4f}", val_acc=f"{best_acc:.3f}"
-                    )
-        if best_state is not None:
-            module.load_state_dict(best_state)
-        module.eval()
-        self.module_ = module
+            best = trainer.run(
+                "train",
+                self.max_epochs,
+                epoch_fn,
+                valid_fn=valid_fn if val_idx.size else None,
+                monitor="-valid_accuracy",
+                module=module,
+                ties="last",
+            )
+        self.best_epoch_ = self.max_epochs - 1 if best is None else best
+        self.history_ = trainer.history
+        self.module_ = module.cpu().eval()
 
     def _predict_proba(self, X):
         weights, cell_feats, self_loops, n_in = self._graph_inputs(self._expression(X))

@@ -11,11 +11,29 @@ from skdance.nn._dec import (
     student_t_assignment,
     target_distribution,
 )
+from skdance.nn._engine import (
+    TORCH_CONSTRAINTS,
+    VALIDATION_CONSTRAINTS,
+    StopTraining,
+    Trainer,
+    check_device,
+    history_values,
+    skorch_history,
+    validation_split,
+)
 from skdance.nn._layers import TAGLayer, ZINBHeads, mlp, propagate_hops
 from skdance.nn._losses import balanced_adjacency_bce, nb_nll, zinb_nll
 from skdance.nn._training import minibatches, progress, seeded
 
 __all__ = [
+    "TORCH_CONSTRAINTS",
+    "VALIDATION_CONSTRAINTS",
+    "StopTraining",
+    "Trainer",
+    "check_device",
+    "history_values",
+    "skorch_history",
+    "validation_split",
     "TAGLayer",
     "balanced_adjacency_bce",
     "ZINBHeads",

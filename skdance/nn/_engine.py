@@ -1,0 +1,376 @@
+"""The one training engine of skdance's torch estimators.
+
+Every torch estimator trains through a :class:`Trainer`: it resolves the
+``device`` parameter, moves tensors and modules there, takes optimiser steps
+(the only place in skdance that calls ``backward``), runs phases of epochs
+with a progress bar, records a uniform ``history_`` (one dict per epoch:
+``phase``, ``epoch``, ``train_loss``, ``valid_loss`` where there is a
+validation set, ``seconds``, plus any model-specific values), and does the
+validation split, early stopping and best-state restore in one place.
+
+Multi-phase and adversarial loops (autoencoder pretraining then DEC
+clustering, EM iterations, two optimisers) are written as one ``epoch_fn``
+per phase and run with :meth:`Trainer.run`; mini-batch epochs use
+:meth:`Trainer.minibatch_epoch`.
+"""
+
+import copy
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval
+
+from skdance.nn._training import minibatches, progress
+
+__all__ = [
+    "TORCH_CONSTRAINTS",
+    "VALIDATION_CONSTRAINTS",
+    "StopTraining",
+    "Trainer",
+    "check_device",
+    "history_values",
+    "skorch_history",
+    "validation_split",
+]
+
+# Parameters every torch estimator has (DESIGN section 5).
+TORCH_CONSTRAINTS = {
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+# Early-stopping parameters of the estimators that hold out a validation set.
+VALIDATION_CONSTRAINTS = {
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+
+def check_device(device):
+    """Return ``device`` as a :class:`torch.device`, or raise a clear error.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    Returns
+    -------
+    device : torch.device
+        The device, checked to be present on this machine.
+
+    Raises
+    ------
+    ValueError
+        When the string is not a device name or the device is absent.
+
+    Examples
+    --------
+    >>> from skdance.nn import check_device
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device name; use 'cpu', 'cuda', "
+            "'cuda:N' or 'mps'."
+        ) from exc
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine (torch.cuda.is_available() is False: no GPU, or a "
+                "CPU-only torch build). Use device='cpu'."
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device={device!r} was requested but this machine has {count} "
+                f"CUDA device(s) (cuda:0 to cuda:{count - 1})."
+            )
+        return dev
+    if dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but Apple MPS is not available "
+                "on this machine. Use device='cpu'."
+            )
+        return dev
+    raise ValueError(
+        f"device={device!r}: skdance trains on 'cpu', 'cuda', 'cuda:N' or 'mps', "
+        f"not {dev.type!r}."
+    )
+
+
+class StopTraining(Exception):
+    """Raised by an epoch function to end its phase before the epoch runs."""
+
+
+def validation_split(n, fraction, seed, stratify=None):
+    """Split ``range(n)`` into shuffled training and validation indices.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    fraction : float
+        Fraction held out for validation (``int(fraction * n)`` samples); 0
+        holds out nothing.
+    seed : int
+        Seed of the shuffle.
+    stratify : array-like of shape (n,), default=None
+        Class labels to stratify by; used when every class has two samples
+        and both parts can hold every class.
+
+    Returns
+    -------
+    train, valid : ndarray of int
+        Indices in ``train_test_split``'s shuffled order; ``valid`` is empty
+        when nothing is held out (``train`` is then ``arange(n)``).
+    """
+    n_valid = int((fraction or 0.0) * n)
+    if n_valid == 0 or n_valid >= n:
+        return np.arange(n), np.array([], dtype=np.int64)
+    if stratify is not None:
+        _, counts = np.unique(stratify, return_counts=True)
+        if counts.min() < 2 or min(n_valid, n - n_valid) < counts.size:
+            stratify = None
+    return train_test_split(
+        np.arange(n), test_size=n_valid, stratify=stratify, random_state=seed
+    )
+
+
+def skorch_history(net, phase="train"):
+    """Return a fitted skorch net's history as skdance ``history_`` records.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        A fitted net.
+    phase : str, default="train"
+        Phase name of the records.
+
+    Returns
+    -------
+    history : list of dict
+        One record per epoch: phase, epoch (from 0), train_loss, valid_loss
+        (when the net held out a validation set), seconds.
+    """
+    records = []
+    for row in net.history:
+        record = {"phase": phase, "epoch": row["epoch"] - 1}
+        record["train_loss"] = float(row["train_loss"])
+        if "valid_loss" in row:
+            record["valid_loss"] = float(row["valid_loss"])
+        record["seconds"] = row["dur"]
+        records.append(record)
+    return records
+
+
+def history_values(history, key="train_loss", phase=None):
+    """Return the values of ``key`` over the epochs of ``phase`` in a history.
+
+    Parameters
+    ----------
+    history : list of dict
+        A fitted estimator's ``history_``.
+    key : str, default="train_loss"
+        The recorded value.
+    phase : str, default=None
+        Only epochs of this phase; all epochs when None.
+
+    Returns
+    -------
+    values : list
+        One value per matching epoch that recorded ``key``.
+    """
+    return [
+        row[key]
+        for row in history
+        if key in row and (phase is None or row["phase"] == phase)
+    ]
+
+
+class Trainer:
+    """Device, optimiser steps, epochs, history, validation and early stopping.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+        Where tensors and modules go (checked by :func:`check_device`).
+    verbose : int, default=0
+        Show a tqdm progress bar with the losses for each phase when truthy.
+
+    Attributes
+    ----------
+    device : torch.device
+        The resolved device.
+    history : list of dict
+        One record per epoch run, in order (becomes the estimator's
+        ``history_``).
+    """
+
+    def __init__(self, device="cpu", verbose=0):
+        self.device = check_device(device)
+        self.verbose = verbose
+        self.history = []
+
+    def to(self, obj):
+        """Move a tensor or module (or each of a tuple/list of them) to the device."""
+        if isinstance(obj, (tuple, list)):
+            return type(obj)(self.to(o) for o in obj)
+        return obj.to(self.device)
+
+    @staticmethod
+    def step(optimizer, loss, scheduler=None):
+        """Take one optimiser step on ``loss``; return its value as a float."""
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        return loss.item()
+
+    def minibatch_epoch(
+        self,
+        optimizer,
+        loss_fn,
+        n,
+        batch_size,
+        generator,
+        *,
+        indices=None,
+        scheduler=None,
+        min_batch=1,
+        reduction="mean",
+    ):
+        """One epoch of optimiser steps over shuffled mini-batches.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimiser.
+        loss_fn : callable
+            ``loss_fn(idx)`` returns the mean loss of the rows ``idx`` (a CPU
+            ``LongTensor``).
+        n : int
+            Number of rows (or of ``indices``).
+        batch_size : int
+            Rows per step.
+        generator : torch.Generator
+            Generator of the shuffle.
+        indices : ndarray of int, default=None
+            Rows to draw the batches from (a training subset); all ``n`` when
+            None.
+        scheduler : torch.optim.lr_scheduler.LRScheduler, default=None
+            Stepped after every optimiser step.
+        min_batch : int, default=1
+            Skip batches smaller than this (batch norm needs two rows).
+        reduction : {"mean", "sum"}, default="mean"
+            How ``loss_fn`` reduces over the rows (the gradient is that of
+            the loss as returned; the recorded loss is per row either way).
+
+        Returns
+        -------
+        loss : float
+            The epoch's loss, averaged over rows.
+        """
+        pool = None if indices is None else torch.from_numpy(np.asarray(indices))
+        total = 0.0
+        for idx in minibatches(n, batch_size, generator):
+            if len(idx) < min_batch:
+                continue
+            if pool is not None:
+                idx = pool[idx]
+            loss = self.step(optimizer, loss_fn(idx), scheduler)
+            total += loss * len(idx) if reduction == "mean" else loss
+        return total / n
+
+    def run(
+        self,
+        phase,
+        max_epochs,
+        epoch_fn,
+        *,
+        valid_fn=None,
+        monitor="valid_loss",
+        patience=None,
+        module=None,
+        ties="first",
+    ):
+        """Run up to ``max_epochs`` epochs of one phase and record them.
+
+        Parameters
+        ----------
+        phase : str
+            Name of the phase, recorded in the history and shown on the bar.
+        max_epochs : int
+            Number of epochs.
+        epoch_fn : callable
+            ``epoch_fn(epoch)`` trains one epoch and returns its training loss
+            (a float) or a dict with ``"train_loss"`` and other values to
+            record.  It raises :class:`StopTraining` to end the phase.
+        valid_fn : callable, default=None
+            ``valid_fn()`` returns a dict of validation values (with
+            ``monitor`` among them), computed after each epoch.
+        monitor : str, default="valid_loss"
+            The validation value to minimise (prefix ``"-"`` to maximise,
+            e.g. ``"-valid_accuracy"``).
+        patience : int, default=None
+            Stop after this many epochs without improvement of ``monitor``;
+            None trains all ``max_epochs``.
+        module : torch.nn.Module, default=None
+            With ``valid_fn``, its best state (by ``monitor``) is restored at
+            the end of the phase.
+        ties : {"first", "last"}, default="first"
+            Which of several epochs with the best ``monitor`` value is kept.
+
+        Returns
+        -------
+        best_epoch : int or None
+            The epoch whose state was kept when validating, else None.
+        """
+        sign, key = (-1.0, monitor[1:]) if monitor.startswith("-") else (1.0, monitor)
+        best, best_epoch, best_state, waited = np.inf, None, None, 0
+        bar = progress(range(max_epochs), self.verbose, phase)
+        for epoch in bar:
+            start = time.perf_counter()
+            try:
+                out = epoch_fn(epoch)
+            except StopTraining:
+                break
+            record = {"phase": phase, "epoch": epoch}
+            record.update(out if isinstance(out, dict) else {"train_loss": out})
+            if valid_fn is not None:
+                record.update(valid_fn())
+                value = sign * record[key]
+                if value < best or (ties == "last" and value == best):
+                    best, best_epoch, waited = value, epoch, 0
+                    if module is not None:
+                        best_state = copy.deepcopy(module.state_dict())
+                else:
+                    waited += 1
+            record["seconds"] = time.perf_counter() - start
+            self.history.append(record)
+            if self.verbose:
+                bar.set_postfix(
+                    {
+                        k: f"{v:.4g}"
+                        for k, v in record.items()
+                        if k not in ("phase", "epoch", "seconds")
+                        and isinstance(v, Real)
+                    }
+                )
+            if patience is not None and valid_fn is not None and waited >= patience:
+                break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        return best_epoch
