@@ -14,7 +14,11 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", help="dataset names (default all)")
     parser.add_argument("--models", nargs="+", help="model names (default all)")
     parser.add_argument(
-        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="clustering seeds"
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0, 1, 2],
+        help="seeds of the clustering, imputation and deconvolution runs",
     )
     parser.add_argument(
         "--folds",

@@ -285,6 +285,14 @@ TASKS = {
 }
 
 
+def _machine():
+    """Describe the machine the results were measured on."""
+    import os
+    import platform
+
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()})"
+
+
 def summarize(df, metrics, digits=3):
     """Mean ± std over seeds (or folds) per dataset and model."""
     keys = ["dataset", "model"]
@@ -394,7 +402,7 @@ def run(
     (RESULTS / f"{stem}.md").write_text(
         f"# {task}{' (quick)' if quick else ''}\n\n"
         f"Mean ± std over {runs}; fit time is the mean of the pipeline `fit` "
-        "(or `fit_predict`) wall time on 2 CPU cores"
+        f"(or `fit_predict`) wall time on {_machine()}"
         + (
             f" shared by {jobs} worker processes (one torch thread each)"
             if jobs > 1 and task == "clustering"

@@ -11,6 +11,12 @@ annotation
     Cell-type classifiers.
 clustering
     Cell clustering estimators.
+imputation
+    Imputation of dropout zeros (transformers).
+spatial
+    Cell-type deconvolution of spatial spots.
+nn
+    Shared torch building blocks and the training engine.
 metrics
     Task metrics and scikit-learn scorers.
 datasets
@@ -24,6 +30,9 @@ __all__ = [
     "clustering",
     "datasets",
     "graph",
+    "imputation",
     "metrics",
+    "nn",
     "preprocessing",
+    "spatial",
 ]

@@ -45,6 +45,21 @@ def test_missing_file_is_clear_and_never_downloads(tmp_path):
         datasets.load_pbmc_10x_4k(tmp_path)  # top-2000 file has no public URL
 
 
+def test_unverified_download_is_refused_unless_allowed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(_base, "_download", lambda url, path: calls.append(url))
+    for load in (datasets.load_mouse_bladder_cell, datasets.load_pbmc_10x_4k):
+        with pytest.raises(FileNotFoundError, match="allow_unverified=True"):
+            load(tmp_path, n_genes="all")
+    with pytest.raises(FileNotFoundError, match="records no sha256"):
+        datasets.load_mouse_es_cell(tmp_path, subset=False)
+    assert calls == []
+    # opting in downloads (here: the stub records the call, writes nothing)
+    with pytest.raises(FileNotFoundError):
+        _base.fetch_file("mouse_ES_cell", tmp_path, allow_unverified=True)
+    assert calls == [_base.REGISTRY["mouse_ES_cell"].url]
+
+
 def test_checksum_mismatch_detected(tmp_path, monkeypatch):
     path = tmp_path / _base.REGISTRY["klein_labels"].path
     path.parent.mkdir(parents=True)

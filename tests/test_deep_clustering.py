@@ -6,6 +6,7 @@ same seed gives the same labels, that it pickles, and the method-specific
 pieces (constraints, graphs, fusion).
 """
 
+import inspect
 import pickle
 
 import numpy as np
@@ -17,6 +18,7 @@ from skdance.clustering import GraphSC, ScDCC, ScDSC, ScTAG, make_pairwise_const
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.graph import KNNGraph
 from skdance.metrics import adjusted_rand_score
+from skdance.nn import history_values
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +63,16 @@ def test_beats_random_labelling(name, pbmc, fitted):
 
 
 @pytest.mark.parametrize(
-    "name,attr",
+    "name,phase",
     [
-        ("ScDCC", "pretrain_loss_"),
-        ("ScTAG", "pretrain_loss_"),
-        ("ScDSC", "pretrain_loss_"),
-        ("GraphSC", "loss_"),
+        ("ScDCC", "pretrain"),
+        ("ScTAG", "pretrain"),
+        ("ScDSC", "pretrain"),
+        ("GraphSC", "train"),
     ],
 )
-def test_losses_decrease(name, attr, fitted):
-    loss = getattr(fitted[name], attr)
+def test_losses_decrease(name, phase, fitted):
+    loss = history_values(fitted[name].history_, "train_loss", phase=phase)
     assert np.isfinite(loss).all()
     assert loss[-1] < 0.95 * loss[0]
 
@@ -111,7 +113,8 @@ def test_scdcc_constraints_are_satisfied_more_than_by_chance(pbmc, fitted):
     labels = fitted["ScDCC"].labels_
     assert np.mean(labels[ml[:, 0]] == labels[ml[:, 1]]) > 0.7
     assert np.mean(labels[cl[:, 0]] != labels[cl[:, 1]]) > 0.7
-    assert np.isfinite(fitted["ScDCC"].constraint_loss_).all()
+    constraint = history_values(fitted["ScDCC"].history_, "constraint_loss")
+    assert np.isfinite(constraint).all()
 
 
 def test_make_pairwise_constraints_follows_labels():
@@ -182,3 +185,48 @@ def test_requires_n_clusters_and_counts(cls, pbmc):
     dense[0, 0] = -1
     with pytest.raises(ValueError, match="Negative"):
         cls(n_clusters=2, max_epochs=1).fit(dense)
+
+
+# phases each model records, and whether every clustering epoch has "changed"
+PHASES = {
+    "ScDCC": ["pretrain", "cluster"],
+    "ScTAG": ["pretrain", "cluster"],
+    "ScDSC": ["pretrain", "cluster"],
+    "GraphSC": ["train"],
+}
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_history_records_and_device(name, pbmc, fitted):
+    est = fitted[name]
+    history = est.history_
+    assert isinstance(history, list) and history
+    for row in history:
+        assert {"phase", "epoch", "train_loss", "seconds"} <= set(row)
+        assert np.isfinite(row["train_loss"]) and row["seconds"] >= 0
+    phases = [row["phase"] for row in history]
+    assert list(dict.fromkeys(phases)) == PHASES[name]
+    params = est.get_params()
+    if name == "GraphSC":
+        assert len(history) == params["max_epochs"]
+        assert [row["epoch"] for row in history] == list(range(len(history)))
+    else:
+        assert phases.count("pretrain") == params["pretrain_epochs"]
+        assert phases.count("cluster") == est.n_iter_ <= params["max_epochs"]
+        cluster = [row for row in history if row["phase"] == "cluster"]
+        assert [row["epoch"] for row in cluster] == list(range(est.n_iter_))
+        assert all(0 <= row["changed"] <= 1 for row in cluster)
+    if name == "ScDCC":
+        assert len(history_values(history, "constraint_loss")) == est.n_iter_
+    for old in ("loss_", "pretrain_loss_", "cluster_loss_", "constraint_loss_"):
+        assert not hasattr(est, old)
+    # parameter order: ..., device, random_state, verbose
+    signature = list(inspect.signature(type(est)).parameters)
+    assert signature[-3:] == ["device", "random_state", "verbose"]
+    assert params["device"] == "cpu"
+    assert next(est.module_.parameters()).device.type == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: device='cuda' is valid here")
+    X, y = pbmc
+    with pytest.raises(ValueError, match="cuda"):
+        _fit_est(clone(est).set_params(device="cuda"), name, X[:50], y[:50])

@@ -1,5 +1,6 @@
 """ScDeepCluster on small real subsets: learns, is deterministic, pickles."""
 
+import inspect
 import pickle
 
 import numpy as np
@@ -10,7 +11,12 @@ from sklearn.base import clone
 from skdance.clustering import ScDeepCluster
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.metrics import adjusted_rand_score
-from skdance.nn import student_t_assignment, target_distribution, zinb_nll
+from skdance.nn import (
+    history_values,
+    student_t_assignment,
+    target_distribution,
+    zinb_nll,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +42,47 @@ def test_beats_random_labelling(pbmc, fitted):
 
 
 def test_losses_decrease(fitted):
-    pre = fitted.pretrain_loss_
+    pre = history_values(fitted.history_, "train_loss", phase="pretrain")
     assert len(pre) == 40 and pre[-1] < 0.9 * pre[0]
-    assert fitted.n_iter_ >= 1 and np.isfinite(fitted.cluster_loss_).all()
+    cluster = history_values(fitted.history_, "train_loss", phase="cluster")
+    assert fitted.n_iter_ >= 1 and np.isfinite(cluster).all()
+
+
+def test_history_records_and_device(pbmc, fitted):
+    history = fitted.history_
+    for row in history:
+        assert {"phase", "epoch", "train_loss", "seconds"} <= set(row)
+    phases = [row["phase"] for row in history]
+    assert list(dict.fromkeys(phases)) == ["pretrain", "cluster"]
+    assert phases.count("pretrain") == 40
+    assert phases.count("cluster") == fitted.n_iter_ <= 30
+    changed = history_values(history, "changed", phase="cluster")
+    assert len(changed) == fitted.n_iter_ and all(0 <= c <= 1 for c in changed)
+    assert not hasattr(fitted, "pretrain_loss_")
+    assert not hasattr(fitted, "cluster_loss_")
+    signature = list(inspect.signature(ScDeepCluster).parameters)
+    assert signature[-3:] == ["device", "random_state", "verbose"]
+    assert next(fitted.module_.parameters()).device.type == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: device='cuda' is valid here")
+    X, _ = pbmc
+    with pytest.raises(ValueError, match="cuda"):
+        ScDeepCluster(n_clusters=2, pretrain_epochs=1, device="cuda").fit(X[:50])
+
+
+def test_label_change_rule_stops_clustering(pbmc):
+    X, _ = pbmc
+    # tol=1: any update after the first stops, so one target update's epochs run
+    est = ScDeepCluster(
+        n_clusters=4,
+        pretrain_epochs=1,
+        max_epochs=10,
+        update_interval=3,
+        tol=1.0,
+        random_state=0,
+    ).fit(X[:100])
+    assert est.n_iter_ == 3
+    assert [r["epoch"] for r in est.history_ if r["phase"] == "cluster"] == [0, 1, 2]
 
 
 def test_predict_transform_consistent(pbmc, fitted):

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from skdance.nn import target_distribution
+from skdance.nn import TORCH_CONSTRAINTS, StopTraining, target_distribution
 from skdance.utils._validation import check_n_clusters, dense_float, validate_input
 
 __all__ = [
@@ -29,14 +29,14 @@ __all__ = [
 ]
 
 
-# Parameters every DEC-style model (scDeepCluster, scDCC, scTAG, scDSC) has.
+# Parameters every DEC-style model (scDeepCluster, scDCC, scTAG, scDSC) has,
+# with the torch ones (device, random_state, verbose).
 DEC_CONSTRAINTS = {
     "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
     "alpha": [Interval(Real, 0, None, closed="neither")],
     "update_interval": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, 1, closed="both")],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
+    **TORCH_CONSTRAINTS,
 }
 
 
@@ -47,20 +47,26 @@ def column_scaling(A):
     return A.mean(axis=0), std
 
 
-def kmeans_centers(z, n_clusters, seed, n_init=20):
-    """k-means on an embedding; return centres as a trainable parameter and labels."""
+def kmeans_centers(z, n_clusters, seed, n_init=20, device="cpu"):
+    """k-means on an embedding; return centres as a trainable parameter and labels.
+
+    The centres are a leaf parameter on ``device`` (built from the moved
+    tensor, so the optimiser updates the tensor the model uses).
+    """
     km = KMeans(n_clusters, n_init=n_init, random_state=seed).fit(z)
-    centers = nn.Parameter(torch.from_numpy(km.cluster_centers_.astype(np.float32)))
-    return centers, km.labels_
+    centers = torch.from_numpy(km.cluster_centers_.astype(np.float32))
+    return nn.Parameter(centers.to(device)), km.labels_
 
 
 class LabelChangeStop:
     """DEC target updates with the label-change stopping rule.
 
     ``update(q, epoch)`` returns the sharpened target ``P`` for soft
-    assignments ``q`` and whether training should stop: fewer than ``tol`` of
-    the cells changed their argmax cluster since the previous update
-    (never at epoch 0).  ``changed`` holds the last fraction.
+    assignments ``q``, or raises :class:`~skdance.nn.StopTraining` (called
+    inside a :meth:`~skdance.nn.Trainer.run` epoch function, before the epoch
+    trains) when fewer than ``tol`` of the cells changed their argmax cluster
+    since the previous update (never at epoch 0).  ``changed`` holds the last
+    fraction.
     """
 
     def __init__(self, labels, tol):
@@ -69,12 +75,14 @@ class LabelChangeStop:
         self.changed = 1.0
 
     def update(self, q, epoch):
-        """Return ``(P, stop)`` for the current soft assignments ``q``."""
+        """Return the target ``P`` for ``q``; raise ``StopTraining`` to stop."""
         q = q.detach()
-        new_labels = q.argmax(dim=1).numpy()
+        new_labels = q.argmax(dim=1).cpu().numpy()
         self.changed = float(np.mean(new_labels != self.labels))
         self.labels = new_labels
-        return target_distribution(q), epoch > 0 and self.changed < self.tol
+        if epoch > 0 and self.changed < self.tol:
+            raise StopTraining
+        return target_distribution(q)
 
 
 class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):

@@ -16,10 +16,10 @@ from skdance.clustering._deep import CountModelMixin, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
 from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    Trainer,
     balanced_adjacency_bce,
     mean_one_edge_weights,
-    minibatches,
-    progress,
     seeded,
 )
 from skdance.preprocessing._utils import normalize_rows
@@ -40,7 +40,7 @@ def _batch_loss(z, dropout=0.1):
     decoder drops out 10% of the embedding.
     """
     zd = F.dropout(z, dropout, training=True)
-    return balanced_adjacency_bce(zd @ zd.T, torch.eye(z.shape[0]))
+    return balanced_adjacency_bce(zd @ zd.T, torch.eye(z.shape[0], device=z.device))
 
 
 class GraphSCModule(nn.Module):
@@ -127,6 +127,9 @@ class GraphSC(CountModelMixin):
         Cells per mini-batch.
     learning_rate : float, default=1e-5
         Adam learning rate (graph-sc's default).
+    device : str or torch.device, default="cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
+        an absent device. The fitted module is kept on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch, numpy and python inside ``fit``.
     verbose : int, default=0
@@ -144,8 +147,10 @@ class GraphSC(CountModelMixin):
         Expected out-degree of each gene inside a mini-batch block.
     module_ : torch.nn.Module
         The trained encoder (on CPU).
-    loss_ : list of float
-        Mean reconstruction loss per epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds.  One phase,
+        ``"train"`` (mean reconstruction loss).
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -178,8 +183,7 @@ class GraphSC(CountModelMixin):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -196,6 +200,7 @@ class GraphSC(CountModelMixin):
         max_epochs=100,
         batch_size=128,
         learning_rate=1e-5,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -210,6 +215,7 @@ class GraphSC(CountModelMixin):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -278,30 +284,32 @@ class GraphSC(CountModelMixin):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
+        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         aggregated = self._graph_inputs(X, seed, fit=True)
         n_cells = X.shape[0]
-        self.loss_ = []
+        inputs = trainer.to(aggregated)
         with seeded(seed) as gen:
             module = GraphSCModule(
                 aggregated.shape[1], self.hidden_dim, self.embed_dim, self.dropout
             )
+            module = trainer.to(module)
             module.train()
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
-            bar = progress(range(self.max_epochs), self.verbose, "graph-sc")
-            for _ in bar:
-                total = 0.0
-                for idx in minibatches(n_cells, self.batch_size, gen):
-                    loss = _batch_loss(module(aggregated[idx]))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += loss.item() * len(idx)
-                self.loss_.append(total / n_cells)
-                if self.verbose:
-                    bar.set_postfix(bce=f"{self.loss_[-1]:.4f}")
+
+            def loss_fn(idx):
+                return _batch_loss(module(inputs[trainer.to(idx)]))
+
+            trainer.run(
+                "train",
+                self.max_epochs,
+                lambda epoch: trainer.minibatch_epoch(
+                    opt, loss_fn, n_cells, self.batch_size, gen
+                ),
+            )
         module.eval()
-        self.module_ = module
+        self.module_ = module.cpu()
+        self.history_ = trainer.history
         with torch.no_grad():
             self.embedding_ = module(aggregated).numpy()
         self.labels_ = self._cluster(self.embedding_, seed)

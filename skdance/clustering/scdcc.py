@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from skdance.clustering.scdeepcluster import ScDeepCluster
-from skdance.nn import minibatches, student_t_assignment, zinb_nll
+from skdance.nn import Trainer, student_t_assignment, zinb_nll
 
 __all__ = ["ScDCC", "make_pairwise_constraints"]
 
@@ -132,6 +132,9 @@ class ScDCC(ScDeepCluster):
         Epochs between target-distribution updates.
     tol : float, default=1e-3
         Stop when the fraction of cells changing cluster falls below it.
+    device : str or torch.device, default="cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
+        an absent device. The fitted module is kept on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch, numpy and python inside ``fit``.
     verbose : int, default=0
@@ -147,12 +150,13 @@ class ScDCC(ScDeepCluster):
         Embedding of the training cells.
     module_ : torch.nn.Module
         The trained autoencoder (on CPU).
-    pretrain_loss_ : list of float
-        Mean ZINB loss per pretraining epoch.
-    cluster_loss_ : list of float
-        Mean KL + ZINB loss per clustering epoch.
-    constraint_loss_ : list of float
-        Mean must-link + cannot-link loss per clustering epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds.  Phases
+        ``"pretrain"`` (mean ZINB loss) and ``"cluster"`` (mean KL + ZINB
+        loss, with ``changed``: the fraction of cells that changed cluster at
+        the last target update, and ``constraint_loss``: the mean must-link +
+        cannot-link loss of the epoch's constraint passes).
     n_iter_ : int
         Clustering epochs run.
     n_features_in_ : int
@@ -207,6 +211,7 @@ class ScDCC(ScDeepCluster):
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -224,6 +229,7 @@ class ScDCC(ScDeepCluster):
             alpha=alpha,
             update_interval=update_interval,
             tol=tol,
+            device=device,
             random_state=random_state,
             verbose=verbose,
         )
@@ -250,11 +256,11 @@ class ScDCC(ScDeepCluster):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
+        trainer = Trainer(self.device, self.verbose)
         self._ml = torch.from_numpy(_check_pairs(ml_pairs, X.shape[0], "ml_pairs"))
         self._cl = torch.from_numpy(_check_pairs(cl_pairs, X.shape[0], "cl_pairs"))
-        self.constraint_loss_ = []
         try:
-            return self._fit_validated(X)
+            return self._fit_validated(X, trainer)
         finally:
             del self._ml, self._cl
 
@@ -267,27 +273,33 @@ class ScDCC(ScDeepCluster):
         )
         return (q1 * q2).sum(dim=1)
 
-    def _extra_epoch(self, module, centers, opt, data, gen):
+    def _extra_epoch(self, trainer, module, centers, opt, data, gen):
+        """One pass over the must-link pairs, then one over the cannot-link pairs.
+
+        Returns the epoch's ``constraint_loss`` (mean over all pairs).
+        """
         counts, normed, sf = data
-        total = 0.0
-        for idx in minibatches(len(self._ml), self.batch_size, gen):
-            pairs = self._ml[idx]
+
+        def ml_loss(idx):
+            pairs = trainer.to(self._ml[idx])
             agree = self._pair_q(module, normed, pairs, centers)
             loss = self.ml_weight * -torch.log(agree + 1e-10).mean()
             for side in (0, 1):  # keep both cells' reconstructions faithful
                 rows = pairs[:, side]
                 _, mean, disp, pi = module(self._corrupt(normed, rows, gen))
                 loss = loss + zinb_nll(counts[rows], mean * sf[rows, None], disp, pi)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        for idx in minibatches(len(self._cl), self.batch_size, gen):
-            agree = self._pair_q(module, normed, self._cl[idx], centers)
-            loss = self.cl_weight * -torch.log(1.0 - agree + 1e-10).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
+            return loss
+
+        def cl_loss(idx):
+            agree = self._pair_q(module, normed, trainer.to(self._cl[idx]), centers)
+            return self.cl_weight * -torch.log(1.0 - agree + 1e-10).mean()
+
+        total = 0.0
+        for pairs, loss_fn in ((self._ml, ml_loss), (self._cl, cl_loss)):
+            if len(pairs):  # (an empty pass draws no shuffle either)
+                mean_loss = trainer.minibatch_epoch(
+                    opt, loss_fn, len(pairs), self.batch_size, gen
+                )
+                total += mean_loss * len(pairs)
         n_pairs = len(self._ml) + len(self._cl)
-        self.constraint_loss_.append(total / n_pairs if n_pairs else 0.0)
+        return {"constraint_loss": total / n_pairs if n_pairs else 0.0}

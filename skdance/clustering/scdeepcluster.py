@@ -14,11 +14,10 @@ from skdance.clustering._deep import (
     kmeans_centers,
 )
 from skdance.nn import (
+    Trainer,
     ZINBHeads,
     kl_clustering_loss,
-    minibatches,
     mlp,
-    progress,
     seeded,
     student_t_assignment,
     zinb_nll,
@@ -105,6 +104,9 @@ class ScDeepCluster(CountModelMixin):
         Epochs between target-distribution updates.
     tol : float, default=1e-3
         Stop when the fraction of cells changing cluster falls below it.
+    device : str or torch.device, default="cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
+        an absent device. The fitted module is kept on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch, numpy and python inside ``fit``.
     verbose : int, default=0
@@ -120,10 +122,12 @@ class ScDeepCluster(CountModelMixin):
         Embedding of the training cells.
     module_ : torch.nn.Module
         The trained autoencoder (on CPU).
-    pretrain_loss_ : list of float
-        Mean ZINB loss per pretraining epoch.
-    cluster_loss_ : list of float
-        Mean total loss per clustering epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds.  Phases
+        ``"pretrain"`` (mean ZINB loss) and ``"cluster"`` (mean total loss,
+        with ``changed``: the fraction of cells that changed cluster at the
+        last target update).
     n_iter_ : int
         Clustering epochs run.
     n_features_in_ : int
@@ -177,6 +181,7 @@ class ScDeepCluster(CountModelMixin):
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -193,38 +198,43 @@ class ScDeepCluster(CountModelMixin):
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     # -- training -----------------------------------------------------------
     def _corrupt(self, normed, idx, gen):
-        """Gaussian-noise-corrupted input rows ``idx`` (the denoising AE input)."""
+        """Gaussian-noise-corrupted input rows ``idx`` (the denoising AE input).
+
+        The noise is drawn on the CPU with ``gen`` and moved to ``normed``'s
+        device, so CPU numerics do not depend on the device.
+        """
         noise = torch.randn(len(idx), normed.shape[1], generator=gen)
-        return normed[idx] + self.noise_sigma * noise
+        return normed[idx] + self.noise_sigma * noise.to(normed.device)
 
     def _zinb_loss(self, module, x_in, counts, sf):
         _, mean, disp, pi = module(x_in)
         return zinb_nll(counts, mean * sf[:, None], disp, pi)
 
-    def _pretrain(self, module, counts, normed, sf, gen):
+    def _pretrain(self, trainer, module, data, gen):
+        counts, normed, sf = data
         opt = torch.optim.Adam(
             module.parameters(), lr=self.pretrain_learning_rate, amsgrad=True
         )
         n = counts.shape[0]
-        bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain ZINB-AE")
-        for _ in bar:
-            total = 0.0
-            for idx in minibatches(n, self.batch_size, gen):
-                loss = self._zinb_loss(
-                    module, self._corrupt(normed, idx, gen), counts[idx], sf[idx]
-                )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            self.pretrain_loss_.append(total / n)
-            if self.verbose:
-                bar.set_postfix(zinb=f"{self.pretrain_loss_[-1]:.4f}")
+
+        def loss_fn(idx):
+            idx = trainer.to(idx)
+            x_in = self._corrupt(normed, idx, gen)
+            return self._zinb_loss(module, x_in, counts[idx], sf[idx])
+
+        trainer.run(
+            "pretrain",
+            self.pretrain_epochs,
+            lambda epoch: trainer.minibatch_epoch(
+                opt, loss_fn, n, self.batch_size, gen
+            ),
+        )
 
     def _forward_dec(self, module, normed, idx, centers, gen):
         """ZINB parameters from the corrupted input, Student-t q from the clean one.
@@ -236,53 +246,55 @@ class ScDeepCluster(CountModelMixin):
         q = student_t_assignment(module.encode(normed[idx]), centers, self.alpha)
         return q, mean, disp, pi
 
-    def _cluster_epoch(self, module, centers, opt, data, p, gen):
+    def _cluster_epoch(self, trainer, module, centers, opt, data, p, gen):
         """One epoch of ``gamma * KL(P || Q) + ZINB`` over shuffled mini-batches."""
         counts, normed, sf = data
-        n = counts.shape[0]
-        total = 0.0
-        for idx in minibatches(n, self.batch_size, gen):
+
+        def loss_fn(idx):
+            idx = trainer.to(idx)
             q_b, mean, disp, pi = self._forward_dec(module, normed, idx, centers, gen)
-            loss = self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
+            return self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
                 counts[idx], mean * sf[idx, None], disp, pi
             )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        return total / n
 
-    def _extra_epoch(self, module, centers, opt, data, gen):
-        """Run extra training after each clustering epoch (ScDCC: constraints)."""
+        n = counts.shape[0]
+        return trainer.minibatch_epoch(opt, loss_fn, n, self.batch_size, gen)
 
-    def _cluster(self, module, data, gen, seed):
+    def _extra_epoch(self, trainer, module, centers, opt, data, gen):
+        """Train more after each clustering epoch (ScDCC: constraints).
+
+        Returns a dict of extra values for the epoch's history record.
+        """
+        return {}
+
+    def _cluster(self, trainer, module, data, gen, seed):
         counts, normed, sf = data
         with torch.no_grad():
-            z = module.encode(normed).numpy()
-        centers, labels = kmeans_centers(z, self.n_clusters, seed)
+            z = module.encode(normed).cpu().numpy()
+        centers, labels = kmeans_centers(
+            z, self.n_clusters, seed, device=trainer.device
+        )
         opt = torch.optim.Adadelta(
             [*module.parameters(), centers], lr=self.learning_rate, rho=0.95
         )
         stopper = LabelChangeStop(labels, self.tol)
-        bar = progress(range(self.max_epochs), self.verbose, "DEC clustering")
-        self.n_iter_ = 0
-        for epoch in bar:
+        target = {}
+
+        def epoch_fn(epoch):
             if epoch % self.update_interval == 0:
                 with torch.no_grad():
                     q = student_t_assignment(module.encode(normed), centers, self.alpha)
-                p, stop = stopper.update(q, epoch)
-                if stop:
-                    break
-            self.cluster_loss_.append(
-                self._cluster_epoch(module, centers, opt, data, p, gen)
+                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
+            loss = self._cluster_epoch(
+                trainer, module, centers, opt, data, target["p"], gen
             )
-            self._extra_epoch(module, centers, opt, data, gen)
-            self.n_iter_ = epoch + 1
-            if self.verbose:
-                bar.set_postfix(
-                    loss=f"{self.cluster_loss_[-1]:.4f}", changed=stopper.changed
-                )
-        return centers.detach()
+            record = {"train_loss": loss, "changed": stopper.changed}
+            record.update(self._extra_epoch(trainer, module, centers, opt, data, gen))
+            return record
+
+        trainer.run("cluster", self.max_epochs, epoch_fn)
+        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
+        return centers.detach().cpu()
 
     def fit(self, X, y=None):
         """Pretrain the autoencoder, then cluster its embedding.
@@ -300,21 +312,24 @@ class ScDeepCluster(CountModelMixin):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
-        return self._fit_validated(X)
+        trainer = Trainer(self.device, self.verbose)
+        return self._fit_validated(X, trainer)
 
-    def _fit_validated(self, X):
+    def _fit_validated(self, X, trainer):
         counts_t, normed_t, sf_t = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
-        self.pretrain_loss_, self.cluster_loss_ = [], []
+        data = trainer.to((counts_t, normed_t, sf_t))
         with seeded(seed) as gen:
             module = ZINBAutoencoder(
                 X.shape[1], tuple(self.encoder_dims), self.latent_dim
             )
+            module = trainer.to(module)
             module.train()
-            self._pretrain(module, counts_t, normed_t, sf_t, gen)
-            centers = self._cluster(module, (counts_t, normed_t, sf_t), gen, seed)
+            self._pretrain(trainer, module, data, gen)
+            centers = self._cluster(trainer, module, data, gen, seed)
         module.eval()
-        self.module_ = module
+        self.module_ = module.cpu()
+        self.history_ = trainer.history
         self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
             z = module.encode(normed_t)

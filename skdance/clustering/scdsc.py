@@ -16,10 +16,9 @@ from skdance.clustering._deep import (
 )
 from skdance.graph import KNNGraph
 from skdance.nn import (
+    Trainer,
     ZINBHeads,
-    minibatches,
     normalize_adjacency,
-    progress,
     seeded,
     student_t_assignment,
     to_torch_sparse,
@@ -151,6 +150,9 @@ class ScDSC(CountModelMixin):
         Epochs between target-distribution updates.
     tol : float, default=1e-3
         Stop when the fraction of cells changing cluster falls below it.
+    device : str or torch.device, default="cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
+        an absent device. The fitted module is kept on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch, numpy and python inside ``fit``.
     verbose : int, default=0
@@ -168,10 +170,12 @@ class ScDSC(CountModelMixin):
         The cell graph built in ``fit``.
     module_ : torch.nn.Module
         The trained network (on CPU).
-    pretrain_loss_ : list of float
-        Mean reconstruction loss per pretraining epoch.
-    cluster_loss_ : list of float
-        Total loss per joint training epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds.  Phases
+        ``"pretrain"`` (mean reconstruction loss) and ``"cluster"`` (total
+        loss of the joint training, with ``changed``: the fraction of cells
+        that changed cluster at the last target update).
     n_iter_ : int
         Joint training epochs run.
     n_features_in_ : int
@@ -235,6 +239,7 @@ class ScDSC(CountModelMixin):
         alpha=1.0,
         update_interval=10,
         tol=1e-3,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -256,6 +261,7 @@ class ScDSC(CountModelMixin):
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -265,41 +271,39 @@ class ScDSC(CountModelMixin):
         )
         return adj, to_torch_sparse(normalize_adjacency(adj, mode="sym"))
 
-    def _pretrain(self, module, normed, gen):
+    def _pretrain(self, trainer, module, normed, gen):
         opt = torch.optim.Adam(module.parameters(), lr=self.pretrain_learning_rate)
         n = normed.shape[0]
-        bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain AE")
-        for _ in bar:
-            total = 0.0
-            for idx in minibatches(n, self.batch_size, gen):
-                if len(idx) < 2:  # batch norm needs two cells
-                    continue
-                x_rec, _, _ = module.autoencode(normed[idx])
-                loss = F.mse_loss(x_rec, normed[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            self.pretrain_loss_.append(total / n)
-            if self.verbose:
-                bar.set_postfix(mse=f"{self.pretrain_loss_[-1]:.4f}")
 
-    def _train(self, module, centers, labels, data, adj):
+        def loss_fn(idx):
+            idx = trainer.to(idx)
+            x_rec, _, _ = module.autoencode(normed[idx])
+            return F.mse_loss(x_rec, normed[idx])
+
+        # batch norm needs two cells: a last batch of one is skipped
+        trainer.run(
+            "pretrain",
+            self.pretrain_epochs,
+            lambda epoch: trainer.minibatch_epoch(
+                opt, loss_fn, n, self.batch_size, gen, min_batch=2
+            ),
+        )
+
+    def _train(self, trainer, module, centers, labels, data, adj):
         counts, normed, sf = data
         opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate)
         stopper = LabelChangeStop(labels, self.tol)
-        self.n_iter_ = 0
-        bar = progress(range(self.max_epochs), self.verbose, "scDSC training")
-        for epoch in bar:
+        target = {}
+
+        def epoch_fn(epoch):
             if epoch % self.update_interval == 0:
                 module.eval()
                 with torch.no_grad():
                     z, *_ = module(normed, adj, self.sigma)
                     q = student_t_assignment(z, centers, self.alpha)
-                p, stop = stopper.update(q, epoch)
-                if stop:
-                    break
+                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
                 module.train()
+            p = target["p"]
             z, x_rec, pred, mean, disp, pi = module(normed, adj, self.sigma)
             q = student_t_assignment(z, centers, self.alpha)
             loss = (
@@ -309,13 +313,10 @@ class ScDSC(CountModelMixin):
                 + self.w_rec * F.mse_loss(x_rec, normed)
                 + self.w_zinb * zinb_nll(counts, mean * sf[:, None], disp, pi)
             )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            self.cluster_loss_.append(loss.item())
-            self.n_iter_ = epoch + 1
-            if self.verbose:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+            return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
+
+        trainer.run("cluster", self.max_epochs, epoch_fn)
+        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
 
     def fit(self, X, y=None):
         """Build the cell graph, pretrain the autoencoder, then train jointly.
@@ -333,10 +334,12 @@ class ScDSC(CountModelMixin):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
+        trainer = Trainer(self.device, self.verbose)
         counts, normed, sf = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.adjacency_, adj = self._propagation(normed, seed)
-        self.pretrain_loss_, self.cluster_loss_ = [], []
+        data = trainer.to((counts, normed, sf))
+        adj = trainer.to(adj)
         with seeded(seed) as gen:
             module = ScDSCModule(
                 X.shape[1],
@@ -344,19 +347,24 @@ class ScDSC(CountModelMixin):
                 tuple(self.latent_dims),
                 self.n_clusters,
             )
+            module = trainer.to(module)
             module.train()
-            self._pretrain(module, normed, gen)
+            self._pretrain(trainer, module, data[1], gen)
             module.eval()
             with torch.no_grad():
-                z = module.autoencode(normed)[2][-1].numpy()
-            centers, labels = kmeans_centers(z, self.n_clusters, seed)
-            self._train(module, centers, labels, (counts, normed, sf), adj)
+                z = module.autoencode(data[1])[2][-1].cpu().numpy()
+            centers, labels = kmeans_centers(
+                z, self.n_clusters, seed, device=trainer.device
+            )
+            self._train(trainer, module, centers, labels, data, adj)
         module.eval()
-        self.module_ = module
-        self.cluster_centers_ = centers.detach().numpy()
+        self.module_ = module.cpu()
+        self.history_ = trainer.history
+        centers = centers.detach().cpu()
+        self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
             z = module.autoencode(normed)[2][-1]
-            q = student_t_assignment(z, centers.detach(), self.alpha)
+            q = student_t_assignment(z, centers, self.alpha)
         self.embedding_ = z.numpy()
         self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
         return self

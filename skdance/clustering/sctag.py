@@ -17,11 +17,11 @@ from skdance.clustering._deep import (
 from skdance.graph import KNNGraph
 from skdance.nn import (
     TAGLayer,
+    Trainer,
     ZINBHeads,
     kl_clustering_loss,
     mlp,
     normalize_adjacency,
-    progress,
     propagate_hops,
     seeded,
     student_t_assignment,
@@ -127,6 +127,9 @@ class ScTAG(CountModelMixin):
         Epochs between target-distribution updates.
     tol : float, default=1e-3
         Stop when the fraction of cells changing cluster falls below it.
+    device : str or torch.device, default="cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
+        an absent device. The fitted module is kept on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch, numpy and python inside ``fit``.
     verbose : int, default=0
@@ -144,10 +147,12 @@ class ScTAG(CountModelMixin):
         The cell graph built in ``fit``.
     module_ : torch.nn.Module
         The trained network (on CPU).
-    pretrain_loss_ : list of float
-        Total loss per pretraining epoch.
-    cluster_loss_ : list of float
-        Total loss per clustering epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds.  Phases
+        ``"pretrain"`` and ``"cluster"`` (total losses; clustering records
+        also hold ``changed``: the fraction of cells that changed cluster at
+        the last target update).
     n_iter_ : int
         Clustering epochs run.
     n_features_in_ : int
@@ -211,6 +216,7 @@ class ScTAG(CountModelMixin):
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -232,6 +238,7 @@ class ScTAG(CountModelMixin):
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -267,12 +274,13 @@ class ScTAG(CountModelMixin):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
+        trainer = Trainer(self.device, self.verbose)
         counts, normed, sf = self._tensors(X, fit=True)
         seed = check_random_state_int(self.random_state)
         self.adjacency_, target, prop = self._graph_tensors(normed, seed)
         # the input is fixed, so the first convolution's hops are computed once
         x_hops = propagate_hops(normed, prop, self.hops)
-        self.pretrain_loss_, self.cluster_loss_ = [], []
+        graph = trainer.to((x_hops, counts, sf, prop, target))
         with seeded(seed):
             module = ScTAGModule(
                 X.shape[1],
@@ -283,22 +291,20 @@ class ScTAG(CountModelMixin):
                 self.adj_dim,
                 self.dropout,
             )
+            module = trainer.to(module)
             module.train()
             opt = torch.optim.Adam(
                 module.parameters(), lr=self.learning_rate, amsgrad=True
             )
-            bar = progress(range(self.pretrain_epochs), self.verbose, "pretrain scTAG")
-            for _ in bar:
-                _, loss = self._losses(module, x_hops, counts, sf, prop, target)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.pretrain_loss_.append(loss.item())
-                if self.verbose:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-            centers = self._cluster(module, x_hops, counts, sf, prop, target, seed)
+            trainer.run(
+                "pretrain",
+                self.pretrain_epochs,
+                lambda epoch: trainer.step(opt, self._losses(module, *graph)[1]),
+            )
+            centers = self._cluster(trainer, module, graph, seed)
         module.eval()
-        self.module_ = module
+        self.module_ = module.cpu()
+        self.history_ = trainer.history
         self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
             z = module.encode(x_hops, prop)
@@ -307,32 +313,30 @@ class ScTAG(CountModelMixin):
         self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
         return self
 
-    def _cluster(self, module, x_hops, counts, sf, prop, target, seed):
+    def _cluster(self, trainer, module, graph, seed):
+        x_hops, _, _, prop, _ = graph
         with torch.no_grad():
-            z = module.encode(x_hops, prop).numpy()
-        centers, labels = kmeans_centers(z, self.n_clusters, seed)
+            z = module.encode(x_hops, prop).cpu().numpy()
+        centers, labels = kmeans_centers(
+            z, self.n_clusters, seed, device=trainer.device
+        )
         opt = torch.optim.Adam(
             [*module.parameters(), centers], lr=self.learning_rate, amsgrad=True
         )
-        bar = progress(range(self.max_epochs), self.verbose, "scTAG clustering")
-        self.n_iter_ = 0
         stopper = LabelChangeStop(labels, self.tol)
-        for epoch in bar:
-            z, loss = self._losses(module, x_hops, counts, sf, prop, target)
+        target = {}
+
+        def epoch_fn(epoch):
+            z, loss = self._losses(module, *graph)
             q = student_t_assignment(z, centers, self.alpha)
             if epoch % self.update_interval == 0:
-                p, stop = stopper.update(q, epoch)
-                if stop:
-                    break
-            loss = loss + self.w_cluster * kl_clustering_loss(p, q)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            self.cluster_loss_.append(loss.item())
-            self.n_iter_ = epoch + 1
-            if self.verbose:
-                bar.set_postfix(loss=f"{loss.item():.4f}", changed=stopper.changed)
-        return centers.detach()
+                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
+            loss = loss + self.w_cluster * kl_clustering_loss(target["p"], q)
+            return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
+
+        trainer.run("cluster", self.max_epochs, epoch_fn)
+        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
+        return centers.detach().cpu()
 
     def transform(self, X):
         """Embed cells with the trained encoder over a graph built on them.

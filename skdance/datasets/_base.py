@@ -130,16 +130,28 @@ def sha256sum(path):
     return digest.hexdigest()
 
 
-def fetch_file(key, data_home=None, download_if_missing=True):
+def fetch_file(key, data_home=None, download_if_missing=True, allow_unverified=False):
     """Return the local path of registry file ``key``, verified.
 
     Looks in the data home; if absent and ``download_if_missing`` is true and
     the file has a public source, downloads it there first.  A file whose
-    sha256 differs from the registry raises ``OSError``.
+    sha256 differs from the registry raises ``OSError``.  A file with no
+    recorded sha256 (its source could not be reached when the registry was
+    written) is downloaded only with ``allow_unverified=True``.
     """
     spec = REGISTRY[key]
     path = get_data_home(data_home) / spec.path
     if not path.exists():
+        if download_if_missing and spec.url and spec.sha256 is None:
+            if not allow_unverified:
+                raise FileNotFoundError(
+                    f"Dataset file {spec.path!r} is not under "
+                    f"{path.parent.parent}, and skdance records no sha256 for it "
+                    "(its source could not be reached when the registry was "
+                    "written), so a download could not be verified. Pass "
+                    "allow_unverified=True to download it from "
+                    f"{spec.url} anyway, or place the file there yourself."
+                )
         if not download_if_missing or spec.url is None:
             where = f" or download it from {spec.url}" if spec.url else ""
             raise FileNotFoundError(

@@ -52,10 +52,12 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
 
 
-def _load_h5(full_key, top_key, n_genes, data_home, return_anndata, download):
+def _load_h5(
+    full_key, top_key, n_genes, data_home, return_anndata, download, unverified=False
+):
     _check_choice("n_genes", n_genes, ("all", 2000))
     key = full_key if n_genes == "all" else top_key
-    X, y = read_h5_counts(fetch_file(key, data_home, download))
+    X, y = read_h5_counts(fetch_file(key, data_home, download, unverified))
     return _finish(X, y, None, return_anndata)
 
 
@@ -102,7 +104,12 @@ def load_worm_neuron_cell(
 
 
 def load_mouse_bladder_cell(
-    data_home=None, *, n_genes=2000, return_anndata=False, download_if_missing=True
+    data_home=None,
+    *,
+    n_genes=2000,
+    return_anndata=False,
+    download_if_missing=True,
+    allow_unverified=False,
 ):
     """Mouse bladder cells (Han et al. 2018, Microwell-seq), 2,746 cells, 16 types.
 
@@ -117,6 +124,9 @@ def load_mouse_bladder_cell(
         Return an AnnData instead of ``(X, y)``.
     download_if_missing : bool, default=True
         Download the full-gene file when absent.
+    allow_unverified : bool, default=False
+        Allow that download although skdance records no sha256 for the file
+        (DANCE's source could not be reached to record one).
 
     Returns
     -------
@@ -132,11 +142,17 @@ def load_mouse_bladder_cell(
         data_home,
         return_anndata,
         download_if_missing,
+        allow_unverified,
     )
 
 
 def load_pbmc_10x_4k(
-    data_home=None, *, n_genes=2000, return_anndata=False, download_if_missing=True
+    data_home=None,
+    *,
+    n_genes=2000,
+    return_anndata=False,
+    download_if_missing=True,
+    allow_unverified=False,
 ):
     """10x Genomics PBMC 4k, 4,271 cells, 8 types.
 
@@ -150,6 +166,9 @@ def load_pbmc_10x_4k(
         Return an AnnData instead of ``(X, y)``.
     download_if_missing : bool, default=True
         Download the full-gene file when absent.
+    allow_unverified : bool, default=False
+        Allow that download although skdance records no sha256 for the file
+        (DANCE's source could not be reached to record one).
 
     Returns
     -------
@@ -165,11 +184,17 @@ def load_pbmc_10x_4k(
         data_home,
         return_anndata,
         download_if_missing,
+        allow_unverified,
     )
 
 
 def load_mouse_es_cell(
-    data_home=None, *, subset=True, return_anndata=False, download_if_missing=True
+    data_home=None,
+    *,
+    subset=True,
+    return_anndata=False,
+    download_if_missing=True,
+    allow_unverified=False,
 ):
     """Mouse embryonic stem cells (Klein et al. 2015), 4 time points.
 
@@ -185,6 +210,9 @@ def load_mouse_es_cell(
         Return an AnnData instead of ``(X, y)``.
     download_if_missing : bool, default=True
         Download the full file when absent.
+    allow_unverified : bool, default=False
+        Allow that download although skdance records no sha256 for the file
+        (DANCE's source could not be reached to record one).
 
     Returns
     -------
@@ -195,7 +223,9 @@ def load_mouse_es_cell(
     """
     if not subset:
         X, y = read_h5_counts(
-            fetch_file("mouse_ES_cell", data_home, download_if_missing)
+            fetch_file(
+                "mouse_ES_cell", data_home, download_if_missing, allow_unverified
+            )
         )
         return _finish(X, y, None, return_anndata)
     profile = pd.read_csv(fetch_file("klein_profile", data_home, False), index_col=0)
