@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.imputation import MAGIC, DeepImpute, imputation_scores, mask_dropout
 from skdance.imputation.deepimpute import weighted_mse
+from skdance.nn import history_values
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,10 @@ def test_deepimpute_subsets_and_inputs(masked_pbmc, deepimpute):
     metric = dense.var(axis=0, ddof=1) / (1 + dense.mean(axis=0))
     chosen = np.concatenate(deepimpute.targets_)
     assert metric[chosen].min() >= np.sort(metric)[::-1][chosen.size - 1] - 1e-12
-    assert deepimpute.n_epochs_ <= 40 and len(deepimpute.validation_loss_) > 0
+    history = deepimpute.history_
+    n_epochs = len(history_values(history, "train_loss", phase="train"))
+    assert n_epochs <= 40 and len(history_values(history, "valid_loss")) > 0
+    assert 0 <= deepimpute.best_epoch_ < n_epochs
 
 
 @pytest.mark.parametrize("policy", ["max", "predict"])
@@ -155,7 +159,8 @@ def test_graphsci_imputes_from_the_gene_graph(small_masked):
     assert out.shape == X.shape and out.min() >= 0 and np.isfinite(out).all()
     assert model.gene_latent_.shape == (300, 300)
     assert (model.adjacency_ != model.adjacency_.T).nnz == 0
-    assert model.loss_[-1] < 0.2 * model.loss_[0]
+    loss = history_values(model.history_, "train_loss", phase="train")
+    assert len(loss) == 60 and loss[-1] < 0.2 * loss[0]
     # the ZINB mean beats leaving the hidden entries at zero
     scores = imputation_scores(X, out, mask)
     assert scores["mse"] < 0.8 * imputation_scores(X, X_masked, mask)["mse"]
@@ -257,3 +262,58 @@ def test_scgnn_end_to_end(small_masked):
     # deterministic, and transform is per cell
     np.testing.assert_allclose(ScGNN(**kw).fit_transform(X_masked), out, rtol=1e-5)
     np.testing.assert_allclose(model.transform(X_masked[:5]), out[:5], rtol=1e-5)
+
+
+def _tiny_imputers():
+    from skdance.imputation import GraphSCI, ScGNN
+
+    return {
+        "DeepImpute": (
+            DeepImpute(sub_outputdim=32, hidden_dim=16, max_epochs=3, random_state=0),
+            ["train"],
+        ),
+        "GraphSCI": (
+            GraphSCI(hidden_dims=(8, 8), max_epochs=3, random_state=0),
+            ["train"],
+        ),
+        "ScGNN": (
+            ScGNN(
+                prune="stats",
+                pretrain_epochs=2,
+                em_epochs=2,
+                cluster_epochs=2,
+                impute_epochs=2,
+                gae_epochs=2,
+                max_iter=1,
+                random_state=0,
+            ),
+            ["pretrain", "graph_ae", "cluster_ae", "em", "impute"],
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["DeepImpute", "GraphSCI", "ScGNN"])
+def test_torch_imputers_history_and_device(small_masked, name):
+    import torch
+
+    _, X_masked, _ = small_masked
+    X_small = X_masked[:200, :60]
+    model, phases = _tiny_imputers()[name]
+    model.fit(X_small)
+    history = model.history_
+    assert all({"phase", "epoch", "train_loss", "seconds"} <= set(r) for r in history)
+    assert list(dict.fromkeys(r["phase"] for r in history)) == phases
+    assert all(np.isfinite(r["train_loss"]) for r in history)
+    if name == "DeepImpute":  # 5% of the cells held out
+        assert all("valid_loss" in r for r in history)
+        assert 0 <= model.best_epoch_ < len(history)
+    if name == "ScGNN":
+        em = [r for r in history if r["phase"] == "em"]
+        assert len(em) == 2 and {"graph_change", "ari"} <= set(em[-1])
+        assert all(r["iteration"] == 0 for r in history if "iteration" in r)
+    # the fitted module is on the CPU
+    assert all(p.device.type == "cpu" for p in model.module_.parameters())
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: device='cuda' is valid here")
+    with pytest.raises(ValueError, match="cuda"):
+        _tiny_imputers()[name][0].set_params(device="cuda").fit(X_small)

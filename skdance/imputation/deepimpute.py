@@ -1,6 +1,5 @@
 """DeepImpute: sub-networks predicting gene subsets from correlated genes."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +9,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from skdance.imputation._base import ImputerMixin, replace_columns
-from skdance.nn import minibatches, progress, seeded
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    VALIDATION_CONSTRAINTS,
+    Trainer,
+    seeded,
+    validation_split,
+)
 from skdance.preprocessing._utils import mean_var
 from skdance.utils._validation import check_random_state_int
 
@@ -116,13 +121,18 @@ class DeepImpute(ImputerMixin):
         Cells per mini-batch.
     max_epochs : int, default=500
         Maximum training epochs.
-    patience : int, default=5
-        Epochs without validation improvement before stopping.
+    patience : int or None, default=5
+        Epochs without validation improvement before stopping; None trains
+        all ``max_epochs`` (the best validation epoch is kept either way).
     validation_fraction : float, default=0.05
         Fraction of the cells held out for early stopping (none if it rounds
-        to 0 cells).
+        down to 0 cells: then every epoch is run and the last one kept).
     policy : {"restore", "max", "predict"}, default="restore"
         How predictions and observed counts are combined in ``transform``.
+    device : str or torch.device, default="cpu"
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
+        ``ValueError`` names an absent device. The fitted module is kept on
+        the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the subsets, the validation split, the initialisation and the
         batch order.
@@ -137,10 +147,13 @@ class DeepImpute(ImputerMixin):
         Input gene indices of each sub-network.
     module_ : DeepImputeModule
         The trained sub-networks (on CPU).
-    loss_, validation_loss_ : list of float
-        Training and validation loss per epoch.
-    n_epochs_ : int
-        Epochs run.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss (and
+        valid_loss where a validation set is held out), seconds (one phase,
+        ``"train"``).
+    best_epoch_ : int or None
+        Epoch whose weights were kept (lowest validation loss); None when no
+        cell is held out.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -174,11 +187,9 @@ class DeepImpute(ImputerMixin):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        **VALIDATION_CONSTRAINTS,
         "policy": [StrOptions({"restore", "max", "predict"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -196,6 +207,7 @@ class DeepImpute(ImputerMixin):
         patience=5,
         validation_fraction=0.05,
         policy="restore",
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -211,6 +223,7 @@ class DeepImpute(ImputerMixin):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.policy = policy
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -261,17 +274,13 @@ class DeepImpute(ImputerMixin):
         return torch.from_numpy(np.log1p(block).astype(np.float32))
 
     def _fit(self, X):
+        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         rng = np.random.default_rng(seed)
         self.targets_, self.predictors_ = self._choose_genes(X, rng)
-        inputs = [self._log_columns(X, p) for p in self.predictors_]
-        outputs = [self._log_columns(X, t) for t in self.targets_]
-        n = X.shape[0]
-        order = rng.permutation(n)
-        n_val = int(self.validation_fraction * n)
-        val, train = order[:n_val], np.sort(order[n_val:])
-        self.loss_, self.validation_loss_ = [], []
-        best, best_state, waited = np.inf, None, 0
+        inputs = trainer.to([self._log_columns(X, p) for p in self.predictors_])
+        outputs = trainer.to([self._log_columns(X, t) for t in self.targets_])
+        train, valid = validation_split(X.shape[0], self.validation_fraction, seed)
         with seeded(seed) as gen:
             module = DeepImputeModule(
                 [p.size for p in self.predictors_],
@@ -279,45 +288,36 @@ class DeepImpute(ImputerMixin):
                 self.hidden_dim,
                 self.dropout,
             )
+            module = trainer.to(module)
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
-            bar = progress(range(self.max_epochs), self.verbose, "DeepImpute")
-            for _ in bar:
+
+            def loss_of(idx):
+                idx = trainer.to(idx)
+                preds = module([x[idx] for x in inputs])
+                return sum(weighted_mse(y[idx], p) for y, p in zip(outputs, preds))
+
+            def epoch(_):
                 module.train()
-                total = 0.0
-                for batch in minibatches(train.size, self.batch_size, gen):
-                    idx = torch.from_numpy(train[batch.numpy()])
-                    preds = module([x[idx] for x in inputs])
-                    loss = sum(weighted_mse(y[idx], p) for y, p in zip(outputs, preds))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += loss.item() * idx.numel()
-                self.loss_.append(total / train.size)
-                if n_val:
-                    module.eval()
-                    vidx = torch.from_numpy(val)
-                    with torch.no_grad():
-                        preds = module([x[vidx] for x in inputs])
-                        vloss = float(
-                            sum(
-                                weighted_mse(y[vidx], p) for y, p in zip(outputs, preds)
-                            )
-                        )
-                    self.validation_loss_.append(vloss)
-                    if vloss < best:
-                        best, waited = vloss, 0
-                        best_state = copy.deepcopy(module.state_dict())
-                    else:
-                        waited += 1
-                if self.verbose:
-                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}", val=f"{best:.4f}")
-                if n_val and waited >= self.patience:
-                    break
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                return trainer.minibatch_epoch(
+                    opt, loss_of, train.size, self.batch_size, gen, indices=train
+                )
+
+            def validate():
+                module.eval()
+                with torch.no_grad():
+                    return {"valid_loss": float(loss_of(torch.from_numpy(valid)))}
+
+            self.best_epoch_ = trainer.run(
+                "train",
+                self.max_epochs,
+                epoch,
+                valid_fn=validate if valid.size else None,
+                patience=self.patience,
+                module=module,
+            )
         module.eval()
-        self.module_ = module
-        self.n_epochs_ = len(self.loss_)
+        self.module_ = module.cpu()
+        self.history_ = trainer.history
 
     def _transform(self, X):
         with torch.no_grad():

@@ -14,9 +14,10 @@ from torch.nn import functional as F
 from skdance.graph import GeneCorrelationGraph
 from skdance.imputation._base import ImputerMixin
 from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    Trainer,
     balanced_adjacency_bce,
     normalize_adjacency,
-    progress,
     seeded,
     zinb_nll,
 )
@@ -162,6 +163,10 @@ class GraphSCI(ImputerMixin):
     le, la, ke, ka : float, default=1.0, 1e-9, 100.0, 1.0
         Weights of the ZINB, adjacency, expression-MSE and KL terms (DANCE's
         defaults).
+    device : str or torch.device, default="cpu"
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
+        ``ValueError`` names an absent device. The fitted module is kept on
+        the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, dropout and the latent samples.
     verbose : int, default=0
@@ -177,8 +182,9 @@ class GraphSCI(ImputerMixin):
         Mean of ``Z_a`` after training.
     median_library_size_ : float
         Median training library size (size factors of new cells use it).
-    loss_ : list of float
-        Training loss per epoch.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss, seconds
+        (one phase, ``"train"``).
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -212,8 +218,7 @@ class GraphSCI(ImputerMixin):
         "la": [Interval(Real, 0, None, closed="left")],
         "ke": [Interval(Real, 0, None, closed="left")],
         "ka": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -229,6 +234,7 @@ class GraphSCI(ImputerMixin):
         la=1e-9,
         ke=100.0,
         ka=1.0,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -242,6 +248,7 @@ class GraphSCI(ImputerMixin):
         self.la = la
         self.ke = ke
         self.ka = ka
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -262,6 +269,7 @@ class GraphSCI(ImputerMixin):
                 f"hidden_dims must be two positive widths, got {self.hidden_dims!r}."
             )
         check_no_empty_rows(X, whom="GraphSCI")
+        trainer = Trainer(self.device, self.verbose)
         n_cells, n_genes = X.shape
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
@@ -286,21 +294,24 @@ class GraphSCI(ImputerMixin):
         counts = torch.from_numpy(dense_float(X))
         x_log = torch.log1p(counts)
         features = x_log.T.contiguous()
+        adj, target, sf, counts, x_log, features = trainer.to(
+            (adj, target, sf, counts, x_log, features)
+        )
         seed = check_random_state_int(self.random_state)
-        self.loss_ = []
         with seeded(seed):
             module = GraphSCIModule(
                 n_cells, n_genes, tuple(self.hidden_dims), self.dropout
             )
             module.init_mean_bias(self._log_gene_means(X))
+            module = trainer.to(module)
             opt = torch.optim.Adam(
                 module.parameters(),
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
             module.train()
-            bar = progress(range(self.max_epochs), self.verbose, "GraphSCI")
-            for _ in bar:
+
+            def epoch(_):
                 z, z_mean, z_log_std = module.gene_latent(adj, features)
                 mean, disp, pi = module(x_log, z, sf)
                 kl = (
@@ -318,16 +329,14 @@ class GraphSCI(ImputerMixin):
                     + self.ka * kl
                     + self.ke * 0.5 / n_genes * F.mse_loss(mean, counts)
                 )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.loss_.append(loss.item())
-                if self.verbose:
-                    bar.set_postfix(loss=f"{self.loss_[-1]:.4f}")
+                return trainer.step(opt, loss)
+
+            trainer.run("train", self.max_epochs, epoch)
         module.eval()
         with torch.no_grad():
-            self.gene_latent_ = module.gene_latent(adj, features, sample=False)[0]
-        self.module_ = copy.deepcopy(module)
+            self.gene_latent_ = module.gene_latent(adj, features, sample=False)[0].cpu()
+        self.module_ = copy.deepcopy(module).cpu()
+        self.history_ = trainer.history
 
     def _transform(self, X):
         check_no_empty_rows(X, whom="GraphSCI")

@@ -21,8 +21,9 @@ from torch.nn import functional as F
 
 from skdance.imputation._base import ImputerMixin
 from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    Trainer,
     balanced_adjacency_bce,
-    minibatches,
     normalize_adjacency,
     progress,
     seeded,
@@ -198,17 +199,24 @@ class ScGNNGraphAutoencoder(nn.Module):
         return mu, logvar, z
 
 
-def _graph_embedding(A, Z, epochs, lr, seed):
-    """Train the graph autoencoder on ``A`` (features: binarised ``Z``)."""
+def _graph_embedding(A, Z, epochs, lr, seed, trainer, iteration=0):
+    """Train the graph autoencoder on ``A`` (features: binarised ``Z``).
+
+    Full-batch epochs of phase ``"graph_ae"`` on ``trainer`` (its device and
+    history; ``iteration`` is recorded with each epoch); returns the
+    posterior means as a CPU array.
+    """
     n = A.shape[0]
     adj = torch.from_numpy(normalize_adjacency(A, mode="sym").toarray())
     target = torch.from_numpy((A + sp.identity(n)).toarray().astype(np.float32))
     features = torch.from_numpy((Z > Z.mean(axis=0)).astype(np.float32))
+    adj, target, features = trainer.to((adj, target, features))
     with seeded(seed):
-        gae = ScGNNGraphAutoencoder(features.shape[1])
+        gae = trainer.to(ScGNNGraphAutoencoder(features.shape[1]))
         opt = torch.optim.Adam(gae.parameters(), lr=lr)
         gae.train()
-        for _ in range(epochs):
+
+        def epoch(_):
             mu, logvar, z = gae(adj, features)
             recon = balanced_adjacency_bce(z @ z.T, target)
             kl = (
@@ -216,12 +224,15 @@ def _graph_embedding(A, Z, epochs, lr, seed):
                 / n
                 * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
             )
-            opt.zero_grad()
-            (recon + kl).backward()
-            opt.step()
+            return {
+                "train_loss": trainer.step(opt, recon + kl),
+                "iteration": iteration,
+            }
+
+        trainer.run("graph_ae", epochs, epoch)
         gae.eval()
         with torch.no_grad():
-            return gae(adj, features)[0].numpy()
+            return gae(adj, features)[0].cpu().numpy()
 
 
 def _louvain_count(A, seed):
@@ -310,10 +321,15 @@ class ScGNN(ImputerMixin):
         Cells per batch (scGNN's default: whole data sets in one batch).
     post_threshold : float, default=0.01
         Imputed ``log1p`` values below it are set to 0.
+    device : str or torch.device, default="cpu"
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
+        ``ValueError`` names an absent device. The fitted module is kept on
+        the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds every stage.
     verbose : int, default=0
-        Progress bars.
+        Progress bars: 1 shows the EM iterations, 2 also every training
+        phase.
 
     Attributes
     ----------
@@ -329,6 +345,16 @@ class ScGNN(ImputerMixin):
         The imputation autoencoder (on CPU, eval mode).
     embedding_ : ndarray of shape (n_cells, 128)
         Final feature-autoencoder embedding of the training cells.
+    history_ : list of dict
+        One record per training epoch: phase, epoch, train_loss, seconds.
+        Phases in order: ``"pretrain"`` (feature autoencoder), then per EM
+        iteration ``"graph_ae"``, ``"cluster_ae"`` (one run per cluster, with
+        its ``cluster``) and ``"em"`` (records of these carry the
+        ``iteration``; the last ``"em"`` epoch of an iteration also carries
+        ``graph_change`` and ``ari``, the convergence values), then
+        ``"impute"``.  ``train_loss`` is the loss summed over a batch's
+        cells, averaged over the batches weighted by their size (the loss
+        with one batch, scGNN's default).
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -371,8 +397,7 @@ class ScGNN(ImputerMixin):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "post_threshold": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -396,6 +421,7 @@ class ScGNN(ImputerMixin):
         learning_rate=1e-3,
         batch_size=12800,
         post_threshold=0.01,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -417,26 +443,38 @@ class ScGNN(ImputerMixin):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.post_threshold = post_threshold
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def _train(self, module, data, target, epochs, loss_fn, gen, desc):
-        """Minimise ``loss_fn(x_hat, target, idx)``; return (recon, embedding)."""
+    def _train(self, trainer, module, data, epochs, loss_fn, gen, phase, **extra):
+        """Minimise ``loss_fn(x_hat, x, idx)`` on ``data``; return (recon, embedding).
+
+        ``idx`` are the batch's rows (a CPU tensor); ``extra`` values are
+        recorded with every epoch of ``phase``.
+        """
         opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+
+        def batch_loss(idx):
+            rows = data[trainer.to(idx)]
+            return loss_fn(module(rows)[0], rows, idx)
+
+        def epoch(_):
+            loss = trainer.minibatch_epoch(
+                opt, batch_loss, data.shape[0], self.batch_size, gen
+            )
+            return {"train_loss": loss, **extra}
+
         module.train()
-        for _ in progress(range(epochs), self.verbose > 1, desc):
-            for idx in minibatches(data.shape[0], self.batch_size, gen):
-                recon, _ = module(data[idx])
-                loss = loss_fn(recon, target[idx], idx)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        trainer.run(phase, epochs, epoch)
         module.eval()
         with torch.no_grad():
             return module(data)
 
-    def _clusters(self, A, Z, seed):
-        embedding = _graph_embedding(A, Z, self.gae_epochs, 0.01, seed)
+    def _clusters(self, A, Z, seed, trainer, iteration):
+        embedding = _graph_embedding(
+            A, Z, self.gae_epochs, 0.01, seed, trainer, iteration
+        )
         k = _louvain_count(A, seed)
         scale = 0.8 if A.shape[0] < 2000 else 0.5
         k = int(k * scale) if k > 3 else 2
@@ -452,68 +490,77 @@ class ScGNN(ImputerMixin):
         n_cells, n_genes = X.shape
         if n_cells < 3:
             raise ValueError(f"ScGNN needs at least 3 cells; got {n_cells}.")
+        # inner phases show their bars from verbose=2 (EM iterations from 1)
+        trainer = Trainer(self.device, self.verbose > 1)
         seed = check_random_state_int(self.random_state)
         x = torch.log1p(torch.from_numpy(dense_float(X)))
         self.signals_ = ltmg_signals(x.numpy(), random_state=seed)
-        trs = torch.from_numpy(self.signals_)
+        x, trs = trainer.to((x, torch.from_numpy(self.signals_)))
 
         def eq1(recon, target, idx):
             err = (recon - target) ** 2
-            return self.gamma * err.sum() + self.regu * (err * trs[idx]).sum()
+            return (
+                self.gamma * err.sum() + self.regu * (err * trs[trainer.to(idx)]).sum()
+            )
 
         def plain(recon, target, idx):
             return self.gamma * ((recon - target) ** 2).sum()
 
         with seeded(seed) as gen:
-            feature_ae = ScGNNAutoencoder(n_genes)
+            feature_ae = trainer.to(ScGNNAutoencoder(n_genes))
             recon, z = self._train(
-                feature_ae, x, x, self.pretrain_epochs, eq1, gen, "scGNN feature AE"
+                trainer, feature_ae, x, self.pretrain_epochs, eq1, gen, "pretrain"
             )
             A = prune_knn_graph(
-                z.numpy(), self.n_neighbors, self.prune, random_state=seed
+                z.cpu().numpy(), self.n_neighbors, self.prune, random_state=seed
             )
             # scGNN compares graphs against the normalised Laplacian of the first
             first = sp.csr_matrix(laplacian(A, normed=True))
             old_graph, old_labels = first, np.zeros(n_cells, dtype=int)
             labels = old_labels
             self.n_iter_ = 0
+            # EM iterations (not epochs: each runs the phases below)
             bar = progress(range(self.max_iter), self.verbose, "scGNN EM")
-            for _ in bar:
-                labels = self._clusters(A, z.numpy(), seed)
+            for it in bar:
+                labels = self._clusters(A, z.cpu().numpy(), seed, trainer, it)
                 new_recon = torch.zeros_like(recon)
                 for c in np.unique(labels):
-                    cells = torch.from_numpy(np.flatnonzero(labels == c))
+                    cells = trainer.to(torch.from_numpy(np.flatnonzero(labels == c)))
                     if cells.numel() < 2:
                         new_recon[cells] = recon[cells]
                         continue
-                    cluster_ae = copy.deepcopy(feature_ae)
-                    part = recon[cells]
                     new_recon[cells] = self._train(
-                        cluster_ae,
-                        part,
-                        part,
+                        trainer,
+                        copy.deepcopy(feature_ae),
+                        recon[cells],
                         self.cluster_epochs,
                         plain,
                         gen,
-                        "scGNN cluster AE",
+                        "cluster_ae",
+                        iteration=it,
+                        cluster=int(c),
                     )[0]
                 recon, z = self._train(
+                    trainer,
                     feature_ae,
-                    new_recon,
                     new_recon,
                     self.em_epochs,
                     plain,
                     gen,
-                    "scGNN EM AE",
+                    "em",
+                    iteration=it,
                 )
                 A = prune_knn_graph(
-                    z.numpy(), self.n_neighbors, self.prune, random_state=seed
+                    z.cpu().numpy(), self.n_neighbors, self.prune, random_state=seed
                 )
                 self.n_iter_ += 1
                 graph = self.alpha * first + (1 - self.alpha) * self._graph_operator(A)
                 change = abs(graph - old_graph).mean()
                 threshold = self.graph_tol * abs(first).mean()
                 agreement = adjusted_rand_score(old_labels, labels)
+                trainer.history[-1].update(
+                    graph_change=float(change), ari=float(agreement)
+                )
                 if self.verbose:
                     bar.set_postfix(
                         graph_change=f"{change:.2e}", ari=f"{agreement:.3f}"
@@ -523,7 +570,7 @@ class ScGNN(ImputerMixin):
                 old_graph, old_labels = graph, labels
             self.adjacency_ = A
             self.labels_ = np.asarray(labels)
-            self.embedding_ = z.numpy()
+            self.embedding_ = z.cpu().numpy()
             graph_reg = normalize_rows(A, 1.0)
 
             def eq5(recon, target, idx):
@@ -535,13 +582,13 @@ class ScGNN(ImputerMixin):
                     self.regu_graph,
                     self.regu_celltype,
                 )
-                return (torch.from_numpy(weights) @ ((recon - target) ** 2)).sum()
+                weights = trainer.to(torch.from_numpy(weights))
+                return (weights @ ((recon - target) ** 2)).sum()
 
             impute_ae = copy.deepcopy(feature_ae)
-            self._train(
-                impute_ae, x, x, self.impute_epochs, eq5, gen, "scGNN imputation AE"
-            )
-        self.module_ = impute_ae
+            self._train(trainer, impute_ae, x, self.impute_epochs, eq5, gen, "impute")
+        self.module_ = impute_ae.cpu()
+        self.history_ = trainer.history
 
     def _transform(self, X):
         # float64 so that a cell's output does not depend on the batch it is

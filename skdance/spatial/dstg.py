@@ -1,6 +1,5 @@
 """DSTG: a graph convolutional network on pseudo-spots linked to real spots."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,7 +13,15 @@ from torch.nn import functional as F
 
 from skdance.datasets import make_pseudo_spots
 from skdance.graph import MutualNNGraph
-from skdance.nn import progress, seeded, to_torch_sparse
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    VALIDATION_CONSTRAINTS,
+    Trainer,
+    check_device,
+    seeded,
+    to_torch_sparse,
+    validation_split,
+)
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial._base import DeconvolutionMixin
@@ -88,7 +95,9 @@ class DSTG(DeconvolutionMixin):
     """DSTG: deconvolution by a GCN on a pseudo-spot / real-spot link graph.
 
     The method of Song & Su (2021) as DANCE runs it.  Transductive: ``fit``
-    stores the reference, ``predict`` trains on the spots it is given.
+    stores the reference, ``predict`` trains the network on the spots it is
+    given (each call trains anew, on ``device``; nothing of that training is
+    stored on the estimator, so there is no ``history_``).
 
     1. Pseudo-spots: ``n_pseudo_spots`` mixtures of 2-8 reference cells
        (:func:`~skdance.datasets.make_pseudo_spots`), with known proportions.
@@ -104,8 +113,9 @@ class DSTG(DeconvolutionMixin):
        expression of all nodes; softmax cross-entropy against the pseudo
        spots' proportions on a random ``1 - validation_fraction`` of them
        (eqs. 77-79), Adam; the epoch with the lowest loss on the held-out
-       pseudo-spots is kept.  The real spots' softmax outputs are the
-       proportions.
+       pseudo-spots is kept (training stops early after ``patience`` epochs
+       without improvement when ``patience`` is set).  The real spots'
+       softmax outputs are the proportions.
 
     Left out: DSTG's extra edge filter (keeping MNN pairs among the
     ``k_filter`` neighbours on the top CCA-loading genes).
@@ -134,7 +144,16 @@ class DSTG(DeconvolutionMixin):
     max_epochs : int, default=200
         Full-graph epochs.
     validation_fraction : float, default=0.2
-        Pseudo-spots held out to pick the epoch.
+        Pseudo-spots held out to pick the epoch (none if it rounds down to 0:
+        then every epoch is run and the last one kept).
+    patience : int or None, default=None
+        Stop after this many epochs without improvement of the validation
+        loss; None trains all ``max_epochs`` (the best epoch is kept either
+        way).
+    device : str or torch.device, default="cpu"
+        Where to train (in ``predict``): ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+        or ``"mps"``; a ``ValueError`` names an absent device (raised by
+        ``fit`` already). The proportions are returned as a CPU array.
     random_state : int, RandomState instance or None, default=None
         Seeds the pseudo-spots, the split, the SVD and the network.
     verbose : int, default=0
@@ -144,10 +163,6 @@ class DSTG(DeconvolutionMixin):
     ----------
     classes_ : ndarray of shape (n_types,)
         Cell types (columns of the proportions).
-    loss_ : list of float
-        Training loss per epoch of the last ``predict``.
-    best_epoch_ : int
-        Epoch kept in the last ``predict``.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -182,9 +197,8 @@ class DSTG(DeconvolutionMixin):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **VALIDATION_CONSTRAINTS,
+        **TORCH_CONSTRAINTS,
     }
 
     def __init__(
@@ -201,6 +215,8 @@ class DSTG(DeconvolutionMixin):
         weight_decay=0.0,
         max_epochs=200,
         validation_fraction=0.2,
+        patience=None,
+        device="cpu",
         random_state=None,
         verbose=0,
     ):
@@ -215,10 +231,13 @@ class DSTG(DeconvolutionMixin):
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _fit(self, X, y_idx):
+        check_device(self.device)  # training happens in predict: fail early
         self.reference_ = sp.csr_matrix(X)
         self.reference_labels_ = y_idx
 
@@ -229,6 +248,7 @@ class DSTG(DeconvolutionMixin):
         return np.flatnonzero(hvg.fit(reference).highly_variable_)
 
     def _predict(self, X, genes, coords):
+        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         reference = self.reference_[:, genes]
         pseudo, props, _ = make_pseudo_spots(
@@ -251,46 +271,42 @@ class DSTG(DeconvolutionMixin):
         features = torch.from_numpy(np.vstack([A, B]).astype(np.float32))
         targets = torch.from_numpy(props.astype(np.float32))
         n_pseudo = A.shape[0]
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n_pseudo)
-        n_val = int(round(self.validation_fraction * n_pseudo))
-        val, train = torch.from_numpy(order[:n_val]), torch.from_numpy(order[n_val:])
-        self.loss_ = []
+        train, valid = validation_split(n_pseudo, self.validation_fraction, seed)
+        adj, features, targets = trainer.to((adj, features, targets))
+        train, valid = trainer.to((torch.from_numpy(train), torch.from_numpy(valid)))
         with seeded(seed):
             module = DSTGModule(
                 features.shape[1], self.hidden, props.shape[1], self.dropout
             )
+            module = trainer.to(module)
             opt = torch.optim.Adam(
                 module.parameters(),
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
-            best, best_state, self.best_epoch_ = np.inf, None, self.max_epochs - 1
-            bar = progress(range(self.max_epochs), self.verbose, "DSTG")
-            for epoch in bar:
+
+            def epoch(_):
                 module.train()
                 logits = module(features, adj)
-                loss = F.cross_entropy(logits[train], targets[train])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.loss_.append(loss.item())
-                if n_val:
-                    module.eval()
-                    with torch.no_grad():
-                        val_loss = F.cross_entropy(
-                            module(features, adj)[val], targets[val]
-                        ).item()
-                    if val_loss < best:
-                        best, best_state = val_loss, copy.deepcopy(module.state_dict())
-                        self.best_epoch_ = epoch
-                    if self.verbose:
-                        bar.set_postfix(
-                            loss=f"{self.loss_[-1]:.4f}", val=f"{val_loss:.4f}"
-                        )
-            if best_state is not None:
-                module.load_state_dict(best_state)
+                return trainer.step(opt, F.cross_entropy(logits[train], targets[train]))
+
+            def validate():
+                module.eval()
+                with torch.no_grad():
+                    logits = module(features, adj)[valid]
+                    return {
+                        "valid_loss": F.cross_entropy(logits, targets[valid]).item()
+                    }
+
+            trainer.run(
+                "train",
+                self.max_epochs,
+                epoch,
+                valid_fn=validate if valid.numel() else None,
+                patience=self.patience,
+                module=module,
+            )
             module.eval()
             with torch.no_grad():
                 out = F.softmax(module(features, adj)[n_pseudo:], dim=1)
-        return out.double().numpy()
+        return out.cpu().double().numpy()
