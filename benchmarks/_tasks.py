@@ -195,6 +195,9 @@ DEEP_SCHEDULES = {
 # numbers); ours searches Leiden's resolution to give n_clusters.
 GRAPHSC_PARAMS = {"cluster_method": "leiden"}
 QUICK_DIVISOR = 10  # --quick: a tenth of the epochs (smoke run, shipped data)
+# ... but at least two DEC target updates: scDSC refreshes its target every
+# update_interval=10 epochs, so a tenth (5 epochs) would never refresh it
+QUICK_MIN_EPOCHS = {"scDSC": {"max_epochs": 20}}
 
 # scDCC's constraints: pairs of cells drawn among 10% "labelled" cells, as many
 # pairs as cells (must-link when the two share a label, else cannot-link).
@@ -214,7 +217,8 @@ def clustering_models(dataset, seed, n_clusters, quick=False):
     def schedule(name):
         sched = DEEP_SCHEDULES[name]
         if quick:
-            return {k: max(1, v // QUICK_DIVISOR) for k, v in sched.items()}
+            short = {k: max(1, v // QUICK_DIVISOR) for k, v in sched.items()}
+            return short | QUICK_MIN_EPOCHS.get(name, {})
         return sched
 
     def counts_model(name, cls, **params):
@@ -260,11 +264,14 @@ MASK_RATE = 0.1
 IMPUTATION_GENES = 2000
 
 
-def top_genes(X, n_top):
-    """Return the indices of the ``n_top`` seurat_v3 HVGs of ``X`` (all if fewer)."""
-    if X.shape[1] <= n_top:
+def top_genes(X, n_top_genes):
+    """Return the indices of the ``n_top_genes`` seurat_v3 HVGs of ``X``.
+
+    All genes when ``X`` has at most ``n_top_genes``.
+    """
+    if X.shape[1] <= n_top_genes:
         return np.arange(X.shape[1])
-    hvg = HighlyVariableGenes(n_top_genes=n_top, flavor="seurat_v3")
+    hvg = HighlyVariableGenes(n_top_genes=n_top_genes, flavor="seurat_v3")
     return np.flatnonzero(hvg.fit(X).highly_variable_)
 
 

@@ -30,7 +30,7 @@ def pbmc_split():
     [
         (SVM(random_state=0), 0.8),
         (Celltypist(random_state=0), 0.8),
-        (Celltypist(feature_selection=True, top_genes=50, random_state=0), 0.75),
+        (Celltypist(feature_selection=True, n_top_genes=50, random_state=0), 0.75),
         (Celltypist(use_sgd=True, random_state=0), 0.75),
         (
             Celltypist(

@@ -55,7 +55,7 @@ def test_minibatch_schedule_and_errors(pbmc_split):
         mini_batch=True,
         batch_size=200,
         batch_number=3,
-        epochs=4,
+        max_epochs=4,
         random_state=0,
     ).fit(X_tr, y_tr)
     # 3 batches of 200 cells per epoch (600 < 900 cells drawn), 4 epochs
@@ -63,7 +63,7 @@ def test_minibatch_schedule_and_errors(pbmc_split):
     assert model.score(X_te, y_te) > 0.6
     # batch_number larger than the data: every cell once per epoch
     model = Celltypist(
-        use_sgd=True, mini_batch=True, batch_size=200, epochs=2, random_state=0
+        use_sgd=True, mini_batch=True, batch_size=200, max_epochs=2, random_state=0
     ).fit(X_tr, y_tr)
     assert model.n_iter_ == 2 * int(np.ceil(n / 200))
     with pytest.raises(ValueError, match="more cells"):
@@ -72,7 +72,7 @@ def test_minibatch_schedule_and_errors(pbmc_split):
 
 def test_feature_selection_keeps_top_genes_per_class(pbmc_split):
     X_tr, _, y_tr, _ = pbmc_split
-    model = Celltypist(feature_selection=True, top_genes=20, random_state=0)
+    model = Celltypist(feature_selection=True, n_top_genes=20, random_state=0)
     model.fit(X_tr, y_tr)
     n_classes = model.classes_.size
     assert 20 <= model.genes_.size <= 20 * n_classes

@@ -7,7 +7,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import ClassifierMixin, clone
-from test_common import INIT_PARAMS
 
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.nn import (
@@ -18,6 +17,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.utils import all_estimators
+from skdance.utils.estimator_checks import fast_instance
 
 TORCH_ESTIMATORS = [
     (name, cls) for name, cls in all_estimators() if "device" in cls().get_params()
@@ -195,7 +195,7 @@ def test_absent_device_is_a_clear_error(name, cls, small_counts):
     if torch.cuda.is_available():
         pytest.skip("CUDA is present here; test_fit_on_cuda covers this machine")
     X, y = small_counts
-    est = cls(**INIT_PARAMS.get(name, {})).set_params(device="cuda")
+    est = fast_instance(cls).set_params(device="cuda")
     with pytest.raises(ValueError, match="device='cuda' was requested"):
         _fit(est, X, y)
 
@@ -203,7 +203,7 @@ def test_absent_device_is_a_clear_error(name, cls, small_counts):
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_history_and_fitted_pickle(name, cls, small_counts):
     X, y = small_counts
-    est = _fit(cls(**INIT_PARAMS.get(name, {})), X, y)
+    est = _fit(fast_instance(cls), X, y)
     if not _is_deconv(est):  # DSTG trains in predict (transductive)
         assert isinstance(est.history_, list) and est.history_
         for record in est.history_:
@@ -220,7 +220,7 @@ def test_history_and_fitted_pickle(name, cls, small_counts):
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_fit_on_cuda(name, cls, small_counts):
     X, y = small_counts
-    est = _fit(cls(**INIT_PARAMS.get(name, {})).set_params(device="cuda"), X, y)
+    est = _fit(fast_instance(cls).set_params(device="cuda"), X, y)
     module = getattr(est, "module_", None)
     if module is not None:
         assert all(p.device.type == "cpu" for p in module.parameters())

@@ -22,7 +22,7 @@ def test_readme_setup_commands():
 
 
 def test_readme_grid_search_example(data_home, capsys):
-    (code,) = _python_blocks()
+    code = _python_blocks()[0]
     assert "GridSearchCV" in code and "stratify=y" in code and "SVM" in code
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
@@ -31,3 +31,11 @@ def test_readme_grid_search_example(data_home, capsys):
     # DANCE-level annotation accuracy on PBMC with a linear SVM
     assert namespace["test_accuracy"] > 0.8
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_readme_history_example(capsys):
+    code = _python_blocks()[1]
+    assert "history_" in code and 'device="cpu"' in code
+    exec(compile(code, "README.rst", "exec"), {})
+    out = capsys.readouterr().out
+    assert "pretrain" in out and "cluster" in out

@@ -96,13 +96,13 @@ class Celltypist(AnnotatorMixin):
        (one-vs-rest), trained with L-BFGS (``C``), or with stochastic gradient
        descent (``use_sgd=True``: ``SGDClassifier(loss="log_loss")``, L2
        strength ``alpha``), the choice for large references.
-    3. Mini-batch SGD (``use_sgd=True, mini_batch=True``): ``epochs`` epochs;
+    3. Mini-batch SGD (``use_sgd=True, mini_batch=True``): ``max_epochs`` epochs;
        each draws ``batch_number * batch_size`` cells (at most all of them)
        without replacement — with probability inversely proportional to the
        cell type's frequency when ``balance_cell_type=True`` — and makes one
        ``partial_fit`` step per batch of ``batch_size`` cells.
     4. Feature selection (``feature_selection=True``): a first SGD model is
-       trained (as CellTypist does, whatever ``use_sgd``), the ``top_genes``
+       trained (as CellTypist does, whatever ``use_sgd``), the ``n_top_genes``
        genes with the largest absolute coefficients of every class are kept,
        and the final model is trained on their union.
     5. Majority voting (``majority_voting=True``): ``predict`` over-clusters
@@ -119,7 +119,7 @@ class Celltypist(AnnotatorMixin):
     probabilities normalised to sum to 1 (CellTypist reports each class's
     sigmoid, un-normalised); clusters below ``min_prop`` keep their per-cell
     labels instead of being named "Heterogeneous"; with fewer genes than
-    ``top_genes`` feature selection keeps all genes instead of raising.
+    ``n_top_genes`` feature selection keeps all genes instead of raising.
 
     Parameters
     ----------
@@ -139,13 +139,13 @@ class Celltypist(AnnotatorMixin):
     batch_size : int, default=1000
         Cells per batch in mini-batch mode; must be smaller than the number
         of training cells.
-    epochs : int, default=10
+    max_epochs : int, default=10
         Epochs in mini-batch mode.
     balance_cell_type : bool, default=False
         Sample rare cell types more often in mini-batch mode.
     feature_selection : bool, default=False
         Two-pass training on the top genes of every class.
-    top_genes : int, default=300
+    n_top_genes : int, default=300
         Genes kept per class with ``feature_selection=True``.
     max_value : float, default=10.0
         Upper clip of the standardised expression.
@@ -210,10 +210,10 @@ class Celltypist(AnnotatorMixin):
         "mini_batch": ["boolean"],
         "batch_number": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "balance_cell_type": ["boolean"],
         "feature_selection": ["boolean"],
-        "top_genes": [Interval(Integral, 1, None, closed="left")],
+        "n_top_genes": [Interval(Integral, 1, None, closed="left")],
         "max_value": [Interval(Real, 0, None, closed="neither")],
         "majority_voting": ["boolean"],
         "over_clustering_resolution": [Interval(Real, 0, None, closed="neither"), None],
@@ -232,10 +232,10 @@ class Celltypist(AnnotatorMixin):
         mini_batch=False,
         batch_number=100,
         batch_size=1000,
-        epochs=10,
+        max_epochs=10,
         balance_cell_type=False,
         feature_selection=False,
-        top_genes=300,
+        n_top_genes=300,
         max_value=10.0,
         majority_voting=False,
         over_clustering_resolution=None,
@@ -250,10 +250,10 @@ class Celltypist(AnnotatorMixin):
         self.mini_batch = mini_batch
         self.batch_number = batch_number
         self.batch_size = batch_size
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.balance_cell_type = balance_cell_type
         self.feature_selection = feature_selection
-        self.top_genes = top_genes
+        self.n_top_genes = n_top_genes
         self.max_value = max_value
         self.majority_voting = majority_voting
         self.over_clustering_resolution = over_clustering_resolution
@@ -287,7 +287,7 @@ class Celltypist(AnnotatorMixin):
             n_jobs=self.n_jobs,
         )
         steps = 0
-        for _ in range(self.epochs):
+        for _ in range(self.max_epochs):
             cells = rng.choice(n, n_sample, replace=False, p=p)
             for start in range(0, n_sample, self.batch_size):
                 batch = cells[start : start + self.batch_size]
@@ -328,7 +328,7 @@ class Celltypist(AnnotatorMixin):
             # CellTypist's first pass is always SGD
             self._train(X, y, all_genes, seed, sgd=True)
             coef = np.vstack([est.coef_ for est in self.classifier_.estimators_])
-            k = min(self.top_genes, X.shape[1])
+            k = min(self.n_top_genes, X.shape[1])
             top = np.argpartition(-np.abs(coef), k - 1, axis=1)[:, :k]
             self._train(X, y, np.unique(top), seed, sgd=self.use_sgd)
         else:

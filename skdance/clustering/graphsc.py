@@ -51,12 +51,12 @@ class GraphSCModule(nn.Module):
     Xavier-initialised with a zero bias, as DGL's ``GraphConv``.
     """
 
-    def __init__(self, in_feats, hidden_dim, embed_dim, dropout):
+    def __init__(self, n_features, hidden_dim, latent_dim, dropout):
         super().__init__()
-        self.conv = nn.Linear(in_feats, hidden_dim)
+        self.conv = nn.Linear(n_features, hidden_dim)
         nn.init.xavier_uniform_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
-        self.embed = nn.Linear(hidden_dim, embed_dim)
+        self.embed = nn.Linear(hidden_dim, latent_dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, aggregated):
@@ -75,14 +75,14 @@ class GraphSC(CountModelMixin):
        ``CellGeneGraph(weight="fraction", self_loops=True)``) links every
        cell to the genes it expresses and every node to itself.  With
        ``edge_norm`` each cell's gene-edge weights are rescaled to mean 1.
-    2. Node features: gene nodes get ``in_feats`` principal components of
+    2. Node features: gene nodes get ``n_components`` principal components of
        the genes in the per-gene standardised weight matrix; a cell node the
        weighted mean of its genes' features.
     3. Encoder: one weighted graph convolution (DGL ``GraphConv`` with
        ``norm="both"``: messages ``weight * feature`` summed, scaled by
        ``deg_out(src)**-0.5`` and ``deg_in(dst)**-0.5``; ``hidden_dim`` units,
        ReLU, dropout on its input) followed by a linear layer to
-       ``embed_dim``.  Training runs over mini-batches of cells; each batch
+       ``latent_dim``.  Training runs over mini-batches of cells; each batch
        is a sampled message-passing block whose destination nodes are the
        batch's cells, and the inner-product decoder reconstructs the block's
        adjacency among them - their self loops, so the target is the
@@ -113,11 +113,11 @@ class GraphSC(CountModelMixin):
     edge_norm : bool, default=True
         Rescale each cell's gene-edge weights to mean 1 (graph-sc's
         ``edge_norm``, on in its and DANCE's runs).
-    in_feats : int, default=50
-        Node feature size (principal components of the genes).
+    n_components : int, default=50
+        Number of principal components of the genes (the node feature size).
     hidden_dim : int, default=200
         Width of the graph convolution.
-    embed_dim : int, default=300
+    latent_dim : int, default=300
         Embedding size.
     dropout : float, default=0.1
         Dropout rate.
@@ -139,9 +139,9 @@ class GraphSC(CountModelMixin):
     ----------
     labels_ : ndarray of shape (n_cells,)
         Cluster of every training cell.
-    embedding_ : ndarray of shape (n_cells, embed_dim)
+    embedding_ : ndarray of shape (n_cells, latent_dim)
         Embedding of the training cells.
-    gene_features_ : ndarray of shape (n_genes, in_feats)
+    gene_features_ : ndarray of shape (n_genes, n_components)
         Principal components of the genes (gene node features).
     gene_block_degree_ : ndarray of shape (n_genes,)
         Expected out-degree of each gene inside a mini-batch block.
@@ -176,9 +176,9 @@ class GraphSC(CountModelMixin):
         "graph": [HasMethods(["fit_transform"]), None],
         "cluster_method": [StrOptions({"kmeans", "leiden"})],
         "edge_norm": ["boolean"],
-        "in_feats": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
-        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -193,9 +193,9 @@ class GraphSC(CountModelMixin):
         graph=None,
         cluster_method="kmeans",
         edge_norm=True,
-        in_feats=50,
+        n_components=50,
         hidden_dim=200,
-        embed_dim=300,
+        latent_dim=300,
         dropout=0.1,
         max_epochs=100,
         batch_size=128,
@@ -208,9 +208,9 @@ class GraphSC(CountModelMixin):
         self.graph = graph
         self.cluster_method = cluster_method
         self.edge_norm = edge_norm
-        self.in_feats = in_feats
+        self.n_components = n_components
         self.hidden_dim = hidden_dim
-        self.embed_dim = embed_dim
+        self.latent_dim = latent_dim
         self.dropout = dropout
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -249,7 +249,7 @@ class GraphSC(CountModelMixin):
             dense = weights.toarray()
             mean, std = column_scaling(dense)
             scaled = (dense - mean) / std
-            n_comp = min(self.in_feats, n_cells, n_genes)
+            n_comp = min(self.n_components, n_cells, n_genes)
             self.gene_features_ = PCA(n_comp, random_state=seed).fit_transform(scaled.T)
             # expected number of a mini-batch's cells linked to each gene: the
             # gene's out-degree in graph-sc's sampled message-passing blocks
@@ -291,7 +291,7 @@ class GraphSC(CountModelMixin):
         inputs = trainer.to(aggregated)
         with seeded(seed) as gen:
             module = GraphSCModule(
-                aggregated.shape[1], self.hidden_dim, self.embed_dim, self.dropout
+                aggregated.shape[1], self.hidden_dim, self.latent_dim, self.dropout
             )
             module = trainer.to(module)
             module.train()
@@ -332,7 +332,7 @@ class GraphSC(CountModelMixin):
 
         Returns
         -------
-        Z : ndarray of shape (n_cells, embed_dim)
+        Z : ndarray of shape (n_cells, latent_dim)
             Embedding.
         """
         X = self._validate_new_input(X)

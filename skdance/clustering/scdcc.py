@@ -124,7 +124,7 @@ class ScDCC(ScDeepCluster):
         Adam learning rate of pretraining.
     learning_rate : float, default=1.0
         Adadelta learning rate of the clustering phase.
-    gamma : float, default=1.0
+    cluster_weight : float, default=1.0
         Weight of the clustering (KL) loss.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
@@ -207,7 +207,7 @@ class ScDCC(ScDeepCluster):
         batch_size=256,
         pretrain_learning_rate=1e-3,
         learning_rate=1.0,
-        gamma=1.0,
+        cluster_weight=1.0,
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
@@ -225,7 +225,7 @@ class ScDCC(ScDeepCluster):
             batch_size=batch_size,
             pretrain_learning_rate=pretrain_learning_rate,
             learning_rate=learning_rate,
-            gamma=gamma,
+            cluster_weight=cluster_weight,
             alpha=alpha,
             update_interval=update_interval,
             tol=tol,

@@ -67,9 +67,10 @@ class ScDeepCluster(CountModelMixin):
        ``pretrain_learning_rate``).
     3. Cluster centres are initialised by k-means (20 restarts) on the
        embedding; then encoder, decoder and centres are trained jointly with
-       Adadelta (``learning_rate``, rho 0.95) on ``gamma * KL(P || Q)`` plus
-       the ZINB loss, where ``Q`` is the Student-t soft assignment and ``P``
-       DEC's sharpened target, recomputed every ``update_interval`` epochs.
+       Adadelta (``learning_rate``, rho 0.95) on
+       ``cluster_weight * KL(P || Q)`` plus the ZINB loss, where ``Q`` is the
+       Student-t soft assignment and ``P`` DEC's sharpened target, recomputed
+       every ``update_interval`` epochs.
        Training stops when fewer than ``tol`` of the cells change cluster
        between target updates, or after ``max_epochs``.
 
@@ -96,7 +97,7 @@ class ScDeepCluster(CountModelMixin):
         Adam learning rate of pretraining.
     learning_rate : float, default=1.0
         Adadelta learning rate of the clustering phase.
-    gamma : float, default=1.0
+    cluster_weight : float, default=1.0
         Weight of the clustering (KL) loss.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
@@ -162,7 +163,7 @@ class ScDeepCluster(CountModelMixin):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "gamma": [Interval(Real, 0, None, closed="left")],
+        "cluster_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -177,7 +178,7 @@ class ScDeepCluster(CountModelMixin):
         batch_size=256,
         pretrain_learning_rate=1e-3,
         learning_rate=1.0,
-        gamma=1.0,
+        cluster_weight=1.0,
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
@@ -194,7 +195,7 @@ class ScDeepCluster(CountModelMixin):
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
         self.learning_rate = learning_rate
-        self.gamma = gamma
+        self.cluster_weight = cluster_weight
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -247,13 +248,13 @@ class ScDeepCluster(CountModelMixin):
         return q, mean, disp, pi
 
     def _cluster_epoch(self, trainer, module, centers, opt, data, p, gen):
-        """One epoch of ``gamma * KL(P || Q) + ZINB`` over shuffled mini-batches."""
+        """One epoch of ``cluster_weight * KL(P || Q) + ZINB``, shuffled batches."""
         counts, normed, sf = data
 
         def loss_fn(idx):
             idx = trainer.to(idx)
             q_b, mean, disp, pi = self._forward_dec(module, normed, idx, centers, gen)
-            return self.gamma * kl_clustering_loss(p[idx], q_b) + zinb_nll(
+            return self.cluster_weight * kl_clustering_loss(p[idx], q_b) + zinb_nll(
                 counts[idx], mean * sf[idx, None], disp, pi
             )
 

@@ -102,10 +102,10 @@ class ScDSC(CountModelMixin):
        outputs ZINB parameters for the raw counts.
     4. DEC centres are initialised by k-means (20 restarts) on the
        autoencoder's embedding; the whole network is trained full batch with
-       Adam on ``w_bce * BCE(Q, P) + w_gcn * KL(P || Z_gcn) + w_rec * MSE +
-       w_zinb * ZINB``, with DEC's target ``P`` recomputed every
-       ``update_interval`` epochs.  Cells are labelled by the argmax of the
-       Student-t assignment ``Q``.
+       Adam on ``cluster_weight * BCE(Q, P) + gcn_weight * KL(P || Z_gcn) +
+       reconstruction_weight * MSE + zinb_weight * ZINB``, with DEC's target
+       ``P`` recomputed every ``update_interval`` epochs.  Cells are labelled
+       by the argmax of the Student-t assignment ``Q``.
 
     Differences from the published code, all deliberate: the pretrained
     autoencoder is loaded once and then trained jointly (DANCE reloads it
@@ -142,8 +142,16 @@ class ScDSC(CountModelMixin):
         Adam learning rate of pretraining.
     learning_rate : float, default=1e-2
         Adam learning rate of joint training.
-    w_bce, w_gcn, w_rec, w_zinb : float, default=1.0, 0.01, 0.1, 0.1
-        Loss weights (binary cross-entropy, GCN KL, reconstruction, ZINB).
+    cluster_weight : float, default=1.0
+        Weight of the clustering loss (binary cross-entropy of ``Q`` against
+        DEC's target ``P``).
+    gcn_weight : float, default=0.01
+        Weight of the KL divergence between ``P`` and the GCN head's
+        prediction.
+    reconstruction_weight : float, default=0.1
+        Weight of the autoencoder's reconstruction (MSE) loss.
+    zinb_weight : float, default=0.1
+        Weight of the ZINB loss.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel (``v`` in the paper).
     update_interval : int, default=10
@@ -212,10 +220,10 @@ class ScDSC(CountModelMixin):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "w_bce": [Interval(Real, 0, None, closed="left")],
-        "w_gcn": [Interval(Real, 0, None, closed="left")],
-        "w_rec": [Interval(Real, 0, None, closed="left")],
-        "w_zinb": [Interval(Real, 0, None, closed="left")],
+        "cluster_weight": [Interval(Real, 0, None, closed="left")],
+        "gcn_weight": [Interval(Real, 0, None, closed="left")],
+        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+        "zinb_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -232,10 +240,10 @@ class ScDSC(CountModelMixin):
         batch_size=256,
         pretrain_learning_rate=1e-3,
         learning_rate=1e-2,
-        w_bce=1.0,
-        w_gcn=0.01,
-        w_rec=0.1,
-        w_zinb=0.1,
+        cluster_weight=1.0,
+        gcn_weight=0.01,
+        reconstruction_weight=0.1,
+        zinb_weight=0.1,
         alpha=1.0,
         update_interval=10,
         tol=1e-3,
@@ -254,10 +262,10 @@ class ScDSC(CountModelMixin):
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
         self.learning_rate = learning_rate
-        self.w_bce = w_bce
-        self.w_gcn = w_gcn
-        self.w_rec = w_rec
-        self.w_zinb = w_zinb
+        self.cluster_weight = cluster_weight
+        self.gcn_weight = gcn_weight
+        self.reconstruction_weight = reconstruction_weight
+        self.zinb_weight = zinb_weight
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -307,11 +315,11 @@ class ScDSC(CountModelMixin):
             z, x_rec, pred, mean, disp, pi = module(normed, adj, self.sigma)
             q = student_t_assignment(z, centers, self.alpha)
             loss = (
-                self.w_bce * F.binary_cross_entropy(q, p)
-                + self.w_gcn
+                self.cluster_weight * F.binary_cross_entropy(q, p)
+                + self.gcn_weight
                 * F.kl_div(torch.log(pred + 1e-10), p, reduction="batchmean")
-                + self.w_rec * F.mse_loss(x_rec, normed)
-                + self.w_zinb * zinb_nll(counts, mean * sf[:, None], disp, pi)
+                + self.reconstruction_weight * F.mse_loss(x_rec, normed)
+                + self.zinb_weight * zinb_nll(counts, mean * sf[:, None], disp, pi)
             )
             return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
 

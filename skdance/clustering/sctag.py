@@ -76,12 +76,13 @@ class ScTAG(CountModelMixin):
        embedding: a ZINB decoder (128-256-512) for the raw counts and an
        inner-product decoder ``sigmoid(h h^T)`` with ``h`` a linear map of
        the embedding to ``adj_dim`` units, for the adjacency.
-    3. Pretraining minimises ``w_adj * MSE(A_rec, A) + w_zinb * ZINB``
-       (Adam with AMSGrad, full batch).  Cluster centres are initialised by
-       k-means (20 restarts) on the embedding; then ``w_cluster * KL(P||Q)``
-       is added, with DEC's target ``P`` recomputed every
-       ``update_interval`` epochs, until fewer than ``tol`` of the cells
-       change cluster between updates or ``max_epochs`` is reached.
+    3. Pretraining minimises ``adjacency_weight * MSE(A_rec, A) +
+       zinb_weight * ZINB`` (Adam with AMSGrad, full batch).  Cluster centres
+       are initialised by k-means (20 restarts) on the embedding; then
+       ``cluster_weight * KL(P||Q)`` is added, with DEC's target ``P``
+       recomputed every ``update_interval`` epochs, until fewer than ``tol``
+       of the cells change cluster between updates or ``max_epochs`` is
+       reached.
 
     The method is transductive: the graph links the cells passed together.
     ``transform(X)`` builds the graph over the rows of ``X`` and encodes them
@@ -115,11 +116,11 @@ class ScTAG(CountModelMixin):
         Maximum clustering epochs.
     learning_rate : float, default=5e-4
         Adam learning rate of both phases.
-    w_adj : float, default=0.3
+    adjacency_weight : float, default=0.3
         Weight of the adjacency reconstruction loss.
-    w_zinb : float, default=1.0
+    zinb_weight : float, default=1.0
         Weight of the ZINB loss.
-    w_cluster : float, default=1.5
+    cluster_weight : float, default=1.5
         Weight of the clustering (KL) loss.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
@@ -190,9 +191,9 @@ class ScTAG(CountModelMixin):
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "w_adj": [Interval(Real, 0, None, closed="left")],
-        "w_zinb": [Interval(Real, 0, None, closed="left")],
-        "w_cluster": [Interval(Real, 0, None, closed="left")],
+        "adjacency_weight": [Interval(Real, 0, None, closed="left")],
+        "zinb_weight": [Interval(Real, 0, None, closed="left")],
+        "cluster_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -210,9 +211,9 @@ class ScTAG(CountModelMixin):
         pretrain_epochs=1000,
         max_epochs=300,
         learning_rate=5e-4,
-        w_adj=0.3,
-        w_zinb=1.0,
-        w_cluster=1.5,
+        adjacency_weight=0.3,
+        zinb_weight=1.0,
+        cluster_weight=1.5,
         alpha=1.0,
         update_interval=1,
         tol=1e-3,
@@ -232,9 +233,9 @@ class ScTAG(CountModelMixin):
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
-        self.w_adj = w_adj
-        self.w_zinb = w_zinb
-        self.w_cluster = w_cluster
+        self.adjacency_weight = adjacency_weight
+        self.zinb_weight = zinb_weight
+        self.cluster_weight = cluster_weight
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -253,9 +254,8 @@ class ScTAG(CountModelMixin):
 
     def _losses(self, module, x_hops, counts, sf, prop, target):
         z, adj_rec, mean, disp, pi = module(x_hops, prop)
-        loss = self.w_adj * F.mse_loss(adj_rec, target) + self.w_zinb * zinb_nll(
-            counts, mean * sf[:, None], disp, pi
-        )
+        loss = self.adjacency_weight * F.mse_loss(adj_rec, target)
+        loss = loss + self.zinb_weight * zinb_nll(counts, mean * sf[:, None], disp, pi)
         return z, loss
 
     def fit(self, X, y=None):
@@ -331,7 +331,7 @@ class ScTAG(CountModelMixin):
             q = student_t_assignment(z, centers, self.alpha)
             if epoch % self.update_interval == 0:
                 target["p"] = stopper.update(q, epoch)  # may raise StopTraining
-            loss = loss + self.w_cluster * kl_clustering_loss(target["p"], q)
+            loss = loss + self.cluster_weight * kl_clustering_loss(target["p"], q)
             return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
 
         trainer.run("cluster", self.max_epochs, epoch_fn)

@@ -122,9 +122,10 @@ class GraphSCI(ImputerMixin):
        each cell's ``log1p`` expression through ``Z_a`` and decodes a ZINB
        distribution of its counts (mean scaled by the cell's size factor,
        library size over the median).
-    3. Loss (eq. 12, DANCE's weights): ``le`` x ZINB negative log-likelihood
-       of the counts + ``la`` x class-balanced BCE of ``Z_a`` as adjacency
-       logits + ``ka`` x KL(``q(Z_a)`` || N(0, I)) + ``ke`` x
+    3. Loss (eq. 12, DANCE's weights): ``zinb_weight`` x ZINB negative
+       log-likelihood of the counts + ``adjacency_weight`` x class-balanced
+       BCE of ``Z_a`` as adjacency logits + ``kl_weight`` x
+       KL(``q(Z_a)`` || N(0, I)) + ``mse_weight`` x
        ``0.5 / n_genes`` x MSE between the ZINB mean and the counts; full
        batch, Adam with weight decay, ``max_epochs`` epochs.
     4. ``transform``: the ZINB mean of every entry, with ``Z_a`` at its mean
@@ -160,9 +161,14 @@ class GraphSCI(ImputerMixin):
         Adam weight decay.
     max_epochs : int, default=300
         Full-batch epochs.
-    le, la, ke, ka : float, default=1.0, 1e-9, 100.0, 1.0
-        Weights of the ZINB, adjacency, expression-MSE and KL terms (DANCE's
-        defaults).
+    zinb_weight : float, default=1.0
+        Weight of the ZINB negative log-likelihood (DANCE's default).
+    adjacency_weight : float, default=1e-9
+        Weight of the adjacency reconstruction BCE (DANCE's default).
+    mse_weight : float, default=100.0
+        Weight of the expression MSE term (DANCE's default).
+    kl_weight : float, default=1.0
+        Weight of the KL term (DANCE's default).
     device : str or torch.device, default="cpu"
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device. The fitted module is kept on
@@ -214,10 +220,10 @@ class GraphSCI(ImputerMixin):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "le": [Interval(Real, 0, None, closed="left")],
-        "la": [Interval(Real, 0, None, closed="left")],
-        "ke": [Interval(Real, 0, None, closed="left")],
-        "ka": [Interval(Real, 0, None, closed="left")],
+        "zinb_weight": [Interval(Real, 0, None, closed="left")],
+        "adjacency_weight": [Interval(Real, 0, None, closed="left")],
+        "mse_weight": [Interval(Real, 0, None, closed="left")],
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
         **TORCH_CONSTRAINTS,
     }
 
@@ -230,10 +236,10 @@ class GraphSCI(ImputerMixin):
         learning_rate=1e-3,
         weight_decay=1e-5,
         max_epochs=300,
-        le=1.0,
-        la=1e-9,
-        ke=100.0,
-        ka=1.0,
+        zinb_weight=1.0,
+        adjacency_weight=1e-9,
+        mse_weight=100.0,
+        kl_weight=1.0,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -244,10 +250,10 @@ class GraphSCI(ImputerMixin):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
-        self.le = le
-        self.la = la
-        self.ke = ke
-        self.ka = ka
+        self.zinb_weight = zinb_weight
+        self.adjacency_weight = adjacency_weight
+        self.mse_weight = mse_weight
+        self.kl_weight = kl_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -324,10 +330,10 @@ class GraphSCI(ImputerMixin):
                     )
                 )
                 loss = (
-                    self.le * zinb_nll(counts, mean, disp, pi)
-                    + self.la * balanced_adjacency_bce(z, target)
-                    + self.ka * kl
-                    + self.ke * 0.5 / n_genes * F.mse_loss(mean, counts)
+                    self.zinb_weight * zinb_nll(counts, mean, disp, pi)
+                    + self.adjacency_weight * balanced_adjacency_bce(z, target)
+                    + self.kl_weight * kl
+                    + self.mse_weight * 0.5 / n_genes * F.mse_loss(mean, counts)
                 )
                 return trainer.step(opt, loss)
 

@@ -71,10 +71,10 @@ def cca_embedding(A, B, n_components=30, random_state=None):
 class DSTGModule(nn.Module):
     """DSTG's two-layer GCN: dropout, GC, ReLU, dropout, GC (logits)."""
 
-    def __init__(self, n_in, hidden, n_out, dropout):
+    def __init__(self, n_in, hidden_dim, n_out, dropout):
         super().__init__()
-        self.gc1 = nn.Linear(n_in, hidden, bias=False)
-        self.gc2 = nn.Linear(hidden, n_out, bias=False)
+        self.gc1 = nn.Linear(n_in, hidden_dim, bias=False)
+        self.gc2 = nn.Linear(hidden_dim, n_out, bias=False)
         self.dropout = dropout
         self.reset_parameters()
 
@@ -109,7 +109,7 @@ class DSTG(DeconvolutionMixin):
        ``n_cc`` vectors, L2-normalised rows), mutual nearest neighbours
        across the sets (``graph``, default ``MutualNNGraph(n_neighbors=5)``),
        self loops, symmetric normalisation (eqs. 74-76).
-    4. :class:`DSTGModule` (hidden width ``hidden``) on the scaled
+    4. :class:`DSTGModule` (hidden width ``hidden_dim``) on the scaled
        expression of all nodes; softmax cross-entropy against the pseudo
        spots' proportions on a random ``1 - validation_fraction`` of them
        (eqs. 77-79), Adam; the epoch with the lowest loss on the held-out
@@ -133,7 +133,7 @@ class DSTG(DeconvolutionMixin):
         Variable genes used.
     n_cc : int, default=30
         CCA dimensions.
-    hidden : int, default=32
+    hidden_dim : int, default=32
         Hidden width of the GCN.
     dropout : float, default=0.0
         Dropout rate.
@@ -192,7 +192,7 @@ class DSTG(DeconvolutionMixin):
         "cells_per_spot": [tuple, list],
         "n_top_genes": [Interval(Integral, 1, None, closed="left")],
         "n_cc": [Interval(Integral, 1, None, closed="left")],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -209,7 +209,7 @@ class DSTG(DeconvolutionMixin):
         cells_per_spot=(2, 8),
         n_top_genes=2000,
         n_cc=30,
-        hidden=32,
+        hidden_dim=32,
         dropout=0.0,
         learning_rate=0.005,
         weight_decay=0.0,
@@ -225,7 +225,7 @@ class DSTG(DeconvolutionMixin):
         self.cells_per_spot = cells_per_spot
         self.n_top_genes = n_top_genes
         self.n_cc = n_cc
-        self.hidden = hidden
+        self.hidden_dim = hidden_dim
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -276,7 +276,7 @@ class DSTG(DeconvolutionMixin):
         train, valid = trainer.to((torch.from_numpy(train), torch.from_numpy(valid)))
         with seeded(seed):
             module = DSTGModule(
-                features.shape[1], self.hidden, props.shape[1], self.dropout
+                features.shape[1], self.hidden_dim, props.shape[1], self.dropout
             )
             module = trainer.to(module)
             opt = torch.optim.Adam(

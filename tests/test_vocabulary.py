@@ -1,0 +1,74 @@
+"""Every estimator uses the project's parameter vocabulary (DESIGN.md section 5)."""
+
+import pytest
+
+from skdance.utils import all_estimators
+
+ESTIMATORS = all_estimators()
+
+# Synonyms no estimator may take as a parameter, each mapped to the vocabulary
+# name to use instead.  Not listed: ``latent_dims`` (ScDSC's tuple of encoder
+# widths), ``gamma`` (SVM's kernel coefficient, scGNN's reconstruction weight)
+# and ``knn`` (MAGIC's neighbour count, magic-impute's own name).
+SYNONYMS = {
+    "epochs": "max_epochs (or pretrain_epochs)",
+    "n_epochs": "max_epochs (or pretrain_epochs)",
+    "num_epochs": "max_epochs (or pretrain_epochs)",
+    "lr": "learning_rate",
+    "l2": "weight_decay",
+    "top_genes": "n_top_genes",
+    "embed_dim": "latent_dim",
+    "embedding_dim": "latent_dim",
+    "in_feats": "n_components (a PCA size) or n_features",
+    "hidden": "hidden_dim (or hidden_dims, a tuple)",
+    "w_adj": "adjacency_weight",
+    "w_zinb": "zinb_weight",
+    "w_cluster": "cluster_weight",
+    "w_bce": "cluster_weight",
+    "w_gcn": "gcn_weight",
+    "w_rec": "reconstruction_weight",
+    "le": "zinb_weight (a loss weight named after what it weighs)",
+    "la": "adjacency_weight (a loss weight named after what it weighs)",
+    "ka": "kl_weight (a loss weight named after what it weighs)",
+    "ke": "mse_weight (a loss weight named after what it weighs)",
+    "use_gpu": "device",
+    "cuda": "device",
+}
+
+# Estimators with max_epochs or learning_rate that do not train with torch,
+# hence take no ``device``.
+NON_TORCH = {
+    # scikit-learn SGDClassifier; max_epochs counts its mini-batch SGD epochs
+    "Celltypist",
+}
+
+TORCH_PARAMS = ("device", "random_state", "verbose")
+TRAINED = [
+    (name, cls)
+    for name, cls in ESTIMATORS
+    if name not in NON_TORCH
+    and set(cls._get_param_names()) & {"max_epochs", "learning_rate"}
+]
+
+
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
+def test_no_parameter_synonyms(name, cls):
+    params = cls._get_param_names()
+    wrong = {p: SYNONYMS[p] for p in params if p in SYNONYMS}
+    assert not wrong, f"{name}: rename " + ", ".join(
+        f"{old!r} to {new}" for old, new in wrong.items()
+    )
+
+
+@pytest.mark.parametrize("name, cls", TRAINED, ids=[n for n, _ in TRAINED])
+def test_torch_estimators_take_device_seed_and_verbosity(name, cls):
+    missing = [p for p in TORCH_PARAMS if p not in cls._get_param_names()]
+    assert not missing, f"{name} trains with torch but lacks {missing}"
+
+
+def test_non_torch_exemptions_are_current():
+    names = dict(ESTIMATORS)
+    for name in NON_TORCH:
+        params = set(names[name]._get_param_names())
+        assert params & {"max_epochs", "learning_rate"}, name
+        assert "device" not in params, name
