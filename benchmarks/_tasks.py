@@ -195,9 +195,8 @@ DEEP_SCHEDULES = {
 # numbers); ours searches Leiden's resolution to give n_clusters.
 GRAPHSC_PARAMS = {"cluster_method": "leiden"}
 QUICK_DIVISOR = 10  # --quick: a tenth of the epochs (smoke run, shipped data)
-# ... but at least two DEC target updates: scDSC refreshes its target every
-# update_interval=10 epochs, so a tenth (5 epochs) would never refresh it
-QUICK_MIN_EPOCHS = {"scDSC": {"max_epochs": 20}}
+# ... but at least two DEC target updates (update_interval epochs apart): a
+# tenth of scDSC's schedule (5 epochs, update_interval=10) never refreshes it
 
 # scDCC's constraints: pairs of cells drawn among 10% "labelled" cells, as many
 # pairs as cells (must-link when the two share a label, else cannot-link).
@@ -214,17 +213,20 @@ def clustering_models(dataset, seed, n_clusters, quick=False):
             clusterer,
         )
 
-    def schedule(name):
+    def schedule(name, cls):
         sched = DEEP_SCHEDULES[name]
-        if quick:
-            short = {k: max(1, v // QUICK_DIVISOR) for k, v in sched.items()}
-            return short | QUICK_MIN_EPOCHS.get(name, {})
-        return sched
+        if not quick:
+            return sched
+        short = {k: max(1, v // QUICK_DIVISOR) for k, v in sched.items()}
+        interval = cls().get_params().get("update_interval")
+        if interval is not None:
+            short["max_epochs"] = max(short["max_epochs"], 2 * interval)
+        return short
 
     def counts_model(name, cls, **params):
         # count models take raw counts: gene selection only (keeps counts)
         model = cls(
-            n_clusters=n_clusters, random_state=seed, **schedule(name), **params
+            n_clusters=n_clusters, random_state=seed, **schedule(name, cls), **params
         )
         return make_pipeline(
             HighlyVariableGenes(n_top_genes=2000, flavor="seurat_v3"), model
