@@ -89,7 +89,7 @@ def test_pseudo_spots_downsampling_and_errors():
 
 
 def test_log_normal_regression_recovers_noiseless_abundances():
-    from skdance.spatial.spatialdecon import log_normal_regression
+    from skdance.spatial.deconvolution.spatialdecon import log_normal_regression
 
     rng = np.random.default_rng(0)
     S = rng.gamma(0.5, 10.0, size=(200, 4))
@@ -99,7 +99,7 @@ def test_log_normal_regression_recovers_noiseless_abundances():
 
 
 def test_card_recovers_noiseless_proportions():
-    from skdance.spatial.card import car_nmf
+    from skdance.spatial.deconvolution.card import car_nmf
 
     rng = np.random.default_rng(0)
     U = rng.gamma(0.5, 1.0, size=(100, 3))
@@ -116,7 +116,7 @@ def test_card_recovers_noiseless_proportions():
 
 
 def test_spotlight_markers_find_planted_genes():
-    from skdance.spatial.spotlight import marker_genes
+    from skdance.spatial.deconvolution.spotlight import marker_genes
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 40)

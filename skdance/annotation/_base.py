@@ -1,5 +1,7 @@
 """Shared plumbing of the cell-type classifiers."""
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
@@ -8,15 +10,23 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdance.utils._validation import validate_input
 
-__all__ = ["AnnotatorMixin"]
+__all__ = ["BaseAnnotator"]
 
 
-class AnnotatorMixin(ClassifierMixin, BaseEstimator):
+class BaseAnnotator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     """Validation, label encoding and predict-from-proba for annotators.
 
     Subclasses implement ``_fit(X, y_encoded)`` and ``_predict_proba(X)``
     (columns in the order of ``classes_``).
     """
+
+    @abstractmethod
+    def _fit(self, X, y):
+        """Train on validated ``X`` and integer-encoded ``y``."""
+
+    @abstractmethod
+    def _predict_proba(self, X):
+        """Class probabilities of validated ``X``, columns as ``classes_``."""
 
     def fit(self, X, y):
         """Train on labelled cells.

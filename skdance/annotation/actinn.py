@@ -10,7 +10,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from skdance.annotation._base import AnnotatorMixin
+from skdance.annotation._base import BaseAnnotator
 from skdance.nn import TORCH_CONSTRAINTS, check_device, mlp, seeded, skorch_history
 from skdance.utils._validation import (
     check_counts,
@@ -90,7 +90,7 @@ class _ACTINNNet(NeuralNetClassifier):
         return loss + self.weight_decay * penalty / 2
 
 
-class ACTINN(AnnotatorMixin):
+class ACTINN(BaseAnnotator):
     """ACTINN: automated cell-type identification with a neural network.
 
     The method of Ma & Pellegrini (2020), as its code runs it:

@@ -11,7 +11,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import Interval
 
-from skdance.annotation._base import AnnotatorMixin
+from skdance.annotation._base import BaseAnnotator
 from skdance.utils._validation import check_random_state_int
 
 __all__ = ["Celltypist", "majority_vote"]
@@ -82,7 +82,7 @@ def majority_vote(predicted, clusters, min_prop=0.0):
     return voted
 
 
-class Celltypist(AnnotatorMixin):
+class Celltypist(BaseAnnotator):
     """CellTypist's regularised one-vs-rest logistic regression annotator.
 
     Follows ``celltypist.train`` and ``celltypist.annotate`` (Domínguez Conde

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.annotation._base import AnnotatorMixin
+from skdance.annotation._base import BaseAnnotator
 from skdance.graph import CellGeneGraph
 from skdance.nn import (
     TORCH_CONSTRAINTS,
@@ -101,7 +101,7 @@ class ScDeepsortModule(nn.Module):
         return self.classifier(h)
 
 
-class ScDeepsort(AnnotatorMixin):
+class ScDeepsort(BaseAnnotator):
     """scDeepsort: a weighted graph neural network over cells and genes.
 
     The method of Shao et al. (2021) as its code and DANCE's run it:

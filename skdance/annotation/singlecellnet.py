@@ -8,7 +8,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from skdance.annotation._base import AnnotatorMixin
+from skdance.annotation._base import BaseAnnotator
 from skdance.utils._validation import check_random_state_int
 
 __all__ = ["SingleCellNet"]
@@ -29,7 +29,7 @@ def _template_correlation(values, indicators):
     return np.divide(corr, denom, out=np.zeros_like(corr), where=denom > 0)
 
 
-class SingleCellNet(AnnotatorMixin):
+class SingleCellNet(BaseAnnotator):
     """SingleCellNet's top-pair random forest (Tan & Cahan 2019).
 
     Training, as in ``scn_train`` of pySingleCellNet:

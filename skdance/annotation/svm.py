@@ -7,13 +7,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.annotation._base import AnnotatorMixin
+from skdance.annotation._base import BaseAnnotator
 from skdance.utils._validation import check_random_state_int
 
 __all__ = ["SVM"]
 
 
-class SVM(AnnotatorMixin):
+class SVM(BaseAnnotator):
     """Support vector machine for cell-type annotation.
 
     The SVM baseline of DANCE and of the Abdelaal et al. (2019) annotation

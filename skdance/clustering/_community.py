@@ -1,6 +1,7 @@
 """Shared engine of graph community clustering (Leiden, Louvain)."""
 
 import warnings
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from skdance.graph import KNNGraph
 from skdance.utils._validation import check_random_state_int, validate_input
 
-__all__ = ["CommunityClusteringMixin"]
+__all__ = ["BaseCommunityClustering"]
 
 
 def _to_igraph(adj):
@@ -25,11 +26,15 @@ def _to_igraph(adj):
     return graph
 
 
-class CommunityClusteringMixin(ClusterMixin, BaseEstimator):
+class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     """Modularity (RB configuration) optimisation on a cell graph.
 
     Subclasses implement ``_partition(igraph_graph, resolution, seed)``.
     """
+
+    @abstractmethod
+    def _partition(self, igraph_graph, resolution, seed):
+        """Return integer labels of the graph's vertices."""
 
     _parameter_constraints = {
         "graph": [HasMethods(["fit_transform"]), None],

@@ -22,7 +22,7 @@ from skdance.utils._validation import check_n_clusters, dense_float, validate_in
 
 __all__ = [
     "DEC_CONSTRAINTS",
-    "CountModelMixin",
+    "BaseCountClusterer",
     "LabelChangeStop",
     "column_scaling",
     "kmeans_centers",
@@ -85,7 +85,7 @@ class LabelChangeStop:
         return target_distribution(q)
 
 
-class CountModelMixin(ClusterMixin, TransformerMixin, BaseEstimator):
+class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Base of the count-likelihood clustering models.
 
     ``_tensors`` turns raw counts into the model inputs the ZINB methods

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import CountModelMixin, column_scaling
+from skdance.clustering._deep import BaseCountClusterer, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.graph import CellGeneGraph
 from skdance.nn import (
@@ -64,7 +64,7 @@ class GraphSCModule(nn.Module):
         return self.embed(F.relu(self.conv(self.dropout(aggregated))))
 
 
-class GraphSC(CountModelMixin):
+class GraphSC(BaseCountClusterer):
     """graph-sc: cell embeddings from a graph autoencoder on the cell-gene graph.
 
     The method of Ciortan & Defrance (2021), as graph-sc's and DANCE's code

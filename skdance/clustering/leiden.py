@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from skdance.clustering._community import CommunityClusteringMixin
+from skdance.clustering._community import BaseCommunityClustering
 
 __all__ = ["Leiden"]
 
 
-class Leiden(CommunityClusteringMixin):
+class Leiden(BaseCommunityClustering):
     """Leiden community detection on a cell graph, as :func:`scanpy.tl.leiden`.
 
     A k-nearest-neighbour graph is built on ``X`` by ``graph`` (default:

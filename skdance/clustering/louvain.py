@@ -4,12 +4,12 @@ import random
 
 import numpy as np
 
-from skdance.clustering._community import CommunityClusteringMixin
+from skdance.clustering._community import BaseCommunityClustering
 
 __all__ = ["Louvain"]
 
 
-class Louvain(CommunityClusteringMixin):
+class Louvain(BaseCommunityClustering):
     """Louvain community detection on a cell graph, as :func:`scanpy.tl.louvain`.
 
     A k-nearest-neighbour graph is built on ``X`` by ``graph`` (default:

@@ -9,7 +9,7 @@ from torch import nn
 
 from skdance.clustering._deep import (
     DEC_CONSTRAINTS,
-    CountModelMixin,
+    BaseCountClusterer,
     LabelChangeStop,
     kmeans_centers,
 )
@@ -50,7 +50,7 @@ class ZINBAutoencoder(nn.Module):
         return (z, *self.heads(self.decoder(z)))
 
 
-class ScDeepCluster(CountModelMixin):
+class ScDeepCluster(BaseCountClusterer):
     """scDeepCluster: deep embedded clustering on a ZINB denoising autoencoder.
 
     The method of Tian et al. (2019), as in its PyTorch implementation:

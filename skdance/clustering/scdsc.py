@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from skdance.clustering._deep import (
     DEC_CONSTRAINTS,
-    CountModelMixin,
+    BaseCountClusterer,
     LabelChangeStop,
     kmeans_centers,
 )
@@ -82,7 +82,7 @@ class ScDSCModule(nn.Module):
         return (hidden[-1], x_rec, F.softmax(h, dim=1), *self.heads(dec))
 
 
-class ScDSC(CountModelMixin):
+class ScDSC(BaseCountClusterer):
     """scDSC: deep structural clustering through an autoencoder and a GNN.
 
     The method of Gan et al. (2022):

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from skdance.clustering._deep import (
     DEC_CONSTRAINTS,
-    CountModelMixin,
+    BaseCountClusterer,
     LabelChangeStop,
     kmeans_centers,
 )
@@ -61,7 +61,7 @@ class ScTAGModule(nn.Module):
         return (z, adj_rec, *self.heads(self.decoder(z)))
 
 
-class ScTAG(CountModelMixin):
+class ScTAG(BaseCountClusterer):
     """scTAG: ZINB-based graph embedding autoencoder with DEC clustering.
 
     The method of Yu et al. (2022):

@@ -1,14 +1,16 @@
 """Common base of the graph builders."""
 
+from abc import ABCMeta, abstractmethod
+
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.utils._validation import validate_input
 
-__all__ = ["GraphBuilderMixin"]
+__all__ = ["BaseGraphBuilder"]
 
 
-class GraphBuilderMixin(TransformerMixin, BaseEstimator):
+class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Graph builders: ``fit`` records the input, ``transform`` builds a graph.
 
     ``transform(X)`` returns a ``scipy.sparse`` adjacency over the rows of
@@ -16,6 +18,10 @@ class GraphBuilderMixin(TransformerMixin, BaseEstimator):
     ``clone(self.graph).fit_transform(X)`` on its training cells.  The graph
     is not a per-sample feature map: subsetting the cells changes the graph.
     """
+
+    @abstractmethod
+    def _build(self, X):
+        """Return the sparse adjacency of validated ``X``."""
 
     _counts = False
 

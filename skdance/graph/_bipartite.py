@@ -6,13 +6,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.graph._base import GraphBuilderMixin
+from skdance.graph._base import BaseGraphBuilder
 from skdance.preprocessing._utils import normalize_rows
 
 __all__ = ["CellGeneGraph", "GeneCorrelationGraph"]
 
 
-class CellGeneGraph(GraphBuilderMixin):
+class CellGeneGraph(BaseGraphBuilder):
     """Bipartite cell-gene graph of graph-sc and scDeepsort.
 
     Nodes are the ``n_cells`` cells followed by the ``n_genes`` genes; a cell
@@ -73,7 +73,7 @@ class CellGeneGraph(GraphBuilderMixin):
         return A
 
 
-class GeneCorrelationGraph(GraphBuilderMixin):
+class GeneCorrelationGraph(BaseGraphBuilder):
     """Gene co-expression graph (GraphSCI): genes linked by Pearson correlation.
 
     ``transform(X)`` returns an ``(n_genes, n_genes)`` adjacency: genes

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.graph._base import GraphBuilderMixin
+from skdance.graph._base import BaseGraphBuilder
 
 __all__ = ["KNNGraph", "MutualNNGraph"]
 
@@ -20,7 +20,7 @@ def _check_k(n_neighbors, n_samples, whom):
         )
 
 
-class KNNGraph(GraphBuilderMixin):
+class KNNGraph(BaseGraphBuilder):
     """k-nearest-neighbour graph between the cells (rows) of ``X``.
 
     Parameters
@@ -139,7 +139,7 @@ def _umap_connectivities(knn_indices, knn_dists, n):
     return graph
 
 
-class MutualNNGraph(GraphBuilderMixin):
+class MutualNNGraph(BaseGraphBuilder):
     """Mutual-nearest-neighbour graph (DSTG's link graph).
 
     Cells ``i`` and ``j`` are linked when each is among the other's

@@ -8,12 +8,12 @@ from scipy.spatial.distance import cdist
 from sklearn.neighbors import radius_neighbors_graph
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.graph._base import GraphBuilderMixin
+from skdance.graph._base import BaseGraphBuilder
 
 __all__ = ["RadiusGraph", "SpatialGaussianGraph"]
 
 
-class RadiusGraph(GraphBuilderMixin):
+class RadiusGraph(BaseGraphBuilder):
     """Link spots closer than ``radius`` (``X`` holds spatial coordinates).
 
     Parameters
@@ -60,7 +60,7 @@ def _mean_neighbour_weight(dist2, length_scale):
     return np.mean(np.exp(-dist2 / (2 * length_scale**2)).sum(axis=1)) - 1.0
 
 
-class SpatialGaussianGraph(GraphBuilderMixin):
+class SpatialGaussianGraph(BaseGraphBuilder):
     """SpaGCN's dense Gaussian-kernel spot graph.
 
     ``A_ij = exp(-d_ij^2 / (2 l^2))`` over all pairs of spots, self loops

@@ -1,5 +1,7 @@
 """Shared plumbing of the imputation transformers."""
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -7,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdance.utils._validation import validate_input
 
-__all__ = ["ImputerMixin", "replace_columns"]
+__all__ = ["BaseImputer", "replace_columns"]
 
 
 def replace_columns(X, columns, block):
@@ -30,12 +32,20 @@ def replace_columns(X, columns, block):
     return out
 
 
-class ImputerMixin(TransformerMixin, BaseEstimator):
+class BaseImputer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Validation for imputers: counts in, same-shape counts out.
 
     Subclasses implement ``_fit(X)`` and ``_transform(X)`` on validated,
     non-negative input (CSR or ndarray, float64).
     """
+
+    @abstractmethod
+    def _fit(self, X):
+        """Learn the imputation model from validated counts."""
+
+    @abstractmethod
+    def _transform(self, X):
+        """Impute validated counts on the fitted genes."""
 
     def fit(self, X, y=None):
         """Learn the imputation model from counts.

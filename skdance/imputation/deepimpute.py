@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from skdance.imputation._base import ImputerMixin, replace_columns
+from skdance.imputation._base import BaseImputer, replace_columns
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
@@ -69,7 +69,7 @@ class DeepImputeModule(nn.Module):
         return [net(x) for net, x in zip(self.nets, inputs)]
 
 
-class DeepImpute(ImputerMixin):
+class DeepImpute(BaseImputer):
     """DeepImpute: divide-and-conquer imputation with small networks.
 
     The method of Arisdakessian et al. (2019), as its ``MultiNet`` code runs:

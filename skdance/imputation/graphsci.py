@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.graph import GeneCorrelationGraph
-from skdance.imputation._base import ImputerMixin
+from skdance.imputation._base import BaseImputer
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     Trainer,
@@ -108,7 +108,7 @@ class GraphSCIModule(nn.Module):
         return mean, self.disp(h), self.pi(h)
 
 
-class GraphSCI(ImputerMixin):
+class GraphSCI(BaseImputer):
     """GraphSCI: imputation combining a gene-graph GCN and a ZINB autoencoder.
 
     The method of Rao et al. (2021) with DANCE's architecture and defaults:

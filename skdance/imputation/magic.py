@@ -8,7 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval
 
-from skdance.imputation._base import ImputerMixin
+from skdance.imputation._base import BaseImputer
 from skdance.preprocessing._utils import normalize_rows, row_sums, scale_rows
 from skdance.utils._validation import check_no_empty_rows, check_random_state_int
 
@@ -37,7 +37,7 @@ def diffusion_operator(Z, n_neighbors=5, decay=1.0, n_extended=3):
     return normalize_rows(sp.csr_matrix(K), 1.0)
 
 
-class MAGIC(ImputerMixin):
+class MAGIC(BaseImputer):
     """MAGIC-style diffusion imputation (van Dijk et al. 2018), the baseline.
 
     Counts are scaled to the median library size and square-root transformed;

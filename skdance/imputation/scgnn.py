@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.imputation._base import ImputerMixin
+from skdance.imputation._base import BaseImputer
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     Trainer,
@@ -248,7 +248,7 @@ def _louvain_count(A, seed):
         igraph.set_random_number_generator(random)
 
 
-class ScGNN(ImputerMixin):
+class ScGNN(BaseImputer):
     """scGNN: imputation by iterating feature, graph and cluster autoencoders.
 
     The method of Wang et al. (2021), following its released code:

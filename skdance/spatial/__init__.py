@@ -1,16 +1,33 @@
-"""Spatial transcriptomics: cell-type deconvolution of spots."""
+"""Spatial transcriptomics.
 
-from skdance.spatial._base import DeconvolutionMixin, cell_type_profiles
-from skdance.spatial.card import CARD
-from skdance.spatial.dstg import DSTG
-from skdance.spatial.spatialdecon import SpatialDecon
-from skdance.spatial.spotlight import SPOTlight
+Subpackages
+-----------
+deconvolution
+    Cell-type proportions of spots (CARD, DSTG, SPOTlight, SpatialDecon).
+domain
+    Tissue domains of spots (the base contract; models follow).
+
+The deconvolution estimators are re-exported here, so
+``from skdance.spatial import CARD`` keeps working.
+"""
+
+from skdance.spatial import deconvolution, domain
+from skdance.spatial.deconvolution import (
+    CARD,
+    DSTG,
+    BaseDeconvolution,
+    SpatialDecon,
+    SPOTlight,
+    cell_type_profiles,
+)
 
 __all__ = [
     "CARD",
     "DSTG",
-    "DeconvolutionMixin",
+    "BaseDeconvolution",
     "SPOTlight",
     "SpatialDecon",
     "cell_type_profiles",
+    "deconvolution",
+    "domain",
 ]

@@ -17,7 +17,9 @@ def all_estimators():
     Returns
     -------
     list of tuple
-        Sorted by name; abstract or private classes are left out.
+        Sorted by name.  Abstract bases (``inspect.isabstract``), private
+        names and classes not in their module's ``__all__`` are left out;
+        nothing depends on a name suffix.
     """
     import skdance
 
@@ -31,7 +33,6 @@ def all_estimators():
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 name in public
-                and not name.endswith("Mixin")
                 and issubclass(cls, BaseEstimator)
                 and cls.__module__.startswith("skdance.")
                 and not name.startswith("_")

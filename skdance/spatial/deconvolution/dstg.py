@@ -24,7 +24,7 @@ from skdance.nn import (
 )
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
-from skdance.spatial._base import DeconvolutionMixin
+from skdance.spatial.deconvolution._base import BaseDeconvolution
 from skdance.utils._validation import check_random_state_int
 
 __all__ = ["DSTG", "DSTGModule", "cca_embedding"]
@@ -91,7 +91,7 @@ class DSTGModule(nn.Module):
         return torch.sparse.mm(adj, self.gc2(h))
 
 
-class DSTG(DeconvolutionMixin):
+class DSTG(BaseDeconvolution):
     """DSTG: deconvolution by a GCN on a pseudo-spot / real-spot link graph.
 
     The method of Song & Su (2021) as DANCE runs it.  Transductive: ``fit``

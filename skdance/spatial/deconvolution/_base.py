@@ -1,5 +1,7 @@
 """Shared plumbing of the cell-type deconvolution estimators."""
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
@@ -14,7 +16,7 @@ from skdance.utils._validation import (
     validate_input,
 )
 
-__all__ = ["DeconvolutionMixin", "cell_type_profiles"]
+__all__ = ["BaseDeconvolution", "cell_type_profiles"]
 
 
 def cell_type_profiles(X, y_idx, n_types, statistic="median"):
@@ -54,7 +56,7 @@ def _feature_names(X):
     return None
 
 
-class DeconvolutionMixin(BaseEstimator):
+class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
     """Validation, classes and gene alignment for deconvolution estimators.
 
     ``fit(X_ref, y_ref)`` validates a labelled count reference and calls
@@ -64,6 +66,14 @@ class DeconvolutionMixin(BaseEstimator):
     indexes the fitted genes present in ``X``'s columns.  Subclasses that
     need coordinates set ``_requires_coords = True``.
     """
+
+    @abstractmethod
+    def _fit(self, X, y_idx):
+        """Learn signatures from validated counts and integer labels."""
+
+    @abstractmethod
+    def _predict(self, X, genes, coords):
+        """Proportions of validated spots; ``genes`` indexes fitted genes."""
 
     _requires_coords = False
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize, nnls
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.spatial._base import DeconvolutionMixin, cell_type_profiles
+from skdance.spatial.deconvolution._base import BaseDeconvolution, cell_type_profiles
 
 __all__ = ["SpatialDecon", "log_normal_regression"]
 
@@ -39,7 +39,7 @@ def log_normal_regression(Y, S, max_iter=1000, tol=1e-9):
     Examples
     --------
     >>> import numpy as np
-    >>> from skdance.spatial.spatialdecon import log_normal_regression
+    >>> from skdance.spatial.deconvolution.spatialdecon import log_normal_regression
     >>> S = np.array([[10.0, 0.0], [0.0, 5.0], [3.0, 3.0]])
     >>> log_normal_regression(np.array([[20.0, 5.0, 9.0]]), S).round(2)
     array([[2., 1.]])
@@ -67,7 +67,7 @@ def log_normal_regression(Y, S, max_iter=1000, tol=1e-9):
     return beta
 
 
-class SpatialDecon(DeconvolutionMixin):
+class SpatialDecon(BaseDeconvolution):
     """SpatialDecon: cell-type proportions by log-normal regression.
 
     The method of Danaher et al. (2022) as DANCE runs it:

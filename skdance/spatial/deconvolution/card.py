@@ -8,7 +8,7 @@ from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from skdance.spatial._base import DeconvolutionMixin, cell_type_profiles
+from skdance.spatial.deconvolution._base import BaseDeconvolution, cell_type_profiles
 
 __all__ = ["CARD", "card_informative_genes", "car_nmf"]
 
@@ -175,7 +175,7 @@ def car_nmf(X, U, W, phi, V, sigma_e2=0.1, max_iter=1000, tol=1e-4):
     return V, float(obj), n_iter
 
 
-class CARD(DeconvolutionMixin):
+class CARD(BaseDeconvolution):
     """CARD: spatially informed cell-type deconvolution (Ma & Zhou 2022).
 
     1. ``fit``: the basis is the mean count of every gene in every cell type

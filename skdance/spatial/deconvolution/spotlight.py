@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.preprocessing._utils import normalize_rows
-from skdance.spatial._base import DeconvolutionMixin
+from skdance.spatial.deconvolution._base import BaseDeconvolution
 
 __all__ = ["SPOTlight", "marker_genes"]
 
@@ -73,7 +73,7 @@ def _scale_uv(X):
     return X / np.where(sd > 0, sd, 1.0)
 
 
-class SPOTlight(DeconvolutionMixin):
+class SPOTlight(BaseDeconvolution):
     """SPOTlight: seeded NMF regression (Elosua-Bayes et al. 2021).
 
     1. ``fit``: marker genes of every cell type by one-vs-rest AUC on the

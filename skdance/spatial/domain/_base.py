@@ -1,0 +1,101 @@
+"""Contract of the spatial-domain estimators (DESIGN section 2).
+
+A spatial-domain model clusters the spots of one tissue section into
+domains from expression *and* position: ``fit(X, coords=...)`` (or an
+AnnData with ``obsm[spatial_key]``) sets ``labels_``; ``fit_predict``
+returns them; models with a latent space also set ``embedding_`` and
+``transform``.  The coordinates are side information with one row per
+spot, declared for metadata routing (requested by default), so that
+``Pipeline`` and ``GridSearchCV`` slice them with the spots.
+"""
+
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from skdance.utils._side_info import resolve_side_info
+from skdance.utils._validation import check_n_clusters, validate_input
+
+__all__ = ["BaseSpatialDomain"]
+
+
+class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base of the spatial-domain clusterers: counts plus spot coordinates.
+
+    Subclasses set ``spatial_key`` and ``n_clusters`` in ``__init__`` and
+    implement ``_fit(X, coords)``, which must set ``labels_`` (one domain
+    per spot, integers ``0..n_clusters-1``).  ``X`` reaches ``_fit``
+    validated (non-negative, finite, CSR or ndarray); ``coords`` is a new
+    float array of shape (n_spots, n_dims).
+    """
+
+    __metadata_request__fit = {"coords": True}
+
+    @abstractmethod
+    def _fit(self, X, coords):
+        """Cluster validated counts ``X`` with spot positions ``coords``."""
+
+    def _resolve(self, X, coords, *, reset):
+        coords = resolve_side_info(
+            X,
+            coords,
+            name="coords",
+            key=self.spatial_key,
+            slot="obsm",
+            whom=type(self).__name__,
+        )
+        Xv = validate_input(self, X, reset=reset, counts=True, ensure_min_samples=2)
+        if coords.shape[0] != Xv.shape[0]:  # pragma: no cover - checked above
+            raise ValueError("coords and X disagree on the number of spots.")
+        return Xv, coords
+
+    def fit(self, X, y=None, coords=None):
+        """Find the spatial domains of the spots.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_spots, n_genes)
+            Raw counts of the spots.
+        y : None
+            Ignored.
+        coords : array-like of shape (n_spots, n_dims), default=None
+            Spot positions.  Required unless ``X`` is an AnnData holding
+            them in ``obsm[spatial_key]``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        Xv, coords = self._resolve(X, coords, reset=True)
+        check_n_clusters(self, Xv.shape[0])
+        self._fit(Xv, coords)
+        self.labels_ = np.asarray(self.labels_)
+        return self
+
+    def fit_predict(self, X, y=None, coords=None):
+        """Fit and return the domain of each spot.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_spots, n_genes)
+            Raw counts of the spots.
+        y : None
+            Ignored.
+        coords : array-like of shape (n_spots, n_dims), default=None
+            Spot positions (see ``fit``).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_spots,)
+            Domain of each spot.
+        """
+        return self.fit(X, coords=coords).labels_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        return tags
