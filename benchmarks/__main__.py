@@ -1,42 +1,51 @@
 """Command line: ``python -m benchmarks <task>|all [options]`` (tasks: TASKS)."""
 
 import argparse
+import time
 
-from benchmarks._runner import TASKS, run
+from benchmarks._runner import run
+from benchmarks.tasks import TASKS
 
 
 def main(argv=None):
+    """Parse the arguments and run the task(s); return ``{task: seconds}``."""
+    seeded = [t.name for t in TASKS.values() if t.run_column == "seed"]
+    folded = [t.name for t in TASKS.values() if t.run_column == "fold"]
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run skdance benchmark tasks and write results tables.",
+        description="Run skdance benchmark tasks and write results tables "
+        "(benchmarks/results/<task>.csv and .md).",
     )
     parser.add_argument("task", choices=[*TASKS, "all"])
-    parser.add_argument("--datasets", nargs="+", help="dataset names (default all)")
+    parser.add_argument(
+        "--datasets", nargs="+", help="dataset names (default: the task's own)"
+    )
     parser.add_argument("--models", nargs="+", help="model names (default all)")
     parser.add_argument(
         "--seeds",
         nargs="+",
         type=int,
         default=[0, 1, 2],
-        help="seeds of the clustering, imputation and deconvolution runs",
+        help=f"seeds of the seeded tasks ({', '.join(seeded)})",
     )
     parser.add_argument(
         "--folds",
         nargs="+",
         type=int,
-        help="annotation: which of the 5 cross-validation folds (default all)",
+        help=f"cross-validation folds of {', '.join(folded)} (default all)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="shipped dataset, one seed (about a minute, offline)",
+        help="each task's quick configuration on the shipped dataset, one seed "
+        "or fold (offline; its table says what it runs)",
     )
     parser.add_argument(
         "--jobs",
         type=int,
         default=1,
-        help="clustering: (dataset, seed) runs in parallel processes, one torch "
-        "thread each (fit times then include the sharing of the cores)",
+        help="(dataset, seed) runs in parallel processes, one torch thread each "
+        "(fit times then include the sharing of the cores)",
     )
     parser.add_argument(
         "--merge",
@@ -46,7 +55,9 @@ def main(argv=None):
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     tasks = list(TASKS) if args.task == "all" else [args.task]
+    seconds = {}
     for task in tasks:
+        start = time.perf_counter()
         run(
             task,
             args.datasets,
@@ -58,6 +69,11 @@ def main(argv=None):
             merge=args.merge,
             folds=args.folds,
         )
+        seconds[task] = time.perf_counter() - start
+    if len(tasks) > 1:
+        times = ", ".join(f"{t} {s:.1f} s" for t, s in seconds.items())
+        print(f"done in {sum(seconds.values()):.1f} s ({times})", flush=True)
+    return seconds
 
 
 if __name__ == "__main__":

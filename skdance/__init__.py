@@ -14,7 +14,9 @@ clustering
 imputation
     Imputation of dropout zeros (transformers).
 spatial
-    Cell-type deconvolution of spatial spots.
+    Spatial transcriptomics: deconvolution of spots, spatial domains.
+multimodal
+    Paired modalities: prediction, matching, joint embedding.
 nn
     Shared torch building blocks and the training engine.
 metrics
@@ -32,6 +34,7 @@ __all__ = [
     "graph",
     "imputation",
     "metrics",
+    "multimodal",
     "nn",
     "preprocessing",
     "spatial",

@@ -22,6 +22,7 @@ from sklearn.metrics import (
     mean_squared_error,
     normalized_mutual_info_score,
 )
+from sklearn.utils.metadata_routing import MetadataRequest
 
 __all__ = [
     "accuracy_score",
@@ -241,14 +242,73 @@ def matching_score(scores):
     return float(np.mean(S.diagonal()))
 
 
-def _cluster_labels(estimator, X):
+def _cluster_labels(estimator, X, params):
     if hasattr(estimator, "predict"):
         return estimator.predict(X)
-    return clone(estimator).fit_predict(X)
+    return clone(estimator).fit_predict(X, **params)
+
+
+class _ClusteringScorer:
+    """Callable scorer ``(estimator, X, y, **metadata) -> float``.
+
+    Metadata (``coords=``, ``constraint_labels=``, ...) is forwarded to the
+    clone's ``fit_predict``.  With metadata routing enabled, request it
+    with :meth:`set_score_request`, which returns a new scorer (the shared
+    ``ari_scorer`` is never modified).
+    """
+
+    def __init__(self, score_func, kwargs, requests=None):
+        self._score_func = score_func
+        self._kwargs = kwargs
+        self._requests = dict(requests or {})
+        self.__name__ = f"{getattr(score_func, '__name__', 'clustering')}_scorer"
+
+    def __call__(self, estimator, X, y, **fit_params):
+        if y is None:
+            raise ValueError(
+                "Clustering scorers compare with known labels: pass y to the "
+                "model-selection function."
+            )
+        labels = _cluster_labels(estimator, X, fit_params)
+        return float(self._score_func(np.asarray(y), labels, **self._kwargs))
+
+    def set_score_request(self, **requests):
+        """Return a copy of the scorer that requests the given metadata.
+
+        Parameters
+        ----------
+        **requests : bool or str
+            ``coords=True`` routes ``coords`` to the clone's ``fit_predict``
+            (a string aliases it), as for scikit-learn's scorers.
+
+        Returns
+        -------
+        scorer : callable
+            The new scorer.
+        """
+        return type(self)(
+            self._score_func, self._kwargs, {**self._requests, **requests}
+        )
+
+    def get_metadata_routing(self):
+        """Metadata requested by this scorer (scikit-learn routing)."""
+        request = MetadataRequest(owner=self.__name__)
+        for param, alias in self._requests.items():
+            request.score.add_request(param=param, alias=alias)
+        return request
+
+    def __repr__(self):
+        return f"make_clustering_scorer({getattr(self._score_func, '__name__', '?')})"
 
 
 def make_clustering_scorer(score_func, **kwargs):
-    """Build a scorer ``(estimator, X, y) -> float`` for a clustering metric.
+    """Build a scorer ``(estimator, X, y, **metadata) -> float`` for clustering.
+
+    Estimators with ``predict`` are scored on ``predict(X)``; transductive
+    ones (only ``fit_predict``) on ``clone(estimator).fit_predict(X,
+    **metadata)``, so side information such as spatial ``coords`` reaches
+    the clone.  With scikit-learn metadata routing enabled, request the
+    metadata with ``scorer.set_score_request(coords=True)``.
 
     Parameters
     ----------
@@ -268,17 +328,7 @@ def make_clustering_scorer(score_func, **kwargs):
     >>> from skdance.metrics import make_clustering_scorer
     >>> fm_scorer = make_clustering_scorer(fowlkes_mallows_score)
     """
-
-    def scorer(estimator, X, y):
-        if y is None:
-            raise ValueError(
-                "Clustering scorers compare with known labels: pass y to the "
-                "model-selection function."
-            )
-        return float(score_func(np.asarray(y), _cluster_labels(estimator, X), **kwargs))
-
-    scorer.__name__ = f"{getattr(score_func, '__name__', 'clustering')}_scorer"
-    return scorer
+    return _ClusteringScorer(score_func, kwargs)
 
 
 ari_scorer = make_clustering_scorer(adjusted_rand_score)

@@ -105,8 +105,6 @@ def test_clustering_on_real_data(cls):
     assert np.unique(labels).size == 8
     # a random labelling scores ~0; Leiden/Louvain reach ~0.6 here
     assert adjusted_rand_score(y, labels) > 0.4
-    shuffled = np.random.default_rng(0).permutation(labels)
-    assert adjusted_rand_score(y, shuffled) < 0.05
     np.testing.assert_array_equal(clone(pipe).fit_predict(X), labels)
     assert pickle.loads(pickle.dumps(pipe[-1])).labels_.tolist() == labels.tolist()
 

@@ -1,18 +1,295 @@
-"""The main job (``python -m benchmarks all --quick``) runs offline, writes tables."""
+"""The benchmark task registry, its generic runner and the main job.
 
+The main job (``python -m benchmarks all --quick``) runs offline and writes
+every task's tables; each task declares its datasets, full and quick
+pipelines, evaluation, DANCE's numbers and protocol text; the runner runs any
+registered task, including a tiny one defined here.
+"""
+
+import numpy as np
 import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from benchmarks import _runner
 from benchmarks.__main__ import main
+from benchmarks._datasets import DATASETS, QUICK_DATASET, Data, DatasetSpec
+from benchmarks.tasks import TASKS, get_task
+from benchmarks.tasks._base import DanceReference, Task, Trial
+
+EXPECTED_TASKS = ["annotation", "clustering", "imputation", "deconvolution"]
+
+
+# -- the registry ------------------------------------------------------------
+def test_every_task_registered_in_order():
+    assert list(TASKS) == EXPECTED_TASKS
+    for name, task in TASKS.items():
+        assert isinstance(task, Task) and task.name == name
+        assert get_task(name) is task
+    with pytest.raises(ValueError, match="unknown task"):
+        get_task("no-such-task")
+
+
+def _params(model):
+    steps = model.steps if isinstance(model, Pipeline) else [("", model)]
+    return [(type(s).__name__, s.get_params(deep=False)) for _, s in steps]
+
+
+@pytest.mark.parametrize("name", EXPECTED_TASKS)
+def test_task_declares_everything(name):
+    task = TASKS[name]
+    # datasets: the full run's, all in the catalogue and providing what the
+    # task needs; the quick run's is the shipped one
+    assert task.datasets and set(task.datasets) <= set(DATASETS)
+    for spec in task.dataset_specs():
+        assert set(task.requires) <= spec.provides
+    assert task.dataset_specs(quick=True) == [QUICK_DATASET]
+    with pytest.raises(SystemExit, match="unknown datasets"):
+        task.dataset_specs(["no-such-data"])
+    # columns: the runner's own plus the metrics, one run column
+    assert task.run_column in ("seed", "fold")
+    assert {"dataset", "model", task.run_column, "fit_time_s", "peak_mem_mib"} <= set(
+        task.columns
+    )
+    assert task.metrics and set(task.metrics) <= set(task.columns)
+    # DANCE's numbers: a paper table, numbers per model in its column order
+    ref = task.reference
+    assert isinstance(ref, DanceReference) and ref.table.startswith("Table ")
+    assert all(len(v) == len(ref.columns) for v in ref.scores.values())
+    assert set(ref.comparable.values()) <= set(ref.columns)
+    # protocol text, full and quick (the quick one says what quick runs)
+    full, quick = task.describe(), task.describe(quick=True)
+    assert full.startswith("Mean ± std over ")
+    assert quick.startswith("Quick run: ") and task.quick_text in quick
+    # pipelines, full and quick, on a trial of the shipped data: the same
+    # models, the quick ones with shorter settings somewhere
+    data = QUICK_DATASET.load()
+    trial = next(iter(task.trials(data, QUICK_DATASET, 0, quick=True)))
+    assert isinstance(trial, Trial)
+    full_models = task.models(trial, 0, quick=False)
+    quick_models = task.models(trial, 0, quick=True)
+    assert list(full_models) == list(quick_models)
+    assert set(task.baselines) <= set(full_models)
+    assert any(_params(full_models[m]) != _params(quick_models[m]) for m in full_models)
+    assert task.runs([0, 1, 2], None, quick=True) == [0]
+
+
+def test_dance_reference_numbers():
+    ref = TASKS["clustering"].reference
+    assert ref.get("scDCC", "pbmc_10x_4k") == 0.82
+    assert ref.get("graph-sc", "worm_neuron_cell") == 0.57
+    assert ref.best("mouse_bladder_cell") == (0.68, "graph-sc")
+    # the mouse ES subset is not DANCE's file: no number beside ours
+    assert ref.best("mouse_es_cell_subset") == (None, "")
+    assert ref.get("scDCC", "mouse_es_cell_subset") is None
+    cols = TASKS["clustering"].reference_columns("scTAG", "pbmc_10x_4k")
+    assert cols == {"dance_reported": 0.75, "dance_best": "0.82 (scDCC)"}
+    # annotation quotes Table 5 but none of its datasets is here
+    assert TASKS["annotation"].reference.get("SVM", "pbmc_10x_4k") is None
+    assert TASKS["annotation"].reference.scores["ACTINN"][0] == 0.860
+
+
+# -- datasets: aligned views, paired modalities, coordinates -------------------
+def _paired_spatial(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1, 2], n // 3)
+    X = rng.poisson(1.0 + 3.0 * (y[:, None] == np.arange(12) % 3), (n, 12))
+    mod2 = rng.normal(y[:, None], 0.3, (n, 4))
+    coords = np.c_[y * 10.0 + rng.random(n), rng.random(n)]
+    return Data(X.astype(float), y, mod2=mod2, coords=coords, batch=np.arange(n) % 2)
+
+
+def test_data_carries_aligned_views():
+    data = _paired_spatial()
+    assert data.paired and data.spatial and data.n_obs == 60
+    X, y = data  # the single-modality view
+    assert X is data.X and y is data.y
+    sub = data.subset(np.arange(10, 20))
+    assert sub.X.shape == (10, 12) and sub.mod2.shape == (10, 4)
+    np.testing.assert_array_equal(sub.coords, data.coords[10:20])
+    np.testing.assert_array_equal(sub.batch, data.batch[10:20])
+    with pytest.raises(ValueError, match="aligned by row"):
+        Data(np.zeros((5, 3)), coords=np.zeros((4, 2)))
+
+
+def test_data_from_anndata():
+    ad = pytest.importorskip("anndata")
+    data = _paired_spatial()
+    obs = pd.DataFrame(
+        {"cell_type": data.y, "batch": data.batch},
+        index=[f"c{i}" for i in range(data.n_obs)],
+    )
+    rna = ad.AnnData(data.X, obs=obs, obsm={"spatial": data.coords})
+    adt = ad.AnnData(data.mod2, obs=obs[[]])
+    spatial = Data.from_anndata(rna, label_key="cell_type", spatial_key="spatial")
+    assert spatial.spatial and not spatial.paired
+    np.testing.assert_array_equal(spatial.coords, data.coords)
+    paired = Data.from_paired(rna, adt, label_key="cell_type", batch_key="batch")
+    assert paired.paired and paired.mod2.shape == (60, 4)
+    np.testing.assert_array_equal(paired.y, data.y)
+    with pytest.raises(ValueError, match="same cells"):
+        Data.from_paired(rna, adt[::-1])
+
+
+def test_dataset_spec_checks_declared_views():
+    spec = DatasetSpec("tiny", _paired_spatial, modalities=("gex", "adt"), spatial=True)
+    assert spec.provides == {"labels", "coords", "mod2"}
+    assert spec.load().paired
+    wrong = DatasetSpec("tiny", _paired_spatial)  # says: no coords, no mod2
+    with pytest.raises(ValueError, match="against its description"):
+        wrong.load()
+
+
+# -- the generic runner on a tiny task -------------------------------------------
+class _Centroid(BaseEstimator):
+    """Predict the label of the nearest class centroid of the coordinates."""
+
+    def fit(self, coords, y):
+        self.classes_ = np.unique(y)
+        self.centers_ = np.array([coords[y == c].mean(0) for c in self.classes_])
+        return self
+
+    def predict(self, coords):
+        d = ((coords[:, None] - self.centers_[None]) ** 2).sum(-1)
+        return self.classes_[d.argmin(1)]
+
+
+class TinyTask(Task):
+    """Predict labels from expression, from the paired modality or from space."""
+
+    name = "tiny"
+    metrics = ("accuracy",)
+    columns = ("dataset", "model", "seed", "accuracy", "n_test", "fit_time_s")
+    columns += ("peak_mem_mib", "dance_reported")
+    datasets = ()
+    quick_datasets = (
+        DatasetSpec("tiny", _paired_spatial, modalities=("gex", "adt"), spatial=True),
+    )
+    requires = ("labels", "coords", "mod2")
+    baselines = ("majority",)
+    reference = DanceReference("Table 0", "accuracy", ("d",), {"mod2": (0.5,)})
+    quick_text = "the tiny task on 60 cells."
+
+    def trials(self, data, spec, run, quick=False):
+        rng = np.random.default_rng(run)
+        test = rng.permutation(data.n_obs)[:20]
+        train = np.setdiff1d(np.arange(data.n_obs), test)
+        yield Trial(
+            spec.name,
+            spec,
+            {"train": data.subset(train), "test": data.subset(test)},
+            extra={"n_test": test.size},
+        )
+
+    def models(self, trial, run, quick=False):
+        return {
+            "majority": DummyClassifier(),
+            "expression": LogisticRegression(max_iter=200 if quick else 500),
+            "mod2": LogisticRegression(),
+            "space": _Centroid(),
+        }
+
+    def _view(self, name, data):
+        return {"mod2": data.mod2, "space": data.coords}.get(name, data.X)
+
+    def fit(self, name, model, trial, run):
+        train = trial.inputs["train"]
+        return model.fit(self._view(name, train), train.y)
+
+    def score(self, name, output, trial):
+        test = trial.inputs["test"]
+        return {
+            "accuracy": float(np.mean(output.predict(self._view(name, test)) == test.y))
+        }
+
+    def reference_columns(self, model, dataset):
+        return {"dance_reported": self.reference.scores.get(model, (None,))[0]}
+
+
+def test_runner_runs_a_tiny_task(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(TASKS, "tiny", TinyTask())
+    monkeypatch.setattr(_runner, "RESULTS", tmp_path)
+    secs = main(["tiny", "--quick", "--seeds", "3", "4"])
+    assert set(secs) == {"tiny"}
+    df = pd.read_csv(tmp_path / "tiny_quick.csv")
+    assert list(df.columns) == list(TinyTask.columns)
+    assert list(df["model"]) == ["majority", "expression", "mod2", "space"]
+    assert (df["seed"] == 3).all() and (df["n_test"] == 20).all()  # quick: 1 seed
+    acc = df.set_index("model")["accuracy"]
+    assert acc["mod2"] > 0.9 and acc["space"] > 0.9 and acc["majority"] < 0.6
+    assert df.set_index("model")["dance_reported"].to_dict()["mod2"] == 0.5
+    md = (tmp_path / "tiny_quick.md").read_text()
+    assert md.startswith("# tiny (quick)\n\nQuick run: the tiny task on 60 cells.")
+    assert "| dataset | model | seeds | accuracy |" in md
+    assert "space" in capsys.readouterr().out
+    # --models reruns one model (baselines always run); --merge keeps the rest
+    main(["tiny", "--quick", "--seeds", "3", "--models", "space", "--merge", "-q"])
+    merged = pd.read_csv(tmp_path / "tiny_quick.csv")
+    assert sorted(merged["model"]) == sorted(df["model"])
+    key = ["model", "seed", "accuracy", "n_test", "dance_reported"]
+    pd.testing.assert_frame_equal(
+        merged[key].sort_values("model", ignore_index=True),
+        df[key].sort_values("model", ignore_index=True),
+    )
+    # the full run needs datasets providing coordinates and a second modality
+    with pytest.raises(SystemExit, match="does not provide"):
+        main(["tiny", "--datasets", "pbmc_10x_4k"])
+
+
+def test_runner_rejects_rows_off_the_declared_columns(tmp_path):
+    class Wrong(TinyTask):
+        columns = ("dataset", "model", "seed", "accuracy", "fit_time_s")
+
+    with pytest.raises(RuntimeError, match="differ from the declared"):
+        _runner.run(Wrong(), quick=True, verbose=False, results_dir=tmp_path)
+
+
+def test_merge_keeps_rows_not_rerun():
+    old = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b"],
+            "model": ["m1", "m2", "m1", "m2"],
+            "ari": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    new = pd.DataFrame({"dataset": ["a"], "model": ["m2"], "ari": [0.9]})
+    merged = _runner.merge_results(old, new)
+    assert list(merged["dataset"]) == ["a", "a", "b", "b"]
+    assert merged.set_index(["dataset", "model"])["ari"].to_dict() == {
+        ("a", "m1"): 0.1,
+        ("a", "m2"): 0.9,
+        ("b", "m1"): 0.3,
+        ("b", "m2"): 0.4,
+    }
+
+
+# -- the main job -----------------------------------------------------------------
+COMMITTED = _runner.RESULTS
+
+
+@pytest.mark.parametrize("name", EXPECTED_TASKS)
+def test_committed_tables_keep_their_columns(name):
+    # the committed full tables (not rerun by the tests) have exactly the
+    # columns the task writes (the quick ones are not committed)
+    df = pd.read_csv(COMMITTED / f"{name}.csv")
+    assert list(df.columns) == list(TASKS[name].columns)
 
 
 def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(_runner, "RESULTS", tmp_path)
     monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "no-data-here"))  # offline
-    main(["all", "--quick", "-q"])
+    secs = main(["all", "--quick", "-q"])
+    assert list(secs) == EXPECTED_TASKS
     out = capsys.readouterr().out
-    annotation = pd.read_csv(tmp_path / "annotation_quick.csv")
-    clustering = pd.read_csv(tmp_path / "clustering_quick.csv")
+    tables = {t: pd.read_csv(tmp_path / f"{t}_quick.csv") for t in EXPECTED_TASKS}
+    for name, df in tables.items():
+        assert list(df.columns) == list(TASKS[name].columns)
+        md = (tmp_path / f"{name}_quick.md").read_text()
+        assert md.startswith(f"# {name} (quick)\n\nQuick run: ")
+    annotation, clustering = tables["annotation"], tables["clustering"]
     assert set(annotation["model"]) == {
         "ACTINN",
         "ScDeepsort",
@@ -21,7 +298,7 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "Celltypist+voting",
         "SingleCellNet",
     }
-    assert {"macro_f1", "predict_time_s", "fold"} <= set(annotation.columns)
+    assert (annotation["accuracy"] > 0.6).all()
     assert set(clustering["model"]) == {
         "Leiden",
         "Louvain",
@@ -31,14 +308,12 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "scDSC",
         "graph-sc",
     }
-    assert (annotation["accuracy"] > 0.6).all()
     # a tenth of the deep schedules: far above random labelling (ARI ~0), and
     # the graph baselines at their usual level
     assert (clustering["ari"] > 0.1).all()
     baselines = clustering[clustering["model"].isin(["Leiden", "Louvain"])]
     assert (baselines["ari"] > 0.5).all()
-    assert {"fit_time_s", "peak_mem_mib", "dance_reported"} <= set(clustering.columns)
-    imputation = pd.read_csv(tmp_path / "imputation_quick.csv")
+    imputation = tables["imputation"]
     assert set(imputation["model"]) == {
         "gene mean",
         "MAGIC",
@@ -46,41 +321,36 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "GraphSCI",
         "scGNN",
     }
-    assert {"mse", "rmse", "mre", "pearson", "ari", "ari_masked_input"} <= set(
-        imputation.columns
-    )
-    # every model recovers hidden counts better than leaving them at 0 (log1p
-    # MSE of the zeros is ~1.15 on this subset)
+    assert (imputation["n_genes"] == 500).all()
+    # every model recovers hidden counts better than leaving them at 0
     assert (imputation["mse"] < 1.0).all()
-    md = (tmp_path / "clustering_quick.md").read_text()
-    assert "| dataset | model |" in md and "| dataset | model |" in out
-
-
-def test_dance_reference_numbers():
-    from benchmarks import _tasks
-
-    assert _tasks.dance_clustering("scDCC", "pbmc_10x_4k") == 0.82
-    assert _tasks.dance_clustering("graph-sc", "worm_neuron_cell") == 0.57
-    assert _tasks.dance_best_clustering("mouse_bladder_cell") == (0.68, "graph-sc")
-    assert _tasks.dance_best_clustering("mouse_es_cell_subset") == (None, "")
-
-
-def test_merge_keeps_rows_not_rerun():
-    from benchmarks._runner import merge_results
-
-    old = pd.DataFrame(
-        {
-            "dataset": ["a", "a", "b", "b"],
-            "model": ["m1", "m2", "m1", "m2"],
-            "ari": [0.1, 0.2, 0.3, 0.4],
-        }
-    )
-    new = pd.DataFrame({"dataset": ["a"], "model": ["m2"], "ari": [0.9]})
-    merged = merge_results(old, new)
-    assert list(merged["dataset"]) == ["a", "a", "b", "b"]
-    assert merged.set_index(["dataset", "model"])["ari"].to_dict() == {
-        ("a", "m1"): 0.1,
-        ("a", "m2"): 0.9,
-        ("b", "m1"): 0.3,
-        ("b", "m2"): 0.4,
+    deconvolution = tables["deconvolution"]
+    assert set(deconvolution["model"]) == {
+        "uniform",
+        "SpatialDecon",
+        "SPOTlight",
+        "CARD",
+        "DSTG",
     }
+    # every deconvolver beats 1/K on both layouts
+    mse = deconvolution.pivot(index="dataset", columns="model", values="mse")
+    assert (mse.drop(columns="uniform").lt(mse["uniform"], axis=0)).all().all()
+    assert "| dataset | model |" in out and "done in" in out
+
+
+def test_quick_text_matches_the_quick_configuration():
+    # the protocol text states what quick runs; keep the two together
+    from benchmarks.tasks import annotation, deconvolution, imputation
+
+    assert f"{imputation.QUICK_GENES} most variable genes" in TASKS[
+        "imputation"
+    ].describe(quick=True)
+    assert f"{annotation.QUICK_SCDEEPSORT_EPOCHS} of its 300" in TASKS[
+        "annotation"
+    ].describe(quick=True)
+    assert f"{deconvolution.QUICK_SPOTS} pseudo-spots" in TASKS[
+        "deconvolution"
+    ].describe(quick=True)
+    assert isinstance(
+        TASKS["imputation"].models(None, 0, True)["gene mean"], BaseEstimator
+    )

@@ -1,12 +1,27 @@
 """scikit-learn conformance of every public skdance estimator."""
 
+import pickle
+
+import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import scipy.sparse as sp
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from skdance.utils import all_estimators
+from skdance.utils._tags import get_skdance_tags
+from skdance.utils._test_common.fitting import (
+    check_data,
+    estimator_output,
+    fit_estimator,
+)
 from skdance.utils._test_common.instance_generator import (
-    EXPECTED_FAILED_CHECKS,
     INIT_PARAMS,
+    METHOD_FAILED_CHECKS,
 )
 from skdance.utils.estimator_checks import expected_failed_checks, fast_instance
 
@@ -57,7 +72,7 @@ def test_all_estimators_discovered():
 
 def test_expected_failures_name_real_estimators():
     classes = {cls for _, cls in all_estimators()}
-    assert set(EXPECTED_FAILED_CHECKS) <= classes and set(INIT_PARAMS) <= classes
+    assert set(METHOD_FAILED_CHECKS) <= classes and set(INIT_PARAMS) <= classes
 
 
 @parametrize_with_checks(
@@ -83,3 +98,127 @@ def test_clone_and_pickle_roundtrip(name, cls):
     assert {k: repr(v) for k, v in restored.get_params().items()} == {
         k: repr(v) for k, v in est.get_params().items()
     }
+
+
+# ---------------------------------------------------------------------------
+# skdance's own common checks: every discovered estimator, fitted as its
+# tags say (labels, coordinates) on 120 real PBMC cells x 150 genes.
+# ---------------------------------------------------------------------------
+ESTIMATORS = all_estimators()
+_BASELINE = {}
+
+
+def _seeded(cls):
+    """Fast instance with ``random_state=0`` where the class has one."""
+    est = fast_instance(cls)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=0)
+    return est
+
+
+def _baseline(cls):
+    """One fit per class on the dense counts, shared by the checks below."""
+    if cls not in _BASELINE:
+        data = check_data()
+        est = fit_estimator(_seeded(cls), data.X, data)
+        _BASELINE[cls] = (est, estimator_output(est, data.X, data))
+    return _BASELINE[cls]
+
+
+def _has_param(cls, param):
+    return param in fast_instance(cls).get_params()
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_same_seed_same_output(name, cls):
+    data = check_data()
+    _, expected = _baseline(cls)
+    again = fit_estimator(_seeded(cls), data.X, data)
+    np.testing.assert_array_equal(estimator_output(again, data.X, data), expected)
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_fitted_pickle_round_trip(name, cls):
+    data = check_data()
+    est, expected = _baseline(cls)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(estimator_output(restored, data.X, data), expected)
+    if hasattr(est, "labels_"):
+        np.testing.assert_array_equal(restored.labels_, est.labels_)
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_anndata_and_dataframe_input(name, cls):
+    data = check_data()
+    _, expected = _baseline(cls)
+    obs = pd.DataFrame(index=[f"cell{i}" for i in range(data.X.shape[0])])
+    adata = ad.AnnData(
+        data.X.copy(),
+        obs=obs,
+        var=pd.DataFrame(index=data.genes),
+        obsm={"spatial": data.coords.copy()},
+    )
+    frame = pd.DataFrame(data.X.copy(), columns=data.genes)
+    for X in (adata, frame):
+        est = fit_estimator(_seeded(cls), X, data)
+        assert list(est.feature_names_in_) == list(data.genes)
+        np.testing.assert_allclose(
+            estimator_output(est, X, data), expected, rtol=1e-6, atol=1e-9
+        )
+
+
+@pytest.mark.parametrize(
+    "name,cls", [(n, c) for n, c in ESTIMATORS if _has_param(c, "verbose")]
+)
+def test_verbose_runs_and_changes_nothing(name, cls, capsys):
+    data = check_data()
+    _, expected = _baseline(cls)
+    est = fit_estimator(_seeded(cls).set_params(verbose=1), data.X, data)
+    np.testing.assert_array_equal(estimator_output(est, data.X, data), expected)
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_param_validation(name, cls):
+    check_param_validation(name, fast_instance(cls))
+
+
+@pytest.mark.parametrize(
+    "name,cls",
+    [(n, c) for n, c in ESTIMATORS if get_skdance_tags(c).requires_coords],
+)
+def test_missing_side_information_raises(name, cls):
+    data = check_data()
+    tags = get_skdance_tags(cls)
+    if tags.requires_coords == "fit":
+        with pytest.raises(ValueError, match="coords"):
+            fit_estimator(_seeded(cls), data.X, data, coords=False)
+        return
+    est = fit_estimator(_seeded(cls), data.X, data)
+    with pytest.raises(ValueError, match="coords"):
+        estimator_output(est, data.X, data, coords=False)
+    with pytest.raises(ValueError, match="rows|one row per cell"):
+        method = getattr(
+            est, "predict" if tags.task == "deconvolution" else "transform"
+        )
+        method(data.X, coords=data.coords[:-1])
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_inputs_never_modified(name, cls):
+    data = check_data()
+    dense = data.X.copy()
+    sparse = sp.csr_matrix(data.X)
+    adata = ad.AnnData(
+        data.X.copy(),
+        var=pd.DataFrame(index=data.genes),
+        obsm={"spatial": data.coords.copy()},
+    )
+    coords = data.coords.copy()
+    for X in (dense, sparse, adata):
+        est = fit_estimator(_seeded(cls), X, data)
+        estimator_output(est, X, data)
+    np.testing.assert_array_equal(dense, data.X)
+    np.testing.assert_array_equal(sparse.toarray(), data.X)
+    np.testing.assert_array_equal(adata.X, data.X)
+    np.testing.assert_array_equal(adata.obsm["spatial"], data.coords)
+    np.testing.assert_array_equal(coords, data.coords)

@@ -1,5 +1,7 @@
 """Cell-type deconvolution: pseudo-spots, SpatialDecon, SPOTlight, CARD, DSTG."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,11 +189,23 @@ def test_genes_are_aligned_by_name(pbmc_spots):
     shuffled = np.random.default_rng(0).permutation(genes.size)
     moved = pd.DataFrame(X_spots.toarray()[:, shuffled], columns=genes[shuffled])
     np.testing.assert_allclose(model.predict(moved), expected, atol=1e-8)
-    # extra unknown genes are ignored, a subset of genes is used as it is
+    # extra unknown genes are ignored without a word
     extra = moved.assign(unknown=1.0)
-    np.testing.assert_allclose(model.predict(extra), expected, atol=1e-8)
-    assert model.predict(moved.iloc[:, :500]).shape == expected.shape
-    with pytest.raises(ValueError, match="share no gene"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(model.predict(extra), expected, atol=1e-8)
+    np.testing.assert_array_equal(model.shared_genes(extra), genes)
+    # dropped reference genes: used on the shared genes, with a warning
+    n_keep = int(0.8 * genes.size)
+    subset = moved.iloc[:, :n_keep]
+    with pytest.warns(UserWarning, match=f"{genes.size - n_keep} of the {genes.size}"):
+        assert model.predict(subset).shape == expected.shape
+    used = model.shared_genes(subset)
+    assert used.size == n_keep and set(used) == set(genes[shuffled[:n_keep]])
+    # below the minimum overlap (or no shared gene at all): a clear error
+    with pytest.raises(ValueError, match="below the minimum overlap"):
+        model.predict(moved.iloc[:, : genes.size // 4])
+    with pytest.raises(ValueError, match="0 of the"):
         model.predict(
             pd.DataFrame(
                 X_spots.toarray(), columns=[f"x{i}" for i in range(genes.size)]

@@ -59,7 +59,8 @@ def test_mutual_nn_is_subset_of_knn():
 
 def test_radius_graph_links_close_spots_only():
     coords = np.array([[0, 0], [0, 1], [0, 3], [10, 10]], dtype=float)
-    A = RadiusGraph(radius=2.5).fit_transform(coords).toarray()
+    X = np.ones((4, 3))
+    A = RadiusGraph(radius=2.5).fit_transform(X, coords=coords).toarray()
     np.testing.assert_array_equal(
         A, [[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
     )
@@ -67,7 +68,8 @@ def test_radius_graph_links_close_spots_only():
 
 def test_spatial_gaussian_search_hits_p():
     coords = np.random.default_rng(0).uniform(0, 100, size=(200, 2))
-    A = SpatialGaussianGraph(p=0.5).fit_transform(coords).toarray()
+    A = SpatialGaussianGraph(p=0.5).fit_transform(np.ones((200, 5)), coords=coords)
+    A = A.toarray()
     assert np.allclose(np.diag(A), 1.0)
     assert A.sum(axis=1).mean() - 1 == pytest.approx(0.5, abs=1e-6)
 
@@ -149,3 +151,53 @@ def test_tag_layer_matches_pyg_tagconv():
             lin.weight.copy_(ours.lin.weight[:, 6 * k : 6 * (k + 1)])
         ref.bias.copy_(ours.lin.bias)
     torch.testing.assert_close(ours(x, adj), ref(x, adj), atol=1e-5, rtol=1e-5)
+
+
+def test_spatial_builders_read_coords_as_side_information():
+    import anndata as ad
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(1.0, (30, 8)).astype(float)
+    coords = rng.uniform(0, 10, (30, 2))
+    direct = RadiusGraph(radius=3.0).fit_transform(X, coords=coords)
+    adata = ad.AnnData(X, obsm={"xy": coords})
+    from_adata = RadiusGraph(radius=3.0, spatial_key="xy").fit_transform(adata)
+    assert (direct != from_adata).nnz == 0
+    builder = RadiusGraph(radius=3.0)
+    assert builder.fit(X).n_features_in_ == 8
+    with pytest.raises(ValueError, match="requires coords"):
+        builder.transform(X)
+    with pytest.raises(ValueError, match="obsm"):
+        RadiusGraph(spatial_key="missing").fit_transform(adata)
+    with pytest.raises(ValueError, match="one row per cell"):
+        builder.transform(X, coords=coords[:20])
+    with pytest.raises(ValueError, match="takes no coords"):
+        KNNGraph(n_neighbors=3).fit_transform(X, coords=coords)
+
+
+def test_mutual_nn_reads_batch_from_obs():
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4))
+    batch = np.repeat(["ref", "spot"], 20)
+    adata = ad.AnnData(X, obs=pd.DataFrame({"b": batch}, index=map(str, range(40))))
+    direct = MutualNNGraph(n_neighbors=3).fit_transform(X, batch=batch)
+    keyed = MutualNNGraph(n_neighbors=3, batch_key="b").fit_transform(adata)
+    assert (direct != keyed).nnz == 0
+    with pytest.raises(ValueError, match="one row per cell"):
+        MutualNNGraph(n_neighbors=3).fit(X).transform(X, batch=batch[:10])
+
+
+def test_umap_weights_leave_torch_threads_alone():
+    # numba's runtime resets the OpenMP thread count torch uses; a Leiden fit
+    # must not change how (and how reproducibly) torch models train after it
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        X = np.random.default_rng(0).normal(size=(60, 5))
+        KNNGraph(n_neighbors=5, mode="umap").fit_transform(X)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -5,6 +5,13 @@ import pytest
 import scipy.sparse as sp
 
 from skdance.datasets import load_pbmc_4k_subset
+from skdance.graph import (
+    AdaptiveKernelGraph,
+    CellGeneGraph,
+    GeneCorrelationGraph,
+    KNNGraph,
+    PrunedKNNGraph,
+)
 from skdance.imputation import MAGIC, DeepImpute, imputation_scores, mask_dropout
 from skdance.imputation.deepimpute import weighted_mse
 from skdance.nn import history_values
@@ -143,6 +150,32 @@ def test_magic_baseline(masked_pbmc):
         MAGIC().fit_transform(np.vstack([X[:20].toarray(), np.zeros((1, 2000))]))
 
 
+def test_magic_graph_parameter(masked_pbmc):
+    _, X_masked, _, _ = masked_pbmc
+    X = X_masked[:150, :200]
+    default = MAGIC(n_pca=10, random_state=0).fit_transform(X)
+    explicit = MAGIC(
+        graph=AdaptiveKernelGraph(n_neighbors=5, decay=1.0), n_pca=10, random_state=0
+    ).fit_transform(X)
+    np.testing.assert_array_equal(default, explicit)
+    knn = MAGIC(graph=KNNGraph(n_neighbors=10), n_pca=10, random_state=0)
+    out = knn.fit_transform(X)
+    assert out.shape == X.shape and not np.allclose(out, default)
+    with pytest.raises(ValueError, match="graph must return the"):
+        MAGIC(graph=GeneCorrelationGraph(), n_pca=10).fit_transform(X)
+
+
+def test_adaptive_kernel_graph():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(30, 4))
+    K = AdaptiveKernelGraph(n_neighbors=3, decay=2.0).fit_transform(Z)
+    assert (K != K.T).nnz == 0
+    np.testing.assert_allclose(K.diagonal(), 1.0)
+    assert ((K.data > 0) & (K.data <= 1)).all()
+    # each cell's kernel is evaluated on its 3 * 3 nearest neighbours
+    assert (np.diff(K.indptr) >= 10).all()
+
+
 @pytest.fixture(scope="module")
 def small_masked(masked_pbmc):
     X, X_masked, mask, _ = masked_pbmc
@@ -193,12 +226,13 @@ def test_ltmg_signals_code_components_by_mean():
 
 
 @pytest.mark.parametrize("method", ["isolation_forest", "stats"])
-def test_prune_knn_graph(method):
-    from skdance.imputation.scgnn import prune_knn_graph
+def test_pruned_knn_graph(method):
+    from skdance.graph import PrunedKNNGraph
 
     rng = np.random.default_rng(0)
     Z = np.vstack([rng.normal(0, 1, (40, 5)), rng.normal(20, 1, (40, 5))])
-    A = prune_knn_graph(Z, n_neighbors=10, method=method, random_state=0)
+    builder = PrunedKNNGraph(n_neighbors=10, prune=method, random_state=0)
+    A = builder.fit_transform(Z)
     assert A.shape == (80, 80) and (A != A.T).nnz == 0 and A.diagonal().sum() == 0
     # pruning removes edges, and the two far-apart groups stay disconnected
     assert A.nnz < 80 * 10 * 2
@@ -239,7 +273,7 @@ def test_scgnn_end_to_end(small_masked):
 
     X, X_masked, mask = small_masked
     kw = {
-        "prune": "stats",
+        "graph": PrunedKNNGraph(prune="stats"),
         "pretrain_epochs": 60,
         "em_epochs": 20,
         "cluster_epochs": 10,
@@ -278,7 +312,7 @@ def _tiny_imputers():
         ),
         "ScGNN": (
             ScGNN(
-                prune="stats",
+                graph=PrunedKNNGraph(prune="stats"),
                 pretrain_epochs=2,
                 em_epochs=2,
                 cluster_epochs=2,
@@ -317,3 +351,12 @@ def test_torch_imputers_history_and_device(small_masked, name):
         pytest.skip("CUDA is available: device='cuda' is valid here")
     with pytest.raises(ValueError, match="cuda"):
         _tiny_imputers()[name][0].set_params(device="cuda").fit(X_small)
+
+
+def test_scgnn_graph_must_be_a_cell_graph(small_masked):
+    from skdance.imputation import ScGNN
+
+    _, X_masked, _ = small_masked
+    model = ScGNN(graph=CellGeneGraph(), pretrain_epochs=1, max_iter=1)
+    with pytest.raises(ValueError, match="graph must return the"):
+        model.fit(X_masked[:30, :20])

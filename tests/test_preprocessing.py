@@ -243,3 +243,13 @@ def test_properties_hvg(X, k):
     # selection keeps values: every output column is an input column
     for j in range(dense.shape[1]):
         assert any(np.array_equal(dense[:, j], X[:, i]) for i in range(X.shape[1]))
+
+
+def test_cell_ranger_with_many_unexpressed_genes():
+    # a quarter of the genes are never expressed: their percentiles repeat
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(60, 40)).astype(float)
+    X[:, :10] = 0
+    hvg = HighlyVariableGenes(n_top_genes=5, flavor="cell_ranger").fit(X)
+    assert hvg.get_support().sum() == 5
+    assert not hvg.get_support()[:10].any()

@@ -39,3 +39,14 @@ def test_readme_history_example(capsys):
     exec(compile(code, "README.rst", "exec"), {})
     out = capsys.readouterr().out
     assert "pretrain" in out and "cluster" in out
+
+
+def test_readme_routing_example(capsys):
+    code = _python_blocks()[2]
+    assert "constraint_labels=known" in code and "enable_metadata_routing" in code
+    namespace = {}
+    exec(compile(code, "README.rst", "exec"), namespace)
+    search = namespace["search"]
+    assert search.best_params_["scdcc__ml_weight"] in (0.5, 1.0)
+    assert 0.2 < search.best_score_ <= 1.0  # far above chance on 8 types
+    assert "scdcc__ml_weight" in capsys.readouterr().out

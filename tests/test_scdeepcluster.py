@@ -33,12 +33,10 @@ def fitted(pbmc):
     ).fit(X)
 
 
-def test_beats_random_labelling(pbmc, fitted):
+def test_ari_floor_on_real_cells(pbmc, fitted):
     _, y = pbmc
-    ari = adjusted_rand_score(y, fitted.labels_)
-    shuffled = np.random.default_rng(0).permutation(fitted.labels_)
-    assert ari > 0.3
-    assert adjusted_rand_score(y, shuffled) < 0.05
+    assert set(np.unique(fitted.labels_)) <= set(range(8))
+    assert adjusted_rand_score(y, fitted.labels_) > 0.3
 
 
 def test_losses_decrease(fitted):

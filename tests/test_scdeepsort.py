@@ -136,3 +136,20 @@ def test_rejects_negative_values_and_empty_cells(pbmc_split):
     model = ScDeepsort(n_components=5, max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="zero total counts"):
         model.predict(empty)
+
+
+def test_graph_parameter(pbmc_split):
+    from skdance.graph import CellGeneGraph, KNNGraph
+
+    X_tr, X_te, y_tr, _ = pbmc_split
+    X_tr, y_tr = X_tr[:200], y_tr[:200]
+    kw = {"n_components": 10, "max_epochs": 3, "random_state": 0}
+    default = ScDeepsort(**kw).fit(X_tr, y_tr).predict_proba(X_te[:20])
+    graph = CellGeneGraph(weight="fraction", self_loops=True)
+    model = ScDeepsort(graph=graph, **kw).fit(X_tr, y_tr)
+    np.testing.assert_array_equal(model.predict_proba(X_te[:20]), default)
+    assert "n_features_in_" not in vars(model.graph)  # cloned, not fitted in place
+    other = ScDeepsort(graph=CellGeneGraph(weight="expression"), **kw)
+    assert not np.allclose(other.fit(X_tr, y_tr).predict_proba(X_te[:20]), default)
+    with pytest.raises(ValueError, match="cells \\+ genes"):
+        ScDeepsort(graph=KNNGraph(n_neighbors=3), **kw).fit(X_tr, y_tr)

@@ -2,15 +2,17 @@
 
 import pytest
 
+from skdance.graph._base import BaseGraphBuilder
 from skdance.utils import all_estimators
 
 ESTIMATORS = all_estimators()
 
 # Synonyms no estimator may take as a parameter, each mapped to the vocabulary
 # name to use instead.  Not listed: ``latent_dims`` (ScDSC's tuple of encoder
-# widths), ``gamma`` (SVM's kernel coefficient, scGNN's reconstruction weight)
-# and ``knn`` (MAGIC's neighbour count, magic-impute's own name).
+# widths) and ``gamma`` (SVM's kernel coefficient, scGNN's reconstruction
+# weight).
 SYNONYMS = {
+    "knn": "graph (a builder from skdance.graph, e.g. AdaptiveKernelGraph)",
     "epochs": "max_epochs (or pretrain_epochs)",
     "n_epochs": "max_epochs (or pretrain_epochs)",
     "num_epochs": "max_epochs (or pretrain_epochs)",
@@ -58,6 +60,21 @@ def test_no_parameter_synonyms(name, cls):
     assert not wrong, f"{name}: rename " + ", ".join(
         f"{old!r} to {new}" for old, new in wrong.items()
     )
+
+
+# Neighbour-graph settings belong to the graph builder a model takes as
+# ``graph=`` (DESIGN.md section 3), not to the model.
+GRAPH_SETTINGS = ("n_neighbors", "prune", "metric")
+MODELS = [
+    (name, cls) for name, cls in ESTIMATORS if not issubclass(cls, BaseGraphBuilder)
+]
+
+
+@pytest.mark.parametrize("name, cls", MODELS, ids=[n for n, _ in MODELS])
+def test_models_take_graph_builders_not_neighbour_counts(name, cls):
+    params = cls._get_param_names()
+    wrong = [p for p in GRAPH_SETTINGS if p in params]
+    assert not wrong, f"{name}: take graph= (a skdance.graph builder), not {wrong}"
 
 
 @pytest.mark.parametrize("name, cls", TRAINED, ids=[n for n, _ in TRAINED])

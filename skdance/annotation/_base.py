@@ -8,6 +8,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
 __all__ = ["BaseAnnotator"]
@@ -94,3 +95,6 @@ class BaseAnnotator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="annotation")

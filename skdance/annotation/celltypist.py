@@ -95,7 +95,7 @@ class Celltypist(BaseAnnotator):
     2. Model: one L2-regularised logistic regression per cell type
        (one-vs-rest), trained with L-BFGS (``C``), or with stochastic gradient
        descent (``use_sgd=True``: ``SGDClassifier(loss="log_loss")``, L2
-       strength ``alpha``), the choice for large references.
+       strength ``weight_decay``), the choice for large references.
     3. Mini-batch SGD (``use_sgd=True, mini_batch=True``): ``max_epochs`` epochs;
        each draws ``batch_number * batch_size`` cells (at most all of them)
        without replacement — with probability inversely proportional to the
@@ -129,7 +129,7 @@ class Celltypist(BaseAnnotator):
         Solver iterations (epochs of full-batch SGD).
     use_sgd : bool, default=False
         Train with SGD instead of L-BFGS.
-    alpha : float, default=1e-4
+    weight_decay : float, default=1e-4
         L2 strength for SGD.
     mini_batch : bool, default=False
         Mini-batch SGD (with ``use_sgd=True``, and for the first pass of
@@ -206,7 +206,7 @@ class Celltypist(BaseAnnotator):
         "C": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "use_sgd": ["boolean"],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="neither")],
         "mini_batch": ["boolean"],
         "batch_number": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -228,7 +228,7 @@ class Celltypist(BaseAnnotator):
         C=1.0,
         max_iter=1000,
         use_sgd=False,
-        alpha=1e-4,
+        weight_decay=1e-4,
         mini_batch=False,
         batch_number=100,
         batch_size=1000,
@@ -246,7 +246,7 @@ class Celltypist(BaseAnnotator):
         self.C = C
         self.max_iter = max_iter
         self.use_sgd = use_sgd
-        self.alpha = alpha
+        self.weight_decay = weight_decay
         self.mini_batch = mini_batch
         self.batch_number = batch_number
         self.batch_size = batch_size
@@ -283,7 +283,7 @@ class Celltypist(BaseAnnotator):
             p /= p.sum()
         classes = np.arange(len(self.classes_))
         clf = OneVsRestClassifier(
-            SGDClassifier(loss="log_loss", alpha=self.alpha, random_state=seed),
+            SGDClassifier(loss="log_loss", alpha=self.weight_decay, random_state=seed),
             n_jobs=self.n_jobs,
         )
         steps = 0
@@ -310,7 +310,7 @@ class Celltypist(BaseAnnotator):
         if sgd:
             base = SGDClassifier(
                 loss="log_loss",
-                alpha=self.alpha,
+                alpha=self.weight_decay,
                 max_iter=self.max_iter,
                 random_state=seed,
             )

@@ -6,16 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.decomposition import PCA
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.graph import CellGeneGraph
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     Trainer,
-    mean_one_edge_weights,
+    cell_gene_inputs,
     seeded,
     to_torch_sparse,
     validation_split,
@@ -109,10 +108,11 @@ class ScDeepsort(BaseAnnotator):
     1. Expression: Seurat's ``LogNormalize`` (``log1p`` of counts scaled to
        10,000 per cell; ``normalize=True``, else the input is taken as
        already log-normalised).
-    2. Graph: the cell-gene graph (:class:`~skdance.graph.CellGeneGraph`,
-       ``weight="fraction"``, self loops) links each cell to the genes it
-       expresses; each cell's incoming gene-edge weights are rescaled to mean
-       1 (``normalize_weight``), self loops weigh 1.
+    2. Graph: the cell-gene graph (``graph``, default
+       :class:`~skdance.graph.CellGeneGraph` with ``weight="fraction"`` and
+       self loops) links each cell to the genes it expresses; each cell's
+       incoming gene-edge weights are rescaled to mean 1
+       (``normalize_weight``), self loops weigh 1.
     3. Node features: gene nodes get ``n_components`` principal components of
        the genes in the training cells' expression (PCA of the genes x cells
        matrix); a cell node the expression-weighted mean of its genes'
@@ -144,6 +144,10 @@ class ScDeepsort(BaseAnnotator):
 
     Parameters
     ----------
+    graph : graph builder or None, default=None
+        Builder of the bipartite ``(cells + genes)`` adjacency of the
+        log-normalised expression (cloned in ``fit`` and ``predict``); None
+        means ``CellGeneGraph(weight="fraction", self_loops=True)``.
     n_components : int, default=400
         Node feature size (gene principal components; scDeepsort's
         ``dense_dim``).  Capped at the number of genes and training cells.
@@ -214,6 +218,7 @@ class ScDeepsort(BaseAnnotator):
     """
 
     _parameter_constraints = {
+        "graph": [HasMethods(["fit_transform"]), None],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -229,6 +234,7 @@ class ScDeepsort(BaseAnnotator):
     def __init__(
         self,
         *,
+        graph=None,
         n_components=400,
         hidden_dim=200,
         dropout=0.1,
@@ -242,6 +248,7 @@ class ScDeepsort(BaseAnnotator):
         random_state=None,
         verbose=0,
     ):
+        self.graph = graph
         self.n_components = n_components
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -266,20 +273,14 @@ class ScDeepsort(BaseAnnotator):
 
     def _graph_inputs(self, E):
         """Tensors of the cells' in-edges: weights, own features, self loops, degree."""
-        n_cells = E.shape[0]
-        adj = sp.csr_matrix(
-            CellGeneGraph(weight="fraction", self_loops=True).fit_transform(E)
-        )
-        weights = mean_one_edge_weights(adj[:n_cells, n_cells:])
-        self_loops = adj.diagonal()[:n_cells]
-        n_in = np.diff(weights.indptr) + (self_loops != 0)
+        inputs = cell_gene_inputs(self.graph, E)
         # a cell's feature: the expression-weighted mean of its genes' features
-        cell_feats = normalize_rows(E, 1.0) @ self.gene_features_
+        cell_feats = inputs.cell_features(self.gene_features_, expression=E)
         return (
-            sp.csr_matrix(weights, dtype=np.float32),
+            sp.csr_matrix(inputs.edge_weights, dtype=np.float32),
             torch.from_numpy(np.asarray(cell_feats, dtype=np.float32)),
-            torch.from_numpy(self_loops.astype(np.float32)),
-            torch.from_numpy(n_in.astype(np.float32)),
+            torch.from_numpy(inputs.self_loops.astype(np.float32)),
+            torch.from_numpy(inputs.in_degree.astype(np.float32)),
         )
 
     def _fit(self, X, y):
@@ -374,4 +375,10 @@ class ScDeepsort(BaseAnnotator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        return tags
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.counts = True
+        tags.rejects_empty_cells = "fit"
         return tags

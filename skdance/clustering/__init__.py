@@ -3,7 +3,7 @@
 from skdance.clustering.graphsc import GraphSC
 from skdance.clustering.leiden import Leiden
 from skdance.clustering.louvain import Louvain
-from skdance.clustering.scdcc import ScDCC, make_pairwise_constraints
+from skdance.clustering.scdcc import ScDCC, draw_constraint_pairs, make_partial_labels
 from skdance.clustering.scdeepcluster import ScDeepCluster
 from skdance.clustering.scdsc import ScDSC
 from skdance.clustering.sctag import ScTAG
@@ -16,5 +16,6 @@ __all__ = [
     "ScDSC",
     "ScDeepCluster",
     "ScTAG",
-    "make_pairwise_constraints",
+    "draw_constraint_pairs",
+    "make_partial_labels",
 ]

@@ -5,25 +5,16 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from skdance.graph import KNNGraph
+from skdance.graph._fit import fit_graph
+from skdance.graph._igraph import to_igraph
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import check_random_state_int, validate_input
 
 __all__ = ["BaseCommunityClustering"]
-
-
-def _to_igraph(adj):
-    import igraph
-
-    upper = sp.triu(sp.csr_matrix(adj), k=1).tocoo()
-    graph = igraph.Graph(
-        n=adj.shape[0], edges=np.column_stack([upper.row, upper.col]), directed=False
-    )
-    graph.es["weight"] = upper.data.astype(np.float64)
-    return graph
 
 
 class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
@@ -122,19 +113,10 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
                 f"n_clusters={self.n_clusters} is larger than the number of cells "
                 f"(n_samples={n})."
             )
-        builder = (
-            KNNGraph(n_neighbors=min(15, n - 1), mode="umap")
-            if self.graph is None
-            else clone(self.graph)
-        )
-        adjacency = builder.fit_transform(X)
-        if adjacency.shape != (n, n):
-            raise ValueError(
-                f"graph returned a {adjacency.shape} matrix for {n} cells; a "
-                "cell-cell graph builder is needed."
-            )
+        default = KNNGraph(n_neighbors=min(15, n - 1), mode="umap")
+        adjacency = fit_graph(self.graph, default, X, shape=(n, n), what="cell graph")
         seed = check_random_state_int(self.random_state)
-        igraph_graph = _to_igraph(adjacency)
+        igraph_graph = to_igraph(adjacency)
         if self.n_clusters is None:
             self.resolution_ = float(self.resolution)
             labels = self._partition(igraph_graph, self.resolution_, seed)
@@ -149,3 +131,6 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="clustering")

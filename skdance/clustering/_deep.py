@@ -17,8 +17,14 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from skdance.nn import TORCH_CONSTRAINTS, StopTraining, target_distribution
-from skdance.utils._validation import check_n_clusters, dense_float, validate_input
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    CountNormalizer,
+    StopTraining,
+    target_distribution,
+)
+from skdance.utils._tags import SkdanceTags
+from skdance.utils._validation import check_n_clusters, validate_input
 
 __all__ = [
     "DEC_CONSTRAINTS",
@@ -88,10 +94,11 @@ class LabelChangeStop:
 class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Base of the count-likelihood clustering models.
 
-    ``_tensors`` turns raw counts into the model inputs the ZINB methods
-    share: size factors ``s_i`` (total counts over their median, learnt in
-    ``fit``), ``log1p(x / s)`` standardised per gene with statistics learnt
-    in ``fit``, and the raw counts for the likelihood.  ``_cell_graph``
+    ``_normalized`` turns raw counts into the model inputs the ZINB methods
+    share (:class:`~skdance.nn.CountNormalizer`): size factors ``s_i``
+    (total counts over their median, learnt in ``fit``), ``log1p(x / s)``
+    standardised per gene with statistics learnt in ``fit``, and the raw
+    counts for the likelihood, kept sparse and densified by mini-batch.  ``_cell_graph``
     builds the cell graph with a clone of the ``graph`` parameter on the
     normalised data (after PCA when ``graph_pcs`` is set).
     """
@@ -110,22 +117,23 @@ class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_input(self, X, reset=False, counts=True, nonempty_rows=True)
 
+    def _normalized(self, X, *, fit=False):
+        """Return the counts of ``X`` normalised with statistics learnt in ``fit``.
+
+        Returns a :class:`~skdance.nn.NormalizedCounts`: the counts and
+        ``log1p(x / s)`` stay CSR, and dense float32 rows are made one
+        mini-batch at a time.
+        """
+        if fit:
+            self.normalizer_ = CountNormalizer().fit(X)
+        return self.normalizer_.transform(X)
+
     def _tensors(self, X, *, fit=False):
-        """Return counts, normalised input and size factors as tensors."""
-        counts = dense_float(X)
-        totals = counts.sum(axis=1)
-        if fit:
-            self.median_total_ = float(np.median(totals))
-        size_factors = totals / self.median_total_
-        logged = np.log1p(counts / size_factors[:, None])
-        if fit:
-            self.gene_mean_, self.gene_std_ = column_scaling(logged)
-        normed = (logged - self.gene_mean_) / self.gene_std_
-        return (
-            torch.from_numpy(counts),
-            torch.from_numpy(normed.astype(np.float32)),
-            torch.from_numpy(size_factors.astype(np.float32)),
-        )
+        """Return counts, normalised input and size factors of all cells as tensors.
+
+        For full-batch training only (every cell's expression dense at once).
+        """
+        return self._normalized(X, fit=fit).batch()
 
     def _cell_graph(self, normed, seed, default):
         """Adjacency over the cells of ``normed`` from a clone of ``self.graph``.
@@ -145,3 +153,6 @@ class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="clustering", counts=True, rejects_empty_cells="fit")

@@ -5,7 +5,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -14,15 +13,13 @@ from torch.nn import functional as F
 
 from skdance.clustering._deep import BaseCountClusterer, column_scaling
 from skdance.clustering.leiden import Leiden
-from skdance.graph import CellGeneGraph
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     Trainer,
     balanced_adjacency_bce,
-    mean_one_edge_weights,
+    cell_gene_inputs,
     seeded,
 )
-from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import (
     check_random_state_int,
 )
@@ -228,21 +225,9 @@ class GraphSC(BaseCountClusterer):
         """
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
-        builder = (
-            CellGeneGraph(weight="fraction", self_loops=True)
-            if self.graph is None
-            else clone(self.graph)
-        )
-        adj = sp.csr_matrix(builder.fit_transform(logged))
+        inputs = cell_gene_inputs(self.graph, logged, edge_norm=self.edge_norm)
+        weights = inputs.weights
         n_cells, n_genes = X.shape
-        if adj.shape != (n_cells + n_genes, n_cells + n_genes):
-            raise ValueError(
-                f"graph must return the (cells + genes) square adjacency of shape "
-                f"{(n_cells + n_genes,) * 2}, got {adj.shape}."
-            )
-        weights = sp.csr_matrix(adj[:n_cells, n_cells:])
-        weights.eliminate_zeros()
-        self_loops = adj.diagonal()[:n_cells]
         if fit:
             # gene features: principal components of the genes in the
             # per-gene standardised weight matrix (DANCE's WeightedFeaturePCA)
@@ -257,15 +242,14 @@ class GraphSC(BaseCountClusterer):
             batch = min(self.batch_size, n_cells)
             self.gene_block_degree_ = np.maximum(frac * batch, 1.0)
         # cell features: the weighted mean of the cell's genes' features
-        cell_feats = normalize_rows(weights, 1.0) @ self.gene_features_
-        if self.edge_norm:
-            weights = mean_one_edge_weights(weights)
+        cell_feats = inputs.cell_features(self.gene_features_)
         # one weighted GraphConv(norm="both") step into the batch's cells: the
         # self loop (out-degree 1 inside a block) plus the gene messages
         gene_msg = self.gene_features_ / np.sqrt(self.gene_block_degree_)[:, None]
-        in_deg = np.diff(weights.indptr) + (self_loops != 0)
-        aggregated = self_loops[:, None] * cell_feats + weights @ gene_msg
-        aggregated /= np.sqrt(np.maximum(in_deg, 1.0))[:, None]
+        aggregated = (
+            inputs.self_loops[:, None] * cell_feats + inputs.edge_weights @ gene_msg
+        )
+        aggregated /= np.sqrt(np.maximum(inputs.in_degree, 1.0))[:, None]
         return torch.from_numpy(aggregated.astype(np.float32))
 
     def fit(self, X, y=None):

@@ -1,6 +1,6 @@
 """scDCC: scDeepCluster with must-link / cannot-link pairwise constraints."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -9,43 +9,39 @@ from sklearn.utils._param_validation import Interval
 
 from skdance.clustering.scdeepcluster import ScDeepCluster
 from skdance.nn import Trainer, student_t_assignment, zinb_nll
+from skdance.utils._side_info import resolve_side_info
 
-__all__ = ["ScDCC", "make_pairwise_constraints"]
+__all__ = ["ScDCC", "draw_constraint_pairs", "make_partial_labels"]
 
 
-def make_pairwise_constraints(y, n_pairs, *, label_fraction=0.1, random_state=None):
-    """Must-link / cannot-link pairs from the labels of a random subset of cells.
+def make_partial_labels(y, label_fraction=0.1, *, random_state=None):
+    """Hide the labels of all but a random fraction of the cells.
 
     The scDCC benchmark protocol: a fraction of the cells is taken as
-    "labelled"; pairs of distinct labelled cells are drawn at random and
-    become must-link pairs when the two cells share a label and cannot-link
-    pairs otherwise.
+    "labelled"; :class:`ScDCC` draws its must-link / cannot-link pairs among
+    them inside ``fit``.  The result has one entry per cell, so
+    cross-validation slices it with the cells.
 
     Parameters
     ----------
     y : array-like of shape (n_cells,)
-        Cell labels (only those of the labelled subset are used).
-    n_pairs : int
-        Number of pairs to draw (must-link and cannot-link together).
+        Cell labels.
     label_fraction : float, default=0.1
-        Fraction of cells whose label is known.
+        Fraction of cells whose label stays known.
     random_state : int, RandomState instance or None, default=None
-        Seed of the draws.
+        Seed of the draw.
 
     Returns
     -------
-    ml_pairs : ndarray of shape (n_ml, 2)
-        Row indices of must-link pairs.
-    cl_pairs : ndarray of shape (n_cl, 2)
-        Row indices of cannot-link pairs.
+    partial_labels : ndarray of shape (n_cells,)
+        Integer codes of ``y`` (its sorted unique values) for the known
+        cells and -1 for the others.
 
     Examples
     --------
-    >>> from skdance.clustering import make_pairwise_constraints
-    >>> ml, cl = make_pairwise_constraints([0, 0, 1, 1, 2, 2], 10,
-    ...                                    label_fraction=1.0, random_state=0)
-    >>> len(ml) + len(cl)
-    10
+    >>> from skdance.clustering import make_partial_labels
+    >>> make_partial_labels(["a", "a", "b", "b"], 0.5, random_state=0)
+    array([-1, -1,  1,  1])
     """
     y = np.asarray(y)
     if not 0 < label_fraction <= 1:
@@ -53,33 +49,69 @@ def make_pairwise_constraints(y, n_pairs, *, label_fraction=0.1, random_state=No
     rng = check_random_state(random_state)
     n_labelled = max(2, int(round(label_fraction * len(y))))
     if n_labelled > len(y):
-        raise ValueError("need at least two cells to draw pairs.")
+        raise ValueError("need at least two cells to keep two labels.")
     labelled = rng.choice(len(y), n_labelled, replace=False)
+    codes = np.unique(y, return_inverse=True)[1].reshape(-1)
+    out = np.full(len(y), -1, dtype=np.int64)
+    out[labelled] = codes[labelled]
+    return out
+
+
+def _known_mask(labels):
+    """Return True where a partial label is known (not -1, None or NaN)."""
+    if labels.dtype.kind in "iu":
+        return labels != -1
+    if labels.dtype.kind == "f":
+        return ~np.isnan(labels) & (labels != -1)
+    return np.array([v is not None and v == v and v != -1 for v in labels])
+
+
+def draw_constraint_pairs(partial_labels, n_pairs, random_state=None):
+    """Must-link / cannot-link pairs among the cells whose label is known.
+
+    Pairs of two distinct known cells are drawn uniformly; a pair is
+    must-link when both cells share a label and cannot-link otherwise
+    (Tian et al. 2021's protocol).
+
+    Parameters
+    ----------
+    partial_labels : array-like of shape (n_cells,)
+        Labels, with -1 (or None / NaN) for unknown cells.
+    n_pairs : int
+        Number of pairs to draw (both kinds together).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
+    Returns
+    -------
+    ml_pairs, cl_pairs : ndarray of shape (n_ml, 2) and (n_cl, 2)
+        Row indices of must-link and cannot-link pairs.
+
+    Examples
+    --------
+    >>> from skdance.clustering import draw_constraint_pairs
+    >>> ml, cl = draw_constraint_pairs([0, 0, 1, 1, -1], 10, random_state=0)
+    >>> len(ml) + len(cl)
+    10
+    """
+    labels = np.asarray(partial_labels)
+    if labels.ndim != 1:
+        raise ValueError(
+            "constraint_labels must be 1-dimensional (one entry per cell, -1 for "
+            f"unknown); got shape {labels.shape}."
+        )
+    labelled = np.flatnonzero(_known_mask(labels))
+    if labelled.size < 2 or n_pairs == 0:
+        empty = np.empty((0, 2), dtype=np.int64)
+        return empty, empty.copy()
+    rng = check_random_state(random_state)
     # two distinct labelled cells per pair: offset the second draw by 1..n-1
-    i = rng.randint(0, n_labelled, n_pairs)
-    j = (i + rng.randint(1, n_labelled, n_pairs)) % n_labelled
+    i = rng.randint(0, labelled.size, n_pairs)
+    j = (i + rng.randint(1, labelled.size, n_pairs)) % labelled.size
     first, second = labelled[i], labelled[j]
     pairs = np.column_stack([first, second]).astype(np.int64)
-    same = y[first] == y[second]
+    same = labels[first] == labels[second]
     return pairs[same], pairs[~same]
-
-
-def _check_pairs(pairs, n_samples, name):
-    if pairs is None:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.asarray(pairs)
-    if pairs.size == 0:
-        return np.empty((0, 2), dtype=np.int64)
-    if pairs.ndim != 2 or pairs.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (n_pairs, 2), got {pairs.shape}.")
-    if not np.issubdtype(pairs.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer row indices, got {pairs.dtype}.")
-    if pairs.min() < 0 or pairs.max() >= n_samples:
-        raise ValueError(
-            f"{name} holds row indices outside [0, {n_samples}) for the "
-            f"{n_samples} cells passed to fit."
-        )
-    return pairs.astype(np.int64)
 
 
 class ScDCC(ScDeepCluster):
@@ -94,16 +126,22 @@ class ScDCC(ScDeepCluster):
     ``cl_weight * -log(1 - sum_k q_ik q_jk)``, with the same Adadelta
     optimiser.  Without constraints it is exactly scDeepCluster.
 
-    Constraints are given to :meth:`fit` as row-index pairs into the ``X``
-    passed to it (``fit(X, ml_pairs=..., cl_pairs=...)``), or drawn from a
-    fraction of known labels by :func:`make_pairwise_constraints`, as the
-    paper's benchmark does.  Being indices into the fitted rows, they are
-    not sliced by cross-validation: pass them to a fit on the full data.
+    Prior knowledge is per cell: ``fit(X, constraint_labels=...)`` takes a
+    partial label vector (-1 for unknown cells; see
+    :func:`make_partial_labels`), and ``fit`` draws ``n_pairs`` pairs of
+    known cells from it (:func:`draw_constraint_pairs`, seeded by
+    ``random_state``): must-link when they share a label, cannot-link
+    otherwise, as the paper's benchmark does.  Being one entry per cell, the
+    labels are sliced with the cells by ``Pipeline`` and ``GridSearchCV``
+    (metadata routing: ``constraint_labels`` is requested by default).
 
     Parameters
     ----------
     n_clusters : int
         Number of clusters (required, as in the paper's protocol).
+    n_pairs : int or None, default=None
+        Number of constraint pairs drawn in ``fit`` among the cells with a
+        known label; None draws as many pairs as there are cells.
     ml_weight : float, default=1.0
         Weight of the must-link loss.
     cl_weight : float, default=1.0
@@ -167,7 +205,8 @@ class ScDCC(ScDeepCluster):
     See Also
     --------
     ScDeepCluster : The same model without constraints.
-    make_pairwise_constraints : Draw constraints from partially known labels.
+    make_partial_labels : Keep the labels of a random fraction of cells.
+    draw_constraint_pairs : The pairs ``fit`` draws from partial labels.
 
     References
     ----------
@@ -177,18 +216,19 @@ class ScDCC(ScDeepCluster):
 
     Examples
     --------
-    >>> from skdance.clustering import ScDCC, make_pairwise_constraints
+    >>> from skdance.clustering import ScDCC, make_partial_labels
     >>> from skdance.datasets import load_pbmc_4k_subset
     >>> X, y = load_pbmc_4k_subset()
-    >>> ml, cl = make_pairwise_constraints(y[:300], 200, random_state=0)
-    >>> model = ScDCC(n_clusters=8, pretrain_epochs=5, max_epochs=5,
-    ...               random_state=0).fit(X[:300], ml_pairs=ml, cl_pairs=cl)
+    >>> known = make_partial_labels(y[:300], 0.1, random_state=0)
+    >>> model = ScDCC(n_clusters=8, n_pairs=200, pretrain_epochs=5, max_epochs=5,
+    ...               random_state=0).fit(X[:300], constraint_labels=known)
     >>> model.labels_.shape
     (300,)
     """
 
     _parameter_constraints = {
         **ScDeepCluster._parameter_constraints,
+        "n_pairs": [Interval(Integral, 0, None, closed="left"), None],
         "ml_weight": [Interval(Real, 0, None, closed="left")],
         "cl_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -197,6 +237,7 @@ class ScDCC(ScDeepCluster):
         self,
         n_clusters=None,
         *,
+        n_pairs=None,
         ml_weight=1.0,
         cl_weight=1.0,
         encoder_dims=(256, 64),
@@ -233,10 +274,13 @@ class ScDCC(ScDeepCluster):
             random_state=random_state,
             verbose=verbose,
         )
+        self.n_pairs = n_pairs
         self.ml_weight = ml_weight
         self.cl_weight = cl_weight
 
-    def fit(self, X, y=None, *, ml_pairs=None, cl_pairs=None):
+    __metadata_request__fit = {"constraint_labels": True}
+
+    def fit(self, X, y=None, *, constraint_labels=None):
         """Pretrain, then cluster under the pairwise constraints.
 
         Parameters
@@ -245,10 +289,9 @@ class ScDCC(ScDeepCluster):
             Raw counts (put gene selection before it in a Pipeline).
         y : None
             Ignored (labels enter only through the constraints).
-        ml_pairs : array-like of shape (n_ml, 2), default=None
-            Row indices of cells that must share a cluster.
-        cl_pairs : array-like of shape (n_cl, 2), default=None
-            Row indices of cells that must not share a cluster.
+        constraint_labels : array-like of shape (n_cells,), default=None
+            Known labels of some cells, -1 (or None / NaN) for the others;
+            None fits without constraints (then ScDCC is scDeepCluster).
 
         Returns
         -------
@@ -257,20 +300,28 @@ class ScDCC(ScDeepCluster):
         """
         X = self._validate_fit_input(X)
         trainer = Trainer(self.device, self.verbose)
-        self._ml = torch.from_numpy(_check_pairs(ml_pairs, X.shape[0], "ml_pairs"))
-        self._cl = torch.from_numpy(_check_pairs(cl_pairs, X.shape[0], "cl_pairs"))
+        if constraint_labels is None:
+            ml = cl = np.empty((0, 2), dtype=np.int64)
+        else:
+            labels = resolve_side_info(
+                X,
+                constraint_labels,
+                name="constraint_labels",
+                whom="ScDCC",
+                kind="vector",
+            )
+            n_pairs = X.shape[0] if self.n_pairs is None else self.n_pairs
+            ml, cl = draw_constraint_pairs(labels, n_pairs, self.random_state)
+        self._ml = torch.from_numpy(ml)
+        self._cl = torch.from_numpy(cl)
         try:
             return self._fit_validated(X, trainer)
         finally:
             del self._ml, self._cl
 
-    def _pair_q(self, module, normed, pairs, centers):
-        q1 = student_t_assignment(
-            module.encode(normed[pairs[:, 0]]), centers, self.alpha
-        )
-        q2 = student_t_assignment(
-            module.encode(normed[pairs[:, 1]]), centers, self.alpha
-        )
+    def _pair_q(self, module, normed1, normed2, centers):
+        q1 = student_t_assignment(module.encode(normed1), centers, self.alpha)
+        q2 = student_t_assignment(module.encode(normed2), centers, self.alpha)
         return (q1 * q2).sum(dim=1)
 
     def _extra_epoch(self, trainer, module, centers, opt, data, gen):
@@ -278,20 +329,26 @@ class ScDCC(ScDeepCluster):
 
         Returns the epoch's ``constraint_loss`` (mean over all pairs).
         """
-        counts, normed, sf = data
+        # the pairs' cells are densified one mini-batch of pairs at a time
 
         def ml_loss(idx):
-            pairs = trainer.to(self._ml[idx])
-            agree = self._pair_q(module, normed, pairs, centers)
+            pairs = self._ml[idx]
+            sides = [data.batch(pairs[:, side], trainer.device) for side in (0, 1)]
+            agree = self._pair_q(module, sides[0][1], sides[1][1], centers)
             loss = self.ml_weight * -torch.log(agree + 1e-10).mean()
-            for side in (0, 1):  # keep both cells' reconstructions faithful
-                rows = pairs[:, side]
-                _, mean, disp, pi = module(self._corrupt(normed, rows, gen))
-                loss = loss + zinb_nll(counts[rows], mean * sf[rows, None], disp, pi)
+            for counts, normed, sf in sides:  # keep both reconstructions faithful
+                _, mean, disp, pi = module(self._corrupt(normed, gen))
+                loss = loss + zinb_nll(counts, mean * sf[:, None], disp, pi)
             return loss
 
         def cl_loss(idx):
-            agree = self._pair_q(module, normed, trainer.to(self._cl[idx]), centers)
+            pairs = self._cl[idx]
+            agree = self._pair_q(
+                module,
+                data.normed_tensor(pairs[:, 0], trainer.device),
+                data.normed_tensor(pairs[:, 1], trainer.device),
+                centers,
+            )
             return self.cl_weight * -torch.log(1.0 - agree + 1e-10).mean()
 
         total = 0.0

@@ -14,10 +14,10 @@ from skdance.clustering._deep import (
     kmeans_centers,
 )
 from skdance.nn import (
+    FCLayers,
     Trainer,
     ZINBHeads,
     kl_clustering_loss,
-    mlp,
     seeded,
     student_t_assignment,
     zinb_nll,
@@ -34,10 +34,10 @@ class ZINBAutoencoder(nn.Module):
 
     def __init__(self, n_genes, encoder_dims, latent_dim):
         super().__init__()
-        self.encoder = mlp([n_genes, *encoder_dims])
+        self.encoder = FCLayers([n_genes, *encoder_dims])
         self.embed = nn.Linear(encoder_dims[-1], latent_dim)
         decoder_dims = [latent_dim, *reversed(encoder_dims)]
-        self.decoder = mlp(decoder_dims)
+        self.decoder = FCLayers(decoder_dims)
         self.heads = ZINBHeads(decoder_dims[-1], n_genes)
 
     def encode(self, x):
@@ -76,6 +76,11 @@ class ScDeepCluster(BaseCountClusterer):
 
     ``predict`` assigns new cells to the learnt centres; ``transform``
     returns their embedding.
+
+    Memory: the counts stay sparse (CSR); training densifies one mini-batch
+    of cells at a time and inference (target updates, ``transform``,
+    ``predict``) 4,096 cells at a time, so a fit's memory grows with the
+    batch, not with cells x genes (``benchmarks/results/memory.md``).
 
     Parameters
     ----------
@@ -204,30 +209,28 @@ class ScDeepCluster(BaseCountClusterer):
         self.verbose = verbose
 
     # -- training -----------------------------------------------------------
-    def _corrupt(self, normed, idx, gen):
-        """Gaussian-noise-corrupted input rows ``idx`` (the denoising AE input).
+    def _corrupt(self, x, gen):
+        """Gaussian-noise-corrupted input rows ``x`` (the denoising AE input).
 
-        The noise is drawn on the CPU with ``gen`` and moved to ``normed``'s
+        The noise is drawn on the CPU with ``gen`` and moved to ``x``'s
         device, so CPU numerics do not depend on the device.
         """
-        noise = torch.randn(len(idx), normed.shape[1], generator=gen)
-        return normed[idx] + self.noise_sigma * noise.to(normed.device)
+        noise = torch.randn(x.shape[0], x.shape[1], generator=gen)
+        return x + self.noise_sigma * noise.to(x.device)
 
     def _zinb_loss(self, module, x_in, counts, sf):
         _, mean, disp, pi = module(x_in)
         return zinb_nll(counts, mean * sf[:, None], disp, pi)
 
     def _pretrain(self, trainer, module, data, gen):
-        counts, normed, sf = data
         opt = torch.optim.Adam(
             module.parameters(), lr=self.pretrain_learning_rate, amsgrad=True
         )
-        n = counts.shape[0]
+        n = data.shape[0]
 
         def loss_fn(idx):
-            idx = trainer.to(idx)
-            x_in = self._corrupt(normed, idx, gen)
-            return self._zinb_loss(module, x_in, counts[idx], sf[idx])
+            counts, normed, sf = data.batch(idx, trainer.device)
+            return self._zinb_loss(module, self._corrupt(normed, gen), counts, sf)
 
         trainer.run(
             "pretrain",
@@ -237,28 +240,28 @@ class ScDeepCluster(BaseCountClusterer):
             ),
         )
 
-    def _forward_dec(self, module, normed, idx, centers, gen):
+    def _forward_dec(self, module, normed, centers, gen):
         """ZINB parameters from the corrupted input, Student-t q from the clean one.
 
         As in scDeepCluster, the decoder sees the noisy embedding while the
-        cluster assignment uses the embedding of the clean input.
+        cluster assignment uses the embedding of the clean input ``normed``.
         """
-        _, mean, disp, pi = module(self._corrupt(normed, idx, gen))
-        q = student_t_assignment(module.encode(normed[idx]), centers, self.alpha)
+        _, mean, disp, pi = module(self._corrupt(normed, gen))
+        q = student_t_assignment(module.encode(normed), centers, self.alpha)
         return q, mean, disp, pi
 
     def _cluster_epoch(self, trainer, module, centers, opt, data, p, gen):
         """One epoch of ``cluster_weight * KL(P || Q) + ZINB``, shuffled batches."""
-        counts, normed, sf = data
 
         def loss_fn(idx):
-            idx = trainer.to(idx)
-            q_b, mean, disp, pi = self._forward_dec(module, normed, idx, centers, gen)
-            return self.cluster_weight * kl_clustering_loss(p[idx], q_b) + zinb_nll(
-                counts[idx], mean * sf[idx, None], disp, pi
+            counts, normed, sf = data.batch(idx, trainer.device)
+            q_b, mean, disp, pi = self._forward_dec(module, normed, centers, gen)
+            p_b = p[trainer.to(idx)]
+            return self.cluster_weight * kl_clustering_loss(p_b, q_b) + zinb_nll(
+                counts, mean * sf[:, None], disp, pi
             )
 
-        n = counts.shape[0]
+        n = data.shape[0]
         return trainer.minibatch_epoch(opt, loss_fn, n, self.batch_size, gen)
 
     def _extra_epoch(self, trainer, module, centers, opt, data, gen):
@@ -269,9 +272,8 @@ class ScDeepCluster(BaseCountClusterer):
         return {}
 
     def _cluster(self, trainer, module, data, gen, seed):
-        counts, normed, sf = data
         with torch.no_grad():
-            z = module.encode(normed).cpu().numpy()
+            z = data.map_normed(module.encode, trainer.device).cpu().numpy()
         centers, labels = kmeans_centers(
             z, self.n_clusters, seed, device=trainer.device
         )
@@ -284,7 +286,8 @@ class ScDeepCluster(BaseCountClusterer):
         def epoch_fn(epoch):
             if epoch % self.update_interval == 0:
                 with torch.no_grad():
-                    q = student_t_assignment(module.encode(normed), centers, self.alpha)
+                    z = data.map_normed(module.encode, trainer.device)
+                    q = student_t_assignment(z, centers, self.alpha)
                 target["p"] = stopper.update(q, epoch)  # may raise StopTraining
             loss = self._cluster_epoch(
                 trainer, module, centers, opt, data, target["p"], gen
@@ -317,9 +320,10 @@ class ScDeepCluster(BaseCountClusterer):
         return self._fit_validated(X, trainer)
 
     def _fit_validated(self, X, trainer):
-        counts_t, normed_t, sf_t = self._tensors(X, fit=True)
+        # counts stay CSR: mini-batches (and inference chunks) are densified
+        # one at a time, so memory grows with the batch, not cells x genes
+        data = self._normalized(X, fit=True)
         seed = check_random_state_int(self.random_state)
-        data = trainer.to((counts_t, normed_t, sf_t))
         with seeded(seed) as gen:
             module = ZINBAutoencoder(
                 X.shape[1], tuple(self.encoder_dims), self.latent_dim
@@ -333,7 +337,7 @@ class ScDeepCluster(BaseCountClusterer):
         self.history_ = trainer.history
         self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
-            z = module.encode(normed_t)
+            z = data.map_normed(module.encode)
             q = student_t_assignment(z, centers, self.alpha)
         self.embedding_ = z.numpy()
         # final assignment with the trained encoder and centres (= predict(X))
@@ -342,9 +346,8 @@ class ScDeepCluster(BaseCountClusterer):
 
     def _encode_new(self, X):
         X = self._validate_new_input(X)
-        _, normed, _ = self._tensors(X)
-        with torch.no_grad():
-            return self.module_.encode(normed)
+        with torch.no_grad():  # batched inference on dense chunks of rows
+            return self._normalized(X).map_normed(self.module_.encode)
 
     def transform(self, X):
         """Embed cells in the learnt latent space.

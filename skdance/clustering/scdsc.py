@@ -16,13 +16,17 @@ from skdance.clustering._deep import (
 )
 from skdance.graph import KNNGraph
 from skdance.nn import (
+    GCN,
+    FCLayers,
     Trainer,
     ZINBHeads,
+    full_batch_counts,
     normalize_adjacency,
+    reconstruction_mse,
     seeded,
     student_t_assignment,
     to_torch_sparse,
-    zinb_nll,
+    zinb_loss,
 )
 from skdance.utils._validation import (
     check_random_state_int,
@@ -31,37 +35,28 @@ from skdance.utils._validation import (
 __all__ = ["ScDSC"]
 
 
-def _bn_block(dims, relu):
-    """Linear + BatchNorm (+ ReLU) layers along ``dims``, kept separately."""
-    layers = nn.ModuleList()
-    for a, b in zip(dims[:-1], dims[1:]):
-        block = [nn.Linear(a, b), nn.BatchNorm1d(b)]
-        if relu:
-            block.append(nn.ReLU())
-        layers.append(nn.Sequential(*block))
-    return layers
-
-
 class ScDSCModule(nn.Module):
     """Autoencoder (with ZINB heads) and the GCN fused into it layer by layer."""
 
     def __init__(self, n_genes, encoder_dims, latent_dims, n_clusters):
         super().__init__()
-        self.encoder = _bn_block([n_genes, *encoder_dims], relu=True)
-        self.latent = _bn_block([encoder_dims[-1], *latent_dims], relu=False)
+        # Linear + BatchNorm (+ ReLU) blocks; autoencode collects each output
+        self.encoder = FCLayers([n_genes, *encoder_dims], batch_norm=True)
+        self.latent = FCLayers(
+            [encoder_dims[-1], *latent_dims], activation=None, batch_norm=True
+        )
         decoder_dims = [latent_dims[-1], *reversed(encoder_dims)]
-        self.decoder = _bn_block(decoder_dims, relu=True)
+        self.decoder = FCLayers(decoder_dims, batch_norm=True)
         self.recon = nn.Linear(decoder_dims[-1], n_genes)
         self.heads = ZINBHeads(decoder_dims[-1], n_genes)
         gcn_dims = [n_genes, *encoder_dims, *latent_dims, n_clusters]
-        self.gcn = nn.ModuleList(
-            nn.Linear(a, b, bias=False) for a, b in zip(gcn_dims[:-1], gcn_dims[1:])
-        )
-        for layer in self.gcn:
-            nn.init.xavier_uniform_(layer.weight)
+        self.gcn = GCN(gcn_dims, bias=False, init="glorot")
 
-    def autoencode(self, x):
-        """Return the AE's reconstruction, last decoder layer and all hidden layers."""
+    def autoencode(self, x, reconstruct=True):
+        """Return the AE's reconstruction, last decoder layer and all hidden layers.
+
+        The reconstruction is None when ``reconstruct`` is False.
+        """
         hidden = []
         h = x
         for layer in [*self.encoder, *self.latent]:
@@ -69,17 +64,22 @@ class ScDSCModule(nn.Module):
             hidden.append(h)
         for layer in self.decoder:
             h = layer(h)
-        return self.recon(h), h, hidden
+        return (self.recon(h) if reconstruct else None), h, hidden
 
     def forward(self, x, adj, sigma):
-        """Return ``(z, x_rec, gcn_softmax, mean, disp, pi)``."""
-        x_rec, dec, hidden = self.autoencode(x)
-        h = F.relu(torch.sparse.mm(adj, self.gcn[0](x)))
-        for i, layer in enumerate(self.gcn[1:], start=1):
-            h = torch.sparse.mm(adj, layer((1 - sigma) * h + sigma * hidden[i - 1]))
-            if i < len(self.gcn) - 1:
+        """Return ``(z, dec, gcn_softmax)``.
+
+        ``self.recon(dec)`` is the reconstruction and ``self.heads(dec)`` the
+        ZINB parameters (applied in the losses, in row chunks for many cells).
+        """
+        _, dec, hidden = self.autoencode(x, reconstruct=False)
+        convs = self.gcn.convs
+        h = F.relu(convs[0](x, adj))
+        for i, conv in enumerate(convs[1:], start=1):
+            h = conv((1 - sigma) * h + sigma * hidden[i - 1], adj)
+            if i < len(convs) - 1:
                 h = F.relu(h)
-        return (hidden[-1], x_rec, F.softmax(h, dim=1), *self.heads(dec))
+        return hidden[-1], dec, F.softmax(h, dim=1)
 
 
 class ScDSC(BaseCountClusterer):
@@ -116,6 +116,14 @@ class ScDSC(BaseCountClusterer):
 
     The GCN links the cells fitted together; ``transform(X)`` returns the
     autoencoder embedding, which needs no graph.
+
+    Memory: the joint training is full batch (the GCN and the batch-normed
+    autoencoder see every cell at once), so the normalised expression of
+    every cell is dense in memory; the cell graph stays sparse (scDSC has no
+    adjacency reconstruction loss).  Above 2 ** 24 cells x genes the ZINB
+    heads, the reconstruction layer and their losses run on checkpointed
+    chunks of cells whose counts are densified one at a time.  Pretraining
+    and ``transform`` go through mini-batches.
 
     Parameters
     ----------
@@ -312,14 +320,15 @@ class ScDSC(BaseCountClusterer):
                 target["p"] = stopper.update(q, epoch)  # may raise StopTraining
                 module.train()
             p = target["p"]
-            z, x_rec, pred, mean, disp, pi = module(normed, adj, self.sigma)
+            z, dec, pred = module(normed, adj, self.sigma)
             q = student_t_assignment(z, centers, self.alpha)
             loss = (
                 self.cluster_weight * F.binary_cross_entropy(q, p)
                 + self.gcn_weight
                 * F.kl_div(torch.log(pred + 1e-10), p, reduction="batchmean")
-                + self.reconstruction_weight * F.mse_loss(x_rec, normed)
-                + self.zinb_weight * zinb_nll(counts, mean * sf[:, None], disp, pi)
+                + self.reconstruction_weight
+                * reconstruction_mse(module.recon, dec, normed)
+                + self.zinb_weight * zinb_loss(module.heads, dec, counts, sf)
             )
             return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
 
@@ -343,10 +352,15 @@ class ScDSC(BaseCountClusterer):
         """
         X = self._validate_fit_input(X)
         trainer = Trainer(self.device, self.verbose)
-        counts, normed, sf = self._tensors(X, fit=True)
+        data = self._normalized(X, fit=True)
+        # full batch: the GCN reads every cell's normalised expression at once
+        # (dense); the counts stay sparse above FULL_BATCH_ENTRIES, where the
+        # ZINB and reconstruction losses run in row chunks
+        normed = data.normed_tensor()
         seed = check_random_state_int(self.random_state)
         self.adjacency_, adj = self._propagation(normed, seed)
-        data = trainer.to((counts, normed, sf))
+        sf = torch.from_numpy(data.size_factors)
+        data = (full_batch_counts(data, trainer.device), *trainer.to((normed, sf)))
         adj = trainer.to(adj)
         with seeded(seed) as gen:
             module = ScDSCModule(
@@ -360,7 +374,7 @@ class ScDSC(BaseCountClusterer):
             self._pretrain(trainer, module, data[1], gen)
             module.eval()
             with torch.no_grad():
-                z = module.autoencode(data[1])[2][-1].cpu().numpy()
+                z = module.autoencode(data[1], False)[2][-1].cpu().numpy()
             centers, labels = kmeans_centers(
                 z, self.n_clusters, seed, device=trainer.device
             )
@@ -371,7 +385,7 @@ class ScDSC(BaseCountClusterer):
         centers = centers.detach().cpu()
         self.cluster_centers_ = centers.numpy()
         with torch.no_grad():
-            z = module.autoencode(normed)[2][-1]
+            z = module.autoencode(normed, False)[2][-1]
             q = student_t_assignment(z, centers, self.alpha)
         self.embedding_ = z.numpy()
         self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
@@ -391,6 +405,8 @@ class ScDSC(BaseCountClusterer):
             Embedding.
         """
         X = self._validate_new_input(X)
-        _, normed, _ = self._tensors(X)
-        with torch.no_grad():
-            return self.module_.autoencode(normed)[2][-1].numpy()
+        data = self._normalized(X)
+        with torch.no_grad():  # batched inference on dense chunks of rows
+            return data.map_normed(
+                lambda x: self.module_.autoencode(x, False)[2][-1]
+            ).numpy()

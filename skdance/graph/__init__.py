@@ -1,14 +1,18 @@
 """Graph builders: transformers from cells (and side information) to adjacency."""
 
+from skdance.graph._adaptive import AdaptiveKernelGraph
 from skdance.graph._bipartite import CellGeneGraph, GeneCorrelationGraph
 from skdance.graph._knn import KNNGraph, MutualNNGraph
+from skdance.graph._pruned import PrunedKNNGraph
 from skdance.graph._spatial import RadiusGraph, SpatialGaussianGraph
 
 __all__ = [
+    "AdaptiveKernelGraph",
     "CellGeneGraph",
     "GeneCorrelationGraph",
     "KNNGraph",
     "MutualNNGraph",
+    "PrunedKNNGraph",
     "RadiusGraph",
     "SpatialGaussianGraph",
 ]

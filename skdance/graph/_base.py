@@ -5,6 +5,8 @@ from abc import ABCMeta, abstractmethod
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from skdance.utils._side_info import resolve_side_info
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
 __all__ = ["BaseGraphBuilder"]
@@ -17,23 +19,60 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     ``X`` (or over genes/cells as the subclass documents), so a model calls
     ``clone(self.graph).fit_transform(X)`` on its training cells.  The graph
     is not a per-sample feature map: subsetting the cells changes the graph.
+
+    One input protocol for every builder: ``X`` is always the expression of
+    the cells (spots); spatial builders (``RadiusGraph``,
+    ``SpatialGaussianGraph``) take the coordinates as side information,
+    ``fit_transform(X, coords=...)`` or an AnnData ``X`` holding them in
+    ``obsm[spatial_key]``, requested for metadata routing by default.
     """
 
     @abstractmethod
-    def _build(self, X):
-        """Return the sparse adjacency of validated ``X``."""
+    def _build(self, X, coords=None):
+        """Return the sparse adjacency of validated ``X`` (spatial: of coords)."""
 
     _counts = False
+    # spatial builders set this: their graph comes from ``coords``, given as
+    # side information (keyword or ``adata.obsm[spatial_key]``), not from X
+    _requires_coords = False
 
-    def fit(self, X, y=None):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_requires_coords", False):
+            # requested by default, so routed Pipelines pass coords along
+            for method in ("fit", "transform"):
+                setattr(cls, f"__metadata_request__{method}", {"coords": True})
+
+    def _coords(self, X, coords, *, required=True):
+        if not self._requires_coords:
+            if coords is not None:
+                raise ValueError(
+                    f"{type(self).__name__} builds its graph from X; it takes no "
+                    "coords."
+                )
+            return None
+        return resolve_side_info(
+            X,
+            coords,
+            name="coords",
+            key=self.spatial_key,
+            required=required,
+            whom=type(self).__name__,
+        )
+
+    def fit(self, X, y=None, coords=None):
         """Validate ``X`` and record its number (and names) of features.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
-            Input data.
+            Expression of the cells (spots).
         y : None
             Ignored.
+        coords : array-like of shape (n_samples, n_dims), default=None
+            Spatial coordinates, for the spatial builders only: checked when
+            given; ``fit`` learns only the gene set, the graph is built in
+            ``transform``.
 
         Returns
         -------
@@ -41,16 +80,20 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted builder.
         """
         self._validate_params()
+        self._coords(X, coords, required=False)  # checked when given
         validate_input(self, X, reset=True, counts=self._counts)
         return self
 
-    def transform(self, X):
+    def transform(self, X, coords=None):
         """Build the adjacency matrix of ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
-            Input data.
+            Expression of the cells (spots).
+        coords : array-like of shape (n_samples, n_dims), default=None
+            Spatial coordinates; required by the spatial builders unless
+            ``X`` is an AnnData with ``obsm[spatial_key]``.
 
         Returns
         -------
@@ -58,28 +101,40 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Weighted adjacency (see the class docstring for its shape).
         """
         check_is_fitted(self)
+        coords = self._coords(X, coords)
         X = validate_input(self, X, reset=False, counts=self._counts)
-        return self._build(X).tocsr()
+        graph = self._build(X) if coords is None else self._build(X, coords)
+        return graph.tocsr()
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, coords=None):
         """Fit to ``X`` and return its adjacency matrix.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
-            Input data.
+            Expression of the cells (spots).
         y : None
             Ignored.
+        coords : array-like of shape (n_samples, n_dims), default=None
+            Spatial coordinates (spatial builders only).
 
         Returns
         -------
         adjacency : scipy.sparse.csr_matrix
             Weighted adjacency.
         """
-        return self.fit(X).transform(X)
+        return self.fit(X, coords=coords).transform(X, coords=coords)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = self._counts
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(
+            task="graph",
+            counts=self._counts,
+            output="cell_adjacency",
+            requires_coords="transform" if self._requires_coords else None,
+        )

@@ -72,6 +72,11 @@ class CellGeneGraph(BaseGraphBuilder):
             A = A + sp.identity(n, format="csr")
         return A
 
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.output = "bipartite"
+        return tags
+
 
 class GeneCorrelationGraph(BaseGraphBuilder):
     """Gene co-expression graph (GraphSCI): genes linked by Pearson correlation.
@@ -129,3 +134,8 @@ class GeneCorrelationGraph(BaseGraphBuilder):
         if not self.weighted:
             corr[corr > 0] = 1.0
         return sp.csr_matrix(corr)
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.output = "gene_adjacency"
+        return tags

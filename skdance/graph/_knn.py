@@ -1,5 +1,6 @@
 """Cell-cell neighbour graphs: k nearest neighbours and mutual neighbours."""
 
+import sys
 from numbers import Integral
 
 import numpy as np
@@ -8,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.graph._base import BaseGraphBuilder
+from skdance.utils._side_info import resolve_side_info
 
 __all__ = ["KNNGraph", "MutualNNGraph"]
 
@@ -123,6 +125,11 @@ def _umap_connectivities(knn_indices, knn_dists, n):
         warnings.simplefilter("ignore")  # umap's import-time numba warnings
         from umap.umap_ import fuzzy_simplicial_set
 
+    # numba's parallel runtime, started by the first call, resets the OpenMP
+    # thread count that torch also uses; keep the caller's setting, so that a
+    # Leiden fit does not change how (and how reproducibly) torch models train
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
     graph = fuzzy_simplicial_set(
         sp.coo_matrix((n, 1)),
         knn_indices.shape[1],
@@ -133,6 +140,8 @@ def _umap_connectivities(knn_indices, knn_dists, n):
         set_op_mix_ratio=1.0,
         local_connectivity=1.0,
     )[0]
+    if threads is not None:
+        torch.set_num_threads(threads)
     graph = sp.csr_matrix(graph)
     graph.setdiag(0)
     graph.eliminate_zeros()
@@ -154,6 +163,9 @@ class MutualNNGraph(BaseGraphBuilder):
         Neighbours searched per cell.
     metric : str, default="euclidean"
         Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
+    batch_key : str or None, default=None
+        ``obs`` column holding the dataset of each cell when ``X`` is an
+        AnnData and ``batch`` is not passed to ``transform``.
 
     Attributes
     ----------
@@ -177,11 +189,33 @@ class MutualNNGraph(BaseGraphBuilder):
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [str, callable],
+        "batch_key": [str, None],
     }
+    __metadata_request__transform = {"batch": True}
 
-    def __init__(self, *, n_neighbors=10, metric="euclidean"):
+    def __init__(self, *, n_neighbors=10, metric="euclidean", batch_key=None):
         self.n_neighbors = n_neighbors
         self.metric = metric
+        self.batch_key = batch_key
+
+    def fit_transform(self, X, y=None, batch=None):
+        """Fit to ``X`` and return its mutual-neighbour adjacency.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
+            Cells in a shared space.
+        y : None
+            Ignored.
+        batch : array-like of shape (n_samples,), default=None
+            Dataset of each cell (see ``transform``).
+
+        Returns
+        -------
+        adjacency : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+            Symmetric 0/1 adjacency.
+        """
+        return self.fit(X).transform(X, batch=batch)
 
     def transform(self, X, batch=None):
         """Build the mutual-neighbour adjacency of ``X``.
@@ -191,14 +225,24 @@ class MutualNNGraph(BaseGraphBuilder):
         X : {array-like, sparse matrix, AnnData} of shape (n_samples, n_features)
             Cells in a shared space.
         batch : array-like of shape (n_samples,), default=None
-            Dataset of each cell; when given, only cross-dataset links are made.
+            Dataset of each cell; when given (or found in
+            ``adata.obs[batch_key]``), only cross-dataset links are made.
 
         Returns
         -------
         adjacency : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
             Symmetric 0/1 adjacency.
         """
-        self._batch = None if batch is None else np.asarray(batch)
+        self._batch = resolve_side_info(
+            X,
+            batch,
+            name="batch",
+            key=self.batch_key,
+            slot="obs",
+            required=False,
+            whom="MutualNNGraph",
+            kind="vector",
+        )
         try:
             return super().transform(X)
         finally:
@@ -213,8 +257,6 @@ class MutualNNGraph(BaseGraphBuilder):
                 n_neighbors=self.n_neighbors, metric=self.metric, symmetrize=False
             )._build(X)
         else:
-            if batch.shape[0] != n:
-                raise ValueError(f"batch has {batch.shape[0]} entries for {n} cells.")
             rows, cols = [], []
             for b in np.unique(batch):
                 inside, outside = np.flatnonzero(batch == b), np.flatnonzero(batch != b)

@@ -14,7 +14,12 @@ __all__ = ["RadiusGraph", "SpatialGaussianGraph"]
 
 
 class RadiusGraph(BaseGraphBuilder):
-    """Link spots closer than ``radius`` (``X`` holds spatial coordinates).
+    """Link spots closer than ``radius`` in space.
+
+    ``X`` is the spots' expression (only its rows are used); the graph is
+    built from ``coords``, passed as side information
+    (``fit_transform(X, coords=...)``) or read from an AnnData's
+    ``obsm[spatial_key]``.
 
     Parameters
     ----------
@@ -22,20 +27,23 @@ class RadiusGraph(BaseGraphBuilder):
         Distance threshold in the units of the coordinates.
     mode : {"connectivity", "distance"}, default="connectivity"
         Edge weights: 1 or the distance.
+    spatial_key : str, default="spatial"
+        ``obsm`` key of the coordinates when ``X`` is an AnnData.
 
     Attributes
     ----------
     n_features_in_ : int
-        Number of coordinate dimensions seen in ``fit``.
+        Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Coordinate names seen in ``fit``, when the input had them.
+        Gene names seen in ``fit``, when the input had them.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdance.graph import RadiusGraph
+    >>> X = np.ones((3, 4))
     >>> coords = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
-    >>> RadiusGraph(radius=2.0).fit_transform(coords).toarray()
+    >>> RadiusGraph(radius=2.0).fit_transform(X, coords=coords).toarray()
     array([[0., 1., 0.],
            [1., 0., 0.],
            [0., 0., 0.]])
@@ -44,14 +52,19 @@ class RadiusGraph(BaseGraphBuilder):
     _parameter_constraints = {
         "radius": [Interval(Real, 0, None, closed="neither")],
         "mode": [StrOptions({"connectivity", "distance"})],
+        "spatial_key": [str],
     }
+    _requires_coords = True
 
-    def __init__(self, *, radius=150.0, mode="connectivity"):
+    def __init__(self, *, radius=150.0, mode="connectivity", spatial_key="spatial"):
         self.radius = radius
         self.mode = mode
+        self.spatial_key = spatial_key
 
-    def _build(self, X):
-        A = radius_neighbors_graph(X, self.radius, mode=self.mode, include_self=False)
+    def _build(self, X, coords):
+        A = radius_neighbors_graph(
+            coords, self.radius, mode=self.mode, include_self=False
+        )
         A.eliminate_zeros()
         return A
 
@@ -64,9 +77,11 @@ class SpatialGaussianGraph(BaseGraphBuilder):
     """SpaGCN's dense Gaussian-kernel spot graph.
 
     ``A_ij = exp(-d_ij^2 / (2 l^2))`` over all pairs of spots, self loops
-    included (weight 1), as in SpaGCN (Hu et al. 2021).  ``X`` holds the
-    spot coordinates; SpaGCN's histology-aware version passes a third column
-    (scaled colour intensity) which is treated as another coordinate.  When
+    included (weight 1), as in SpaGCN (Hu et al. 2021).  ``X`` is the spots'
+    expression (only its rows are used); the kernel is computed on
+    ``coords`` (side information, or an AnnData's ``obsm[spatial_key]``).
+    SpaGCN's histology-aware version passes a third coordinate column
+    (scaled colour intensity), treated as another coordinate.  When
     ``length_scale`` is None, ``l`` is found by bisection so that the mean
     total weight a spot receives from the others equals ``p`` (SpaGCN's
     ``search_l``).
@@ -82,20 +97,23 @@ class SpatialGaussianGraph(BaseGraphBuilder):
         them all).
     search_steps : int, default=100
         Bisection steps of the search.
+    spatial_key : str, default="spatial"
+        ``obsm`` key of the coordinates when ``X`` is an AnnData.
 
     Attributes
     ----------
     n_features_in_ : int
-        Number of coordinate dimensions seen in ``fit``.
+        Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Coordinate names seen in ``fit``, when the input had them.
+        Gene names seen in ``fit``, when the input had them.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdance.graph import SpatialGaussianGraph
+    >>> X = np.ones((2, 3))
     >>> coords = np.array([[0.0, 0.0], [1.0, 0.0]])
-    >>> SpatialGaussianGraph(length_scale=1.0).fit_transform(coords).toarray()
+    >>> SpatialGaussianGraph(length_scale=1.0).fit_transform(X, coords=coords).toarray()
     array([[1.        , 0.60653066],
            [0.60653066, 1.        ]])
     """
@@ -105,13 +123,24 @@ class SpatialGaussianGraph(BaseGraphBuilder):
         "p": [Interval(Real, 0, None, closed="neither")],
         "min_weight": [Interval(Real, 0, 1, closed="left")],
         "search_steps": [Interval(Integral, 1, None, closed="left")],
+        "spatial_key": [str],
     }
+    _requires_coords = True
 
-    def __init__(self, *, length_scale=None, p=0.5, min_weight=0.0, search_steps=100):
+    def __init__(
+        self,
+        *,
+        length_scale=None,
+        p=0.5,
+        min_weight=0.0,
+        search_steps=100,
+        spatial_key="spatial",
+    ):
         self.length_scale = length_scale
         self.p = p
         self.min_weight = min_weight
         self.search_steps = search_steps
+        self.spatial_key = spatial_key
 
     def _search_length_scale(self, dist2):
         positive = dist2[dist2 > 0]
@@ -131,8 +160,7 @@ class SpatialGaussianGraph(BaseGraphBuilder):
                 hi = mid
         return 0.5 * (lo + hi)
 
-    def _build(self, X):
-        coords = X.toarray() if sp.issparse(X) else X
+    def _build(self, X, coords):
         dist2 = cdist(coords, coords, "sqeuclidean")
         length = self.length_scale or self._search_length_scale(dist2)
         W = np.exp(-dist2 / (2 * length**2))

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
 __all__ = ["BaseImputer", "replace_columns"]
@@ -92,3 +93,6 @@ class BaseImputer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="imputation", counts=True)

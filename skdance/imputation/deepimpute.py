@@ -12,10 +12,12 @@ from skdance.imputation._base import BaseImputer, replace_columns
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
+    FCLayers,
     Trainer,
     seeded,
     validation_split,
 )
+from skdance.nn._counts import CHUNK_ROWS
 from skdance.preprocessing._utils import mean_var
 from skdance.utils._validation import check_random_state_int
 
@@ -50,12 +52,10 @@ class DeepImputeModule(nn.Module):
     def __init__(self, input_sizes, output_sizes, hidden_dim, dropout):
         super().__init__()
         self.nets = nn.ModuleList(
-            nn.Sequential(
-                nn.Linear(n_in, hidden_dim),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden_dim, n_out),
-                nn.Softplus(),
+            FCLayers(
+                [n_in, hidden_dim, n_out],
+                dropout=dropout,
+                last_activation=nn.Softplus,
             )
             for n_in, n_out in zip(input_sizes, output_sizes)
         )
@@ -99,6 +99,11 @@ class DeepImpute(BaseImputer):
     (Keras' ``EarlyStopping`` keeps the last epoch's); the last subset is
     filled with the next-ranked genes rather than random ones; subsets never
     exceed the number of genes with non-zero variance (small inputs).
+
+    Memory: sparse input stays sparse (each sub-network's ``log1p`` inputs
+    and targets are CSR column blocks); training densifies one mini-batch of
+    cells at a time (the validation cells in one block) and ``transform``
+    4,096 cells at a time.
 
     Parameters
     ----------
@@ -269,17 +274,27 @@ class DeepImpute(BaseImputer):
 
     @staticmethod
     def _log_columns(X, columns):
-        block = X[:, columns]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block)
-        return torch.from_numpy(np.log1p(block).astype(np.float32))
+        """``log1p`` of ``X[:, columns]``, kept sparse (CSR, zeros stay zero)."""
+        block = sp.csr_matrix(X[:, columns])
+        block.data = np.log1p(block.data)
+        return block.astype(np.float32)
+
+    @staticmethod
+    def _rows(blocks, idx, device=None):
+        """Dense float32 tensors of rows ``idx`` of every sparse block."""
+        idx = idx.numpy() if isinstance(idx, torch.Tensor) else idx
+        out = [torch.from_numpy(b[idx].toarray()) for b in blocks]
+        return out if device is None else [t.to(device) for t in out]
 
     def _fit(self, X):
         trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         rng = np.random.default_rng(seed)
         self.targets_, self.predictors_ = self._choose_genes(X, rng)
-        inputs = trainer.to([self._log_columns(X, p) for p in self.predictors_])
-        outputs = trainer.to([self._log_columns(X, t) for t in self.targets_])
+        # inputs and targets stay sparse; one mini-batch of rows is densified
+        # at a time (the validation cells in one block)
+        inputs = [self._log_columns(X, p) for p in self.predictors_]
+        outputs = [self._log_columns(X, t) for t in self.targets_]
         train, valid = validation_split(X.shape[0], self.validation_fraction, seed)
         with seeded(seed) as gen:
             module = DeepImputeModule(
@@ -292,9 +307,9 @@ class DeepImpute(BaseImputer):
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
 
             def loss_of(idx):
-                idx = trainer.to(idx)
-                preds = module([x[idx] for x in inputs])
-                return sum(weighted_mse(y[idx], p) for y, p in zip(outputs, preds))
+                preds = module(self._rows(inputs, idx, trainer.device))
+                targets = self._rows(outputs, idx, trainer.device)
+                return sum(weighted_mse(y, p) for y, p in zip(targets, preds))
 
             def epoch(_):
                 module.train()
@@ -320,8 +335,25 @@ class DeepImpute(BaseImputer):
         self.history_ = trainer.history
 
     def _transform(self, X):
+        data = X.data if sp.issparse(X) else X
+        limit = 2.0 * np.log1p(data.max()) if data.size else 0.0
+        inputs = [self._log_columns(X, p) for p in self.predictors_]
+        # batched inference: CHUNK_ROWS dense rows at a time
+        parts = [
+            self._impute_rows(X[rows], [b[rows] for b in inputs], limit)
+            for rows in (
+                slice(start, start + CHUNK_ROWS)
+                for start in range(0, X.shape[0], CHUNK_ROWS)
+            )
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return sp.vstack(parts, format="csr") if sp.issparse(X) else np.vstack(parts)
+
+    def _impute_rows(self, X, inputs, limit):
+        """Impute the rows ``X`` (their sparse ``log1p`` inputs given)."""
         with torch.no_grad():
-            preds = self.module_([self._log_columns(X, p) for p in self.predictors_])
+            preds = self.module_(self._rows(inputs, slice(None)))
         targets = np.concatenate(self.targets_)
         pred = torch.cat(preds, dim=1).numpy().astype(np.float64)
         # duplicated targets (small inputs) are averaged
@@ -331,8 +363,6 @@ class DeepImpute(BaseImputer):
         pred = summed / np.bincount(inverse)[None, :]
         observed = X[:, genes]
         observed = observed.toarray() if sp.issparse(observed) else np.asarray(observed)
-        data = X.data if sp.issparse(X) else X
-        limit = 2.0 * np.log1p(data.max()) if data.size else 0.0
         pred[(pred > limit) | ~np.isfinite(pred)] = 0.0
         counts = np.expm1(pred)
         if self.policy == "restore":

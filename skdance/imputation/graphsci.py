@@ -1,26 +1,33 @@
 """GraphSCI: a gene-graph GCN and a ZINB autoencoder trained together."""
 
 import copy
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
 from skdance.graph import GeneCorrelationGraph
+from skdance.graph._fit import fit_graph
 from skdance.imputation._base import BaseImputer
 from skdance.nn import (
     TORCH_CONSTRAINTS,
+    DispAct,
+    FCLayers,
+    GaussianEncoder,
+    GraphConv,
+    MeanAct,
     Trainer,
     balanced_adjacency_bce,
     normalize_adjacency,
     seeded,
     zinb_nll,
 )
+from skdance.nn._counts import CHUNK_ROWS, median_total, size_factors
 from skdance.preprocessing._utils import row_sums
 from skdance.utils._validation import (
     check_no_empty_rows,
@@ -29,22 +36,6 @@ from skdance.utils._validation import (
 )
 
 __all__ = ["GraphSCI"]
-
-
-def _dense_block(n_in, n_out, dropout, activation):
-    # DANCE's buildNetwork: dropout, linear, batch norm, activation
-    return nn.Sequential(
-        nn.Dropout(dropout), nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), activation
-    )
-
-
-class _Clamp(nn.Module):
-    def __init__(self, fn, low, high):
-        super().__init__()
-        self.fn, self.low, self.high = fn, low, high
-
-    def forward(self, x):
-        return torch.clamp(self.fn(x), self.low, self.high)
 
 
 class GraphSCIModule(nn.Module):
@@ -64,28 +55,23 @@ class GraphSCIModule(nn.Module):
         super().__init__()
         h1, h2 = hidden_dims
         self.drop = nn.Dropout(dropout)
-        self.gc1 = nn.Linear(n_cells, h1)
-        self.gc2 = nn.Linear(h1, h2)
-        self.gc_mean = nn.Linear(h2, n_genes)
-        self.gc_log_std = nn.Linear(h2, n_genes)
+        self.gc1 = GraphConv(n_cells, h1)
+        self.gc2 = GraphConv(h1, h2)
+        self.latent = GaussianEncoder(h2, n_genes, layer=GraphConv, scale="log_std")
         self.mix = nn.Linear(n_genes, n_genes, bias=False)
         self.mix_bias = nn.Parameter(torch.zeros(n_genes))
-        self.encoder = nn.Sequential(
-            _dense_block(n_genes, h1, dropout, nn.ReLU()),
-            _dense_block(h1, h2, dropout, nn.ReLU()),
-        )
-        self.pi = _dense_block(h2, n_genes, dropout, nn.Sigmoid())
-        self.disp = _dense_block(h2, n_genes, dropout, _Clamp(F.softplus, 1e-4, 1e4))
-        self.mean = _dense_block(h2, n_genes, dropout, _Clamp(torch.exp, 1e-5, 1e6))
+        # DANCE's buildNetwork: dropout, linear, batch norm, activation
+        dense = partial(FCLayers, batch_norm=True, dropout=dropout, dropout_input=True)
+        self.encoder = dense([n_genes, h1, h2])
+        self.pi = dense([h2, n_genes], activation=nn.Sigmoid)
+        self.disp = dense([h2, n_genes], activation=DispAct)
+        self.mean = dense([h2, n_genes], activation=MeanAct)
 
     def gene_latent(self, adj, features, sample=True):
         """Latent gene-gene matrix ``Z_a`` (a sample, or its mean) and its moments."""
-        h = torch.tanh(adj @ self.gc1(self.drop(features)))
-        h = F.relu(adj @ self.gc2(self.drop(h)))
-        h = self.drop(h)
-        mean, log_std = adj @ self.gc_mean(h), adj @ self.gc_log_std(h)
-        z = mean + torch.randn_like(mean) * torch.exp(log_std) if sample else mean
-        return z, mean, log_std
+        h = torch.tanh(self.gc1(self.drop(features), adj))
+        h = F.relu(self.gc2(self.drop(h), adj))
+        return self.latent(self.drop(h), adj, sample=sample)
 
     def init_mean_bias(self, log_means):
         """Start the ZINB mean head at the genes' mean expression.
@@ -97,8 +83,9 @@ class GraphSCIModule(nn.Module):
         (Adam moves ``beta`` by about the learning rate a step) climbing to
         levels that span several log units.
         """
+        norm = next(m for m in self.mean.modules() if isinstance(m, nn.BatchNorm1d))
         with torch.no_grad():
-            self.mean[2].bias.copy_(log_means)
+            norm.bias.copy_(log_means)
 
     def forward(self, x_log, z_adj, size_factors):
         """ZINB parameters of the cells; ``mean`` is size-factor scaled."""
@@ -134,7 +121,10 @@ class GraphSCI(BaseImputer):
 
     Memory grows with ``n_genes ** 2`` (the latent gene-gene matrix and the
     mixing layer): select genes first (DANCE uses 2,000 highly variable
-    genes).  Deliberate differences from DANCE: the log standard deviation
+    genes).  Training is full batch and the gene graph's node features are
+    each gene's expression across all training cells, so ``fit`` holds the
+    whole count matrix dense; ``transform`` densifies 4,096 cells at a time.
+    Deliberate differences from DANCE: the log standard deviation
     has its own output convolution (DANCE's code reuses the mean layer); the
     adjacency loss is binary cross-entropy with ``pos_weight`` (DANCE calls a
     softmax cross-entropy); the batch-norm shift of the ZINB mean head starts
@@ -259,9 +249,7 @@ class GraphSCI(BaseImputer):
         self.verbose = verbose
 
     def _size_factors(self, X):
-        return torch.from_numpy(
-            (row_sums(X) / self.median_library_size_).astype(np.float32)
-        )
+        return torch.from_numpy(size_factors(X, self.median_library_size_))
 
     def _log_gene_means(self, X):
         """Log of each gene's mean count at the median library size."""
@@ -279,24 +267,22 @@ class GraphSCI(BaseImputer):
         n_cells, n_genes = X.shape
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
-        builder = (
-            GeneCorrelationGraph(threshold=0.3)
-            if self.graph is None
-            else clone(self.graph)
+        adjacency = fit_graph(
+            self.graph,
+            GeneCorrelationGraph(threshold=0.3),
+            logged,
+            shape=(n_genes, n_genes),
+            what="(n_genes, n_genes) gene adjacency",
         )
-        adjacency = sp.csr_matrix(builder.fit_transform(logged))
-        if adjacency.shape != (n_genes, n_genes):
-            raise ValueError(
-                f"graph must return the (n_genes, n_genes) gene adjacency "
-                f"{(n_genes, n_genes)}, got {adjacency.shape}."
-            )
         self.adjacency_ = adjacency
         adj = torch.from_numpy(normalize_adjacency(adjacency, mode="sym").toarray())
         target = torch.from_numpy(
             (adjacency + sp.identity(n_genes) > 0).toarray().astype(np.float32)
         )
-        self.median_library_size_ = float(np.median(row_sums(X)))
+        self.median_library_size_ = median_total(X)
         sf = self._size_factors(X)
+        # full batch: the gene graph's node features are every gene's
+        # expression across all training cells, so the whole matrix is dense
         counts = torch.from_numpy(dense_float(X))
         x_log = torch.log1p(counts)
         features = x_log.T.contiguous()
@@ -320,15 +306,8 @@ class GraphSCI(BaseImputer):
             def epoch(_):
                 z, z_mean, z_log_std = module.gene_latent(adj, features)
                 mean, disp, pi = module(x_log, z, sf)
-                kl = (
-                    -0.5
-                    / n_cells
-                    * torch.mean(
-                        torch.sum(
-                            1 + 2 * z_log_std - z_mean**2 - torch.exp(z_log_std) ** 2, 1
-                        )
-                    )
-                )
+                # DANCE scales the genes' mean KL by 1 / n_cells
+                kl = (1.0 / n_cells) * module.latent.kl(z_mean, z_log_std).mean()
                 loss = (
                     self.zinb_weight * zinb_nll(counts, mean, disp, pi)
                     + self.adjacency_weight * balanced_adjacency_bce(z, target)
@@ -347,11 +326,20 @@ class GraphSCI(BaseImputer):
     def _transform(self, X):
         check_no_empty_rows(X, whom="GraphSCI")
         # float64 so that a cell's output does not depend on the batch it is
-        # computed in (float32 matmul blocking differs with the row count)
-        x_log = torch.log1p(torch.from_numpy(dense_float(X, np.float64)))
+        # computed in (float32 matmul blocking differs with the row count);
+        # batched inference, CHUNK_ROWS dense rows at a time
         module = copy.deepcopy(self.module_).double()
-        with torch.no_grad():
-            mean, _, _ = module(
-                x_log, self.gene_latent_.double(), self._size_factors(X).double()
-            )
-        return mean.numpy()
+        latent = self.gene_latent_.double()
+        sf = self._size_factors(X).double()
+        out = []
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            x_log = torch.log1p(torch.from_numpy(dense_float(X[rows], np.float64)))
+            with torch.no_grad():
+                out.append(module(x_log, latent, sf[rows])[0].numpy())
+        return out[0] if len(out) == 1 else np.vstack(out)
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.rejects_empty_cells = "fit"
+        return tags

@@ -1,13 +1,14 @@
 """MAGIC-style diffusion imputation: the simple baseline of the imputation task."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 
+from skdance.graph import AdaptiveKernelGraph
+from skdance.graph._fit import fit_graph
 from skdance.imputation._base import BaseImputer
 from skdance.preprocessing._utils import normalize_rows, row_sums, scale_rows
 from skdance.utils._validation import check_no_empty_rows, check_random_state_int
@@ -15,34 +16,13 @@ from skdance.utils._validation import check_no_empty_rows, check_random_state_in
 __all__ = ["MAGIC"]
 
 
-def diffusion_operator(Z, n_neighbors=5, decay=1.0, n_extended=3):
-    """MAGIC's Markov matrix on the rows of ``Z``.
-
-    Adaptive Gaussian-type kernel ``exp(-(d_ij / sigma_i) ** decay)`` with
-    ``sigma_i`` the distance to the ``n_neighbors``-th neighbour, evaluated on
-    ``n_extended * n_neighbors`` neighbours, symmetrised ``(K + K.T) / 2`` and
-    row-normalised.
-    """
-    n = Z.shape[0]
-    k = min(n - 1, max(1, n_neighbors * n_extended))
-    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z)
-    sigma = dist[:, min(n_neighbors, k)]
-    sigma = np.where(sigma > 0, sigma, np.maximum(dist[:, -1], 1e-12))
-    weights = np.exp(-((dist / sigma[:, None]) ** decay))
-    K = sp.csr_matrix(
-        (weights.ravel(), idx.ravel(), np.arange(0, n * (k + 1) + 1, k + 1)),
-        shape=(n, n),
-    )
-    K = (K + K.T) / 2.0
-    return normalize_rows(sp.csr_matrix(K), 1.0)
-
-
 class MAGIC(BaseImputer):
     """MAGIC-style diffusion imputation (van Dijk et al. 2018), the baseline.
 
     Counts are scaled to the median library size and square-root transformed;
-    a Markov matrix on ``n_pca`` principal components (adaptive kernel on
-    ``knn`` neighbours, :func:`diffusion_operator`) is raised to the power
+    a Markov matrix on ``n_pca`` principal components (the ``graph``'s
+    affinity, row-normalised; by default MAGIC's adaptive kernel,
+    :class:`~skdance.graph.AdaptiveKernelGraph`) is raised to the power
     ``t`` and applied to the transformed expression; the result is squared and
     scaled back to each cell's library size.  Every entry changes (MAGIC has
     no "keep the observed counts" rule).
@@ -56,10 +36,10 @@ class MAGIC(BaseImputer):
 
     Parameters
     ----------
-    knn : int, default=5
-        Neighbours defining each cell's kernel bandwidth.
-    decay : float, default=1.0
-        Kernel exponent.
+    graph : graph builder or None, default=None
+        Transformer returning the cell affinity of the principal components
+        (cloned in ``transform``); None: ``AdaptiveKernelGraph(n_neighbors=5,
+        decay=1.0)`` (MAGIC's ``knn`` and ``decay``).
     t : int, default=3
         Diffusion time (power of the Markov matrix).
     n_pca : int, default=100
@@ -89,16 +69,14 @@ class MAGIC(BaseImputer):
     """
 
     _parameter_constraints = {
-        "knn": [Interval(Integral, 1, None, closed="left")],
-        "decay": [Interval(Real, 0, None, closed="neither")],
+        "graph": [HasMethods(["fit_transform"]), None],
         "t": [Interval(Integral, 0, None, closed="left")],
         "n_pca": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, knn=5, decay=1.0, t=3, n_pca=100, random_state=None):
-        self.knn = knn
-        self.decay = decay
+    def __init__(self, *, graph=None, t=3, n_pca=100, random_state=None):
+        self.graph = graph
         self.t = t
         self.n_pca = n_pca
         self.random_state = random_state
@@ -122,7 +100,15 @@ class MAGIC(BaseImputer):
             Z = data
         if n < 2:
             return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-        M = diffusion_operator(Z, self.knn, self.decay)
+        default = AdaptiveKernelGraph(n_neighbors=5, decay=1.0)
+        affinity = fit_graph(self.graph, default, Z, shape=(n, n), what="cell graph")
+        M = normalize_rows(affinity, 1.0)  # the Markov matrix
         for _ in range(self.t):
             data = M @ data
         return (data**2) * (library / np.median(library))[:, None]
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.transductive = True
+        tags.rejects_empty_cells = "transform"
+        return tags

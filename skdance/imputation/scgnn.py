@@ -3,6 +3,7 @@
 import copy
 import random
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,18 +11,22 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import KMeans
-from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
+from skdance.graph import PrunedKNNGraph
+from skdance.graph._fit import fit_graph
+from skdance.graph._igraph import to_igraph
 from skdance.imputation._base import BaseImputer
 from skdance.nn import (
     TORCH_CONSTRAINTS,
+    FCLayers,
+    GaussianEncoder,
+    GraphConv,
     Trainer,
     balanced_adjacency_bce,
     normalize_adjacency,
@@ -31,7 +36,7 @@ from skdance.nn import (
 from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import check_random_state_int, dense_float
 
-__all__ = ["ScGNN", "ltmg_signals", "prune_knn_graph"]
+__all__ = ["ScGNN", "ltmg_signals"]
 
 
 def ltmg_signals(E, max_components=3, min_cells=10, random_state=None):
@@ -99,44 +104,6 @@ def ltmg_signals(E, max_components=3, min_cells=10, random_state=None):
     return signals
 
 
-def prune_knn_graph(
-    Z, n_neighbors=10, method="isolation_forest", n_trees=20, random_state=None
-):
-    """Build scGNN's cell graph: k nearest neighbours, outlier edges pruned.
-
-    ``"isolation_forest"`` (scGNN's ``KNNgraphML``): for every cell an
-    isolation forest is fitted to the embeddings of the cell and its
-    neighbours and the neighbours it flags as outliers lose their edge.
-    ``"stats"`` (``KNNgraphStats``): neighbours farther than the mean plus one
-    standard deviation of the cell's neighbour distances are dropped.
-
-    Returns a symmetric 0/1 CSR adjacency without self loops.
-    """
-    n = Z.shape[0]
-    k = min(n_neighbors, n - 1)
-    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z)
-    dist, idx = dist[:, 1:], idx[:, 1:]
-    keep = np.ones_like(idx, dtype=bool)
-    if method == "stats":
-        limit = dist.mean(axis=1) + dist.std(axis=1)
-        keep = dist <= limit[:, None]
-    elif k >= 2:
-        forest = IsolationForest(
-            n_estimators=n_trees, contamination="auto", random_state=random_state
-        )
-        for i in range(n):
-            points = Z[np.concatenate([[i], idx[i]])]
-            keep[i] = forest.fit_predict(points)[1:] == 1
-    rows = np.repeat(np.arange(n), k)[keep.ravel()]
-    A = sp.csr_matrix(
-        (np.ones(rows.size), (rows, idx.ravel()[keep.ravel()])), shape=(n, n)
-    )
-    A = ((A + A.T) > 0).astype(np.float64)
-    A.setdiag(0)
-    A.eliminate_zeros()
-    return sp.csr_matrix(A)
-
-
 def _regulariser_weights(graph_reg, labels, rows, gamma, regu_graph, regu_celltype):
     """Per-cell weights of scGNN's imputation loss on the batch ``rows``.
 
@@ -168,12 +135,8 @@ class ScGNNAutoencoder(nn.Module):
     def __init__(self, n_genes, hidden_dims=(512, 128)):
         super().__init__()
         h1, h2 = hidden_dims
-        self.encoder = nn.Sequential(
-            nn.Linear(n_genes, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU()
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, n_genes), nn.ReLU()
-        )
+        self.encoder = FCLayers([n_genes, h1, h2])
+        self.decoder = FCLayers([h2, h1, n_genes])
 
     def forward(self, x):
         """Reconstruction and embedding."""
@@ -187,15 +150,12 @@ class ScGNNGraphAutoencoder(nn.Module):
     def __init__(self, n_in, hidden_dims=(32, 16)):
         super().__init__()
         h1, h2 = hidden_dims
-        self.gc1 = nn.Linear(n_in, h1, bias=False)
-        self.gc_mu = nn.Linear(h1, h2, bias=False)
-        self.gc_logvar = nn.Linear(h1, h2, bias=False)
+        self.gc1 = GraphConv(n_in, h1, bias=False)
+        self.latent = GaussianEncoder(h1, h2, layer=partial(GraphConv, bias=False))
 
     def forward(self, adj, x):
-        """Posterior mean, log-variance and a reparameterised sample."""
-        h = F.relu(adj @ self.gc1(x))
-        mu, logvar = adj @ self.gc_mu(h), adj @ self.gc_logvar(h)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        """Posterior mean, log-variance and a sample (the mean in eval mode)."""
+        z, mu, logvar = self.latent(F.relu(self.gc1(x, adj)), adj)
         return mu, logvar, z
 
 
@@ -219,11 +179,7 @@ def _graph_embedding(A, Z, epochs, lr, seed, trainer, iteration=0):
         def epoch(_):
             mu, logvar, z = gae(adj, features)
             recon = balanced_adjacency_bce(z @ z.T, target)
-            kl = (
-                -0.5
-                / n
-                * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
-            )
+            kl = (1.0 / n) * gae.latent.kl(mu, logvar).mean()
             return {
                 "train_loss": trainer.step(opt, recon + kl),
                 "iteration": iteration,
@@ -238,9 +194,7 @@ def _graph_embedding(A, Z, epochs, lr, seed, trainer, iteration=0):
 def _louvain_count(A, seed):
     import igraph
 
-    from skdance.clustering._community import _to_igraph
-
-    graph = _to_igraph(A)
+    graph = to_igraph(A)
     igraph.set_random_number_generator(random.Random(seed))
     try:
         return len(graph.community_multilevel(weights="weight"))
@@ -258,8 +212,9 @@ class ScGNN(BaseImputer):
     2. Feature autoencoder (:class:`ScGNNAutoencoder`, 512-128) trained for
        ``pretrain_epochs`` with eq. 1: ``gamma * SSE(x_hat, x) + regu *
        SSE(x_hat, x) * TRS`` (Adam 1e-3, batches of ``batch_size`` cells).
-    3. Cell graph: ``n_neighbors``-NN of the embedding, pruned by an isolation
-       forest per cell (:func:`prune_knn_graph`).
+    3. Cell graph of the embedding (``graph``; default scGNN's 10-NN graph
+       pruned by an isolation forest per cell,
+       :class:`~skdance.graph.PrunedKNNGraph`).
     4. EM iterations (at most ``max_iter``): the graph autoencoder
        (:class:`ScGNNGraphAutoencoder`, GCN VAE 32-16 on the binarised
        embedding, 200 epochs, lr 0.01) embeds the cells; Louvain on the graph
@@ -288,10 +243,11 @@ class ScGNN(BaseImputer):
 
     Parameters
     ----------
-    n_neighbors : int, default=10
-        Neighbours of the cell graph.
-    prune : {"isolation_forest", "stats"}, default="isolation_forest"
-        Edge pruning of the cell graph.
+    graph : graph builder or None, default=None
+        Transformer building the cell graph of the feature autoencoder's
+        embedding (cloned in ``fit``); None:
+        ``PrunedKNNGraph(n_neighbors=10, prune="isolation_forest",
+        random_state=random_state)``, scGNN's graph.
     pretrain_epochs : int, default=500
         Epochs of the first feature autoencoder.
     em_epochs : int, default=200
@@ -371,7 +327,9 @@ class ScGNN(BaseImputer):
     >>> from skdance.datasets import load_pbmc_4k_subset
     >>> from skdance.imputation import ScGNN
     >>> X, _ = load_pbmc_4k_subset()
-    >>> model = ScGNN(prune="stats", pretrain_epochs=5, em_epochs=3,
+    >>> from skdance.graph import PrunedKNNGraph
+    >>> model = ScGNN(graph=PrunedKNNGraph(prune="stats"), pretrain_epochs=5,
+    ...               em_epochs=3,
     ...               cluster_epochs=3, impute_epochs=3, gae_epochs=5,
     ...               max_iter=1, random_state=0)
     >>> model.fit_transform(X[:300, :100]).shape
@@ -379,8 +337,7 @@ class ScGNN(BaseImputer):
     """
 
     _parameter_constraints = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "prune": [StrOptions({"isolation_forest", "stats"})],
+        "graph": [HasMethods(["fit_transform"]), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
         "em_epochs": [Interval(Integral, 1, None, closed="left")],
         "cluster_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -403,8 +360,7 @@ class ScGNN(BaseImputer):
     def __init__(
         self,
         *,
-        n_neighbors=10,
-        prune="isolation_forest",
+        graph=None,
         pretrain_epochs=500,
         em_epochs=200,
         cluster_epochs=200,
@@ -425,8 +381,7 @@ class ScGNN(BaseImputer):
         random_state=None,
         verbose=0,
     ):
-        self.n_neighbors = n_neighbors
-        self.prune = prune
+        self.graph = graph
         self.pretrain_epochs = pretrain_epochs
         self.em_epochs = em_epochs
         self.cluster_epochs = cluster_epochs
@@ -481,6 +436,12 @@ class ScGNN(BaseImputer):
         k = max(1, min(k, A.shape[0]))
         return KMeans(k, n_init=10, random_state=seed).fit_predict(embedding)
 
+    def _cell_graph(self, default, z):
+        n = z.shape[0]
+        return fit_graph(
+            self.graph, default, z.cpu().numpy(), shape=(n, n), what="cell graph"
+        )
+
     @staticmethod
     def _graph_operator(A):
         # A @ diag(1 / column sums): the column-normalised graph
@@ -511,9 +472,8 @@ class ScGNN(BaseImputer):
             recon, z = self._train(
                 trainer, feature_ae, x, self.pretrain_epochs, eq1, gen, "pretrain"
             )
-            A = prune_knn_graph(
-                z.cpu().numpy(), self.n_neighbors, self.prune, random_state=seed
-            )
+            default = PrunedKNNGraph(random_state=seed)
+            A = self._cell_graph(default, z)
             # scGNN compares graphs against the normalised Laplacian of the first
             first = sp.csr_matrix(laplacian(A, normed=True))
             old_graph, old_labels = first, np.zeros(n_cells, dtype=int)
@@ -550,9 +510,7 @@ class ScGNN(BaseImputer):
                     "em",
                     iteration=it,
                 )
-                A = prune_knn_graph(
-                    z.cpu().numpy(), self.n_neighbors, self.prune, random_state=seed
-                )
+                A = self._cell_graph(default, z)
                 self.n_iter_ += 1
                 graph = self.alpha * first + (1 - self.alpha) * self._graph_operator(A)
                 change = abs(graph - old_graph).mean()

@@ -1,11 +1,116 @@
-"""Losses shared by the models (ZINB, NB likelihoods; graph-autoencoder BCE)."""
+"""Losses shared by the models: likelihoods, Gaussian KL, graph-autoencoder BCE."""
+
+import math
 
 import torch
 from torch.nn import functional as F
 
-__all__ = ["balanced_adjacency_bce", "nb_nll", "zinb_nll"]
+__all__ = [
+    "balanced_adjacency_bce",
+    "bernoulli_nll",
+    "gaussian_kl",
+    "gaussian_nll",
+    "nb_nll",
+    "zinb_nll",
+]
 
 _EPS = 1e-10
+
+
+def bernoulli_nll(x, logits):
+    """Bernoulli negative log-likelihood per entry, from logits.
+
+    ``-x log(p) - (1 - x) log(1 - p)`` with ``p = sigmoid(logits)``,
+    computed stably (binarised data: ATAC peaks, adjacency entries).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Observations in ``[0, 1]``.
+    logits : torch.Tensor
+        Log-odds, same shape as ``x``.
+
+    Returns
+    -------
+    nll : torch.Tensor
+        Same shape as ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.nn import bernoulli_nll
+    >>> round(float(bernoulli_nll(torch.tensor(1.0), torch.tensor(0.0))), 4)
+    0.6931
+    """
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+
+
+def gaussian_nll(x, mean, var):
+    """Gaussian negative log-likelihood per entry (with the constant).
+
+    ``0.5 * (log(2 pi var) + (x - mean)**2 / var)``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Observations.
+    mean : torch.Tensor
+        Means (broadcast against ``x``).
+    var : torch.Tensor
+        Variances, positive (broadcast against ``x``).
+
+    Returns
+    -------
+    nll : torch.Tensor
+        Broadcast shape of the inputs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.nn import gaussian_nll
+    >>> round(float(gaussian_nll(torch.tensor(0.0), torch.tensor(0.0),
+    ...                          torch.tensor(1.0))), 4)
+    0.9189
+    """
+    return 0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - mean) ** 2 / var)
+
+
+def gaussian_kl(mean, log_var=None, *, log_std=None):
+    """``KL(N(mean, sigma^2) || N(0, I))`` of every row, summed over its last axis.
+
+    ``-0.5 * sum(1 + log sigma^2 - mean^2 - sigma^2)``, from the log
+    variance or, with ``log_std``, from the log standard deviation (the two
+    parameterisations of the variational autoencoders here, each kept in its
+    own arithmetic).
+
+    Parameters
+    ----------
+    mean : torch.Tensor of shape (..., latent_dim)
+        Posterior means.
+    log_var : torch.Tensor of shape (..., latent_dim), default=None
+        Posterior log variances.
+    log_std : torch.Tensor of shape (..., latent_dim), default=None
+        Posterior log standard deviations (instead of ``log_var``).
+
+    Returns
+    -------
+    kl : torch.Tensor of shape (...,)
+        One divergence per row.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.nn import gaussian_kl
+    >>> gaussian_kl(torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2))  # N(1, 1), N(0, 1)
+    tensor([0.5000])
+    """
+    if (log_var is None) == (log_std is None):
+        raise ValueError("give exactly one of log_var and log_std.")
+    if log_std is not None:
+        term = 1 + 2 * log_std - mean**2 - torch.exp(log_std) ** 2
+    else:
+        term = 1 + log_var - mean**2 - log_var.exp()
+    return -0.5 * torch.sum(term, dim=-1)
 
 
 def nb_nll(x, mean, disp):

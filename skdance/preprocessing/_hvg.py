@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import mean_var, normalize_rows
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import is_anndata, validate_input
 
 __all__ = ["HighlyVariableGenes"]
@@ -38,7 +39,9 @@ def _dispersion_stats(mean, var, flavor, n_bins):
     else:
         bins = np.r_[-np.inf, np.percentile(mean, np.arange(10, 105, 5)), np.inf]
     df = pd.DataFrame({"means": mean, "dispersions": dispersion})
-    df["mean_bin"] = pd.cut(df["means"], bins=bins)
+    # many all-zero genes give repeated percentiles: merge those bin edges
+    # (scanpy's cell_ranger code raises "Bin edges must be unique" there)
+    df["mean_bin"] = pd.cut(df["means"], bins=bins, duplicates="drop")
     grouped = df.groupby("mean_bin", observed=True)["dispersions"]
     if flavor == "seurat":
         stats = grouped.agg(avg="mean", dev="std")
@@ -311,3 +314,7 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         return tags
+
+    def __skdance_tags__(self):
+        counts = self.flavor == "seurat_v3" or self.log_normalize
+        return SkdanceTags(task="preprocessing", counts=counts)

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import normalize_rows, row_sums
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
 __all__ = ["Log1p", "NormalizeTotal"]
@@ -147,6 +148,9 @@ class NormalizeTotal(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.positive_only = True
         return tags
 
+    def __skdance_tags__(self):
+        return SkdanceTags(task="preprocessing", counts=True)
+
 
 class Log1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Natural (or base-``base``) logarithm of one plus the input.
@@ -237,3 +241,6 @@ class Log1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="preprocessing", counts=True)

@@ -15,7 +15,7 @@ required information is a ``ValueError`` that says how to pass it.
 """
 
 import numpy as np
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _num_samples, check_array
 
 from skdance.utils._validation import is_anndata
 
@@ -72,8 +72,6 @@ def resolve_side_info(
         When required information is missing, the AnnData key is absent, or
         the number of rows differs from the number of cells.
     """
-    if n_samples is None:
-        n_samples = X.shape[0]
     source = f"{name}="
     if value is None and key is not None and is_anndata(X):
         container = getattr(X, slot)
@@ -112,6 +110,8 @@ def resolve_side_info(
                 f"{name} must be 1-dimensional (one value per cell); got shape "
                 f"{info.shape}."
             )
+    if n_samples is None:
+        n_samples = _num_samples(X)
     if info.shape[0] != n_samples:
         raise ValueError(
             f"{source} has {info.shape[0]} rows but X has {n_samples} cells; side "

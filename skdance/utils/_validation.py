@@ -190,3 +190,42 @@ def check_n_clusters(estimator, n_samples):
             f"n_clusters={estimator.n_clusters} is larger than the number of cells "
             f"(n_samples={n_samples})."
         )
+
+
+def canonical_row_order(X):
+    """Order of the rows of ``X`` that does not depend on how they were listed.
+
+    Transductive methods (a graph over the cells passed together, a CCA of
+    the spots) sum over neighbours in row order and break ties by index, so
+    their output for a cell could change, in the last bits or by a tie,
+    when the same cells come in another order.  Running them on
+    ``X[canonical_row_order(X)]`` and scattering the result back makes the
+    output a function of the set of rows: each key below is a row-wise
+    reduction with a fixed column order, the same whatever the row's
+    position.  Identical rows are interchangeable, so ties among them do
+    not matter.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated data (CSR with sorted indices when sparse).
+
+    Returns
+    -------
+    order : ndarray of shape (n_samples,)
+        Row permutation (stable lexicographic sort of the row keys).
+    """
+    n_features = X.shape[1]
+    weights = np.cos(np.arange(n_features, dtype=np.float64))
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        X.sort_indices()
+        keys = [
+            np.asarray(X.multiply(w).sum(axis=1)).ravel()
+            for w in (weights, weights**2, np.ones(n_features))
+        ]
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        keys = [(X * w).sum(axis=1) for w in (weights, weights**2)]
+        keys.append(X.sum(axis=1))
+    return np.lexsort(keys[::-1])

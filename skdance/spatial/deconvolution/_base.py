@@ -1,5 +1,6 @@
 """Shared plumbing of the cell-type deconvolution estimators."""
 
+import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from skdance.metrics import proportion_mse
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import (
     _unwrap_anndata,
     check_counts,
@@ -76,6 +78,8 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         """Proportions of validated spots; ``genes`` indexes fitted genes."""
 
     _requires_coords = False
+    # below this fraction of the reference genes in the spots, predict raises
+    _min_gene_overlap = 0.5
 
     def fit(self, X, y):
         """Learn the cell-type signatures from a labelled reference.
@@ -130,11 +134,24 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         columns = np.array(
             [j for j, g in enumerate(names) if g in position], dtype=np.intp
         )
-        if columns.size == 0:
+        whom = type(self).__name__
+        overlap = columns.size / fitted.size
+        if overlap < self._min_gene_overlap:
             raise ValueError(
-                f"The spots share no gene with the reference ({fitted.size} "
-                f"reference genes, {names.size} spot genes, e.g. "
-                f"{list(names[:3])} vs {list(fitted[:3])})."
+                f"{whom}: the spots hold {columns.size} of the {fitted.size} "
+                f"reference genes ({overlap:.0%}), below the minimum overlap of "
+                f"{self._min_gene_overlap:.0%} (spot genes e.g. {list(names[:3])}, "
+                f"reference genes e.g. {list(fitted[:3])}). Fit the reference on "
+                "the genes the spots measure."
+            )
+        if columns.size < fitted.size:
+            warnings.warn(
+                f"{whom}: {fitted.size - columns.size} of the {fitted.size} "
+                f"reference genes are not in the spots ({overlap:.1%} overlap); "
+                f"predicting on the {columns.size} shared genes "
+                "(see shared_genes(X)).",
+                UserWarning,
+                stacklevel=3,
             )
         matrix = _unwrap_anndata(X, None)[0] if is_anndata(X) else X
         matrix = check_array(matrix, accept_sparse="csr", dtype=np.float64)
@@ -142,6 +159,34 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         genes = np.array([position[names[j]] for j in columns], dtype=np.intp)
         order = np.argsort(genes)
         return matrix[:, columns[order]], genes[order]
+
+    def shared_genes(self, X):
+        """Names of the fitted reference genes that ``predict(X)`` uses.
+
+        ``predict`` aligns the spots to the reference by gene name (the two
+        rarely share one gene list): the reference genes the spots also
+        measure are used, in the reference's order; spots whose columns
+        are the reference's genes (or unnamed) use all of them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame, AnnData} of shape (n_spots, n_genes)
+            Spots, as passed to ``predict``.
+
+        Returns
+        -------
+        genes : ndarray
+            Gene names (or column indices when the reference had no names).
+        """
+        check_is_fitted(self)
+        fitted = getattr(self, "feature_names_in_", None)
+        names = _feature_names(X)
+        if fitted is None:
+            return np.arange(self.n_features_in_)
+        if names is None:
+            return fitted.copy()
+        present = set(names)
+        return np.array([g for g in fitted if g in present], dtype=object)
 
     def _check_coords(self, coords, n_spots):
         if coords is None:
@@ -228,3 +273,11 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.positive_only = True
         tags.target_tags.required = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(
+            task="deconvolution",
+            counts=True,
+            output="proportions",
+            requires_coords="predict" if self._requires_coords else None,
+        )

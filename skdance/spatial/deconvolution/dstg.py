@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from skdance.datasets import make_pseudo_spots
 from skdance.graph import MutualNNGraph
 from skdance.nn import (
+    GCN,
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     Trainer,
@@ -25,7 +26,7 @@ from skdance.nn import (
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.deconvolution._base import BaseDeconvolution
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import canonical_row_order, check_random_state_int
 
 __all__ = ["DSTG", "DSTGModule", "cca_embedding"]
 
@@ -69,26 +70,20 @@ def cca_embedding(A, B, n_components=30, random_state=None):
 
 
 class DSTGModule(nn.Module):
-    """DSTG's two-layer GCN: dropout, GC, ReLU, dropout, GC (logits)."""
+    """DSTG's two-layer GCN: dropout, GC, ReLU, dropout, GC (logits).
+
+    A :class:`~skdance.nn.GCN` without biases, Glorot-uniform weights.
+    """
 
     def __init__(self, n_in, hidden_dim, n_out, dropout):
         super().__init__()
-        self.gc1 = nn.Linear(n_in, hidden_dim, bias=False)
-        self.gc2 = nn.Linear(hidden_dim, n_out, bias=False)
-        self.dropout = dropout
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        """Glorot-uniform weights, as DSTG."""
-        nn.init.xavier_uniform_(self.gc1.weight)
-        nn.init.xavier_uniform_(self.gc2.weight)
+        self.gcn = GCN(
+            [n_in, hidden_dim, n_out], dropout=dropout, bias=False, init="glorot"
+        )
 
     def forward(self, x, adj):
         """Cell-type logits of every node."""
-        h = F.dropout(x, self.dropout, self.training)
-        h = F.relu(torch.sparse.mm(adj, self.gc1(h)))
-        h = F.dropout(h, self.dropout, self.training)
-        return torch.sparse.mm(adj, self.gc2(h))
+        return self.gcn(x, adj)
 
 
 class DSTG(BaseDeconvolution):
@@ -248,6 +243,14 @@ class DSTG(BaseDeconvolution):
         return np.flatnonzero(hvg.fit(reference).highly_variable_)
 
     def _predict(self, X, genes, coords):
+        # the link graph and the CCA run over the spots passed together: run
+        # them in an order that does not depend on how the spots were listed
+        order = canonical_row_order(X)
+        out = np.empty((X.shape[0], self.classes_.size))
+        out[order] = self._predict_ordered(X[order], genes)
+        return out
+
+    def _predict_ordered(self, X, genes):
         trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         reference = self.reference_[:, genes]
@@ -310,3 +313,8 @@ class DSTG(BaseDeconvolution):
             with torch.no_grad():
                 out = F.softmax(module(features, adj)[n_pseudo:], dim=1)
         return out.cpu().double().numpy()
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.transductive = True
+        return tags

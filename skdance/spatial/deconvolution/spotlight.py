@@ -244,3 +244,8 @@ class SPOTlight(BaseDeconvolution):
         props = np.divide(props, totals, out=np.zeros_like(props), where=totals > 0)
         props[props < self.min_prop] = 0.0
         return props
+
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.transductive = True
+        return tags

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from skdance.utils._side_info import resolve_side_info
+from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import check_n_clusters, validate_input
 
 __all__ = ["BaseSpatialDomain"]
@@ -99,3 +100,6 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="spatial_domain", counts=True, requires_coords="fit")

@@ -1,0 +1,40 @@
+"""The benchmark task registry: one module per task, run by ``benchmarks._runner``.
+
+Each module defines ``TASK``, an instance of a :class:`~benchmarks.tasks._base.Task`
+subclass declaring its datasets, model pipelines (full and ``--quick``),
+evaluation, DANCE's reference numbers and protocol text.  ``TASKS`` maps the
+task names to them in the order ``python -m benchmarks all`` runs them.
+
+Adding a task is one more module and one more line below.  Next to come:
+
+- ``spatial_domain``: DLPFC / STARmap / olfactory bulb slices, ARI of
+  domains (DANCE Table 10); its datasets are ``DatasetSpec(spatial=True)``
+  and its models read ``Data.coords``.
+- ``multimodal_prediction``, ``multimodal_matching``,
+  ``multimodal_embedding``: the NeurIPS 2021 GEX-ADT / GEX-ATAC pairs (DANCE
+  Tables 7-9); datasets ``DatasetSpec(modalities=("gex", "adt"))`` loading
+  ``Data.from_paired``, models reading ``Data.mod2``.
+"""
+
+from benchmarks.tasks import annotation, clustering, deconvolution, imputation
+
+TASKS = {
+    task.name: task
+    for task in (
+        annotation.TASK,
+        clustering.TASK,
+        imputation.TASK,
+        deconvolution.TASK,
+        # spatial_domain.TASK,
+        # multimodal_prediction.TASK, multimodal_matching.TASK,
+        # multimodal_embedding.TASK,
+    )
+}
+
+
+def get_task(name):
+    """Return the registered task ``name`` (a ``Task`` instance)."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose from {list(TASKS)}") from None

@@ -1,0 +1,154 @@
+"""Cell-type deconvolution of pseudo-spots made from held-out labelled cells."""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+
+from benchmarks.tasks._base import DanceReference, Task, Trial, top_genes
+from skdance.datasets import make_pseudo_spots
+from skdance.metrics import proportion_mse
+from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
+
+# Each seed splits a labelled data set's cells (stratified) into a reference
+# half and a spot half; pseudo-spots of 2-8 spot-half cells are laid out on a
+# grid at random or with spatially smooth compositions.  Cell types with fewer
+# than MIN_CELLS cells are dropped first; the models see the top 2000
+# seurat_v3 genes of the reference.
+N_SPOTS = 400
+MIN_CELLS = 20
+N_GENES = 2000
+LAYOUTS = ("random", "smooth")
+
+# --quick: 100 pseudo-spots; DSTG trains 30 epochs on 200 pseudo-spots.
+QUICK_SPOTS = 100
+QUICK_DSTG = {"n_pseudo_spots": 200, "max_epochs": 30}
+
+
+class UniformProportions(BaseEstimator):
+    """Baseline: every cell type in every spot at 1/K."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X, coords=None):
+        k = self.classes_.size
+        return np.full((X.shape[0], k), 1.0 / k)
+
+
+def split_reference_spots(X, y, seed, n_spots, layout):
+    """Disjoint reference / spot cells (stratified halves) and pseudo-spots."""
+    types, counts = np.unique(y, return_counts=True)
+    keep = np.isin(y, types[counts >= MIN_CELLS])
+    X, y = X[keep], y[keep]
+    ref, rest = train_test_split(
+        np.arange(y.size), test_size=0.5, stratify=y, random_state=seed
+    )
+    spots, props, coords = make_pseudo_spots(
+        X[rest], y[rest], n_spots=n_spots, layout=layout, random_state=seed
+    )
+    return X[ref], y[ref], spots, props, coords
+
+
+def mean_type_pearson(P, Q):
+    """Mean over cell types of the Pearson r between true and predicted columns."""
+    rs = [
+        np.corrcoef(P[:, k], Q[:, k])[0, 1]
+        for k in range(P.shape[1])
+        if P[:, k].std() > 0 and Q[:, k].std() > 0
+    ]
+    return float(np.mean(rs)) if rs else float("nan")
+
+
+class DeconvolutionTask(Task):
+    """Deconvolution: proportions of cell types in pseudo-spots."""
+
+    name = "deconvolution"
+    metrics = ("mse", "pearson")
+    digits = 4
+    baselines = ("uniform",)
+    columns = (
+        "dataset",
+        "model",
+        "seed",
+        "mse",
+        "pearson",
+        "fit_time_s",
+        "peak_mem_mib",
+    )
+    datasets = ("pbmc_10x_4k", "mouse_bladder_cell", "worm_neuron_cell")
+    # DANCE paper Table 11 (MSE, "current"); its GSE174746 and CARD / SPOTlight
+    # synthetic sets are not here, so no number is put beside ours
+    reference = DanceReference(
+        table="Table 11",
+        metric="MSE",
+        columns=("GSE174746", "CARD synthetic", "SPOTlight synthetic"),
+        scores={
+            "DSTG": (0.172, 0.0247, 0.042),
+            "SpatialDecon": (0.0014, 0.0077, 0.0055),
+            "SPOTlight": (0.0098, 0.0246, 0.0109),
+            "CARD": (0.0012, 0.0078, 0.0076),
+        },
+    )
+    quick_text = (
+        f"seed 0 on the shipped 1,200-cell PBMC subset, {QUICK_SPOTS} "
+        "pseudo-spots per layout; DSTG trains "
+        f"{QUICK_DSTG['max_epochs']} epochs on {QUICK_DSTG['n_pseudo_spots']} "
+        "of its own pseudo-spots."
+    )
+
+    def trials(self, data, spec, run, quick=False):
+        n_spots = QUICK_SPOTS if quick else N_SPOTS
+        for layout in LAYOUTS:
+            X_ref, y_ref, spots, P, coords = split_reference_spots(
+                data.X, data.y, run, n_spots, layout
+            )
+            genes = top_genes(X_ref, N_GENES)
+            yield Trial(
+                f"{spec.name} ({layout})",
+                spec,
+                {
+                    "X_ref": X_ref[:, genes],
+                    "y_ref": y_ref,
+                    "spots": spots[:, genes],
+                    "proportions": P,
+                    "coords": coords,
+                },
+            )
+
+    def models(self, trial, run, quick=False):
+        seed = run
+        dstg = QUICK_DSTG if quick else {}
+        return {
+            "uniform": UniformProportions(),
+            "SpatialDecon": SpatialDecon(),
+            "SPOTlight": SPOTlight(random_state=seed),
+            "CARD": CARD(random_state=seed),
+            "DSTG": DSTG(random_state=seed, **dstg),
+        }
+
+    def fit(self, name, model, trial, run):
+        i = trial.inputs
+        return model.fit(i["X_ref"], i["y_ref"]).predict(i["spots"], coords=i["coords"])
+
+    def score(self, name, output, trial):
+        P = trial.inputs["proportions"]
+        return {
+            "mse": proportion_mse(P, output),
+            "pearson": mean_type_pearson(P, output),
+        }
+
+    def protocol(self, quick=False):
+        n_spots = QUICK_SPOTS if quick else N_SPOTS
+        return (
+            f"seeds (each seed splits the cells into reference and spot "
+            f"halves and draws {n_spots} pseudo-spots of 2-8 "
+            "spot-half cells, laid out at random or with spatially smooth "
+            "compositions); MSE of the proportions over spots and types; "
+            "pearson = mean over cell types of the correlation between true "
+            "and predicted proportions across spots; fit time = fit + "
+            "predict (DSTG trains in predict); 'uniform' predicts 1/K"
+        )
+
+
+TASK = DeconvolutionTask()

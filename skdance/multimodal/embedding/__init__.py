@@ -1,0 +1,5 @@
+"""Joint embedding of paired modalities."""
+
+from skdance.multimodal.embedding._base import BaseJointEmbedding
+
+__all__ = ["BaseJointEmbedding"]

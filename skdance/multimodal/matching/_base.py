@@ -1,0 +1,127 @@
+"""Contract of the modality-matching estimators (DESIGN section 2).
+
+A matcher learns on paired cells (``fit(X_mod1, Y_mod2)``, row i of ``X``
+paired with row i of ``Y``) and then, for new cells measured separately in
+each modality, returns ``match(X, Y)``: an (n_x, n_y) non-negative
+row-stochastic matrix whose row i says how likely each cell of ``Y`` is the
+partner of cell i of ``X`` (sparse where the method sparsifies it).
+``score(X, Y)`` is the mean probability on the true pairs, the NeurIPS 2021
+metric; ``n`` times it is the fold over random guessing.
+"""
+
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from skdance.metrics import matching_score
+from skdance.multimodal._paired import validate_paired, validate_second_modality
+from skdance.utils._tags import SkdanceTags
+from skdance.utils._validation import validate_input
+
+__all__ = ["BaseModalityMatcher"]
+
+
+class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
+    """Base of the modality matchers: paired fit, row-stochastic ``match``.
+
+    Subclasses implement ``_fit(X, Y)`` on validated paired matrices and
+    ``_match(X, Y)`` returning non-negative (n_x, n_y) scores; the base
+    normalises each row to sum to 1 (a row of zeros becomes uniform).
+    """
+
+    @abstractmethod
+    def _fit(self, X, Y):
+        """Learn from paired cells: row i of ``X`` with row i of ``Y``."""
+
+    @abstractmethod
+    def _match(self, X, Y):
+        """Return non-negative (n_x, n_y) match scores (dense or sparse)."""
+
+    def fit(self, X, Y):
+        """Learn the correspondence between the modalities on paired cells.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
+            First modality.
+        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+            Second modality of the same cells, in the same row order.
+
+        Returns
+        -------
+        self : object
+            Fitted matcher.
+        """
+        self._validate_params()
+        X, Y = validate_paired(self, X, Y, reset=True, ensure_min_samples=2)
+        self._fit(X, Y)
+        return self
+
+    def match(self, X, Y):
+        """Probability that each cell of ``Y`` is the partner of each cell of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_x, n_features_mod1)
+            First modality of new cells.
+        Y : {array-like, sparse matrix, AnnData} of shape (n_y, n_features_mod2)
+            Second modality of new cells, in any order.
+
+        Returns
+        -------
+        S : ndarray or sparse matrix of shape (n_x, n_y)
+            Non-negative; every row sums to 1.
+        """
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False)
+        n_y = Y.shape[0] if hasattr(Y, "shape") else len(Y)
+        Y = validate_second_modality(self, Y, n_y, reset=False)
+        S = self._match(X, Y)
+        if sp.issparse(S):
+            S = sp.csr_matrix(S, dtype=np.float64)
+            if S.nnz and S.data.min() < 0:
+                raise RuntimeError("match scores must be non-negative.")
+            rows = np.asarray(S.sum(axis=1)).ravel()
+            empty = rows == 0
+            S = sp.diags(np.where(empty, 1.0, 1.0 / np.where(empty, 1, rows))) @ S
+            if empty.any():
+                fill = sp.csr_matrix(
+                    np.outer(empty, np.full(S.shape[1], 1 / S.shape[1]))
+                )
+                S = S + fill
+            return sp.csr_matrix(S)
+        S = np.array(S, dtype=np.float64)
+        if S.min() < 0:
+            raise RuntimeError("match scores must be non-negative.")
+        rows = S.sum(axis=1, keepdims=True)
+        S = np.divide(S, rows, out=np.full_like(S, 1 / S.shape[1]), where=rows > 0)
+        return S
+
+    def score(self, X, Y):
+        """Mean probability ``match`` gives to the true pairs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
+            First modality.
+        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+            Second modality, row i paired with row i of ``X``.
+
+        Returns
+        -------
+        score : float
+            In [0, 1]; ``1 / n_cells`` for random guessing.
+        """
+        return matching_score(self.match(X, Y))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="modality_matching")

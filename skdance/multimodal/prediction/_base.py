@@ -1,0 +1,114 @@
+"""Contract of the modality-prediction estimators (DESIGN section 2).
+
+A modality predictor is a multi-output regressor: ``fit(X_mod1, Y_mod2)``
+on paired cells, ``predict(X_mod1)`` returns the second modality (n_cells x
+n_features_mod2), ``score`` is the negative RMSE, the competition's metric.
+The directions GEX->ADT, ADT->GEX, GEX->ATAC, ATAC->GEX are only which
+matrix is ``X``.
+"""
+
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from skdance.metrics import rmse
+from skdance.multimodal._paired import validate_paired
+from skdance.utils._tags import SkdanceTags
+from skdance.utils._validation import validate_input
+
+__all__ = ["BaseModalityPredictor"]
+
+
+class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base of the modality predictors: paired fit, multi-output predict.
+
+    Subclasses implement ``_fit(X, Y)`` and ``_predict(X)`` on validated
+    matrices (``Y`` always 2-D).  A 1-D ``Y`` in ``fit`` (one second-modality
+    feature) gives a 1-D prediction, as for scikit-learn regressors.
+    """
+
+    @abstractmethod
+    def _fit(self, X, Y):
+        """Learn to predict ``Y`` (n_cells x n_features_mod2) from ``X``."""
+
+    @abstractmethod
+    def _predict(self, X):
+        """Return the predicted second modality of validated ``X``."""
+
+    def fit(self, X, Y):
+        """Learn the mapping from the first modality to the second.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
+            First modality.
+        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+            Second modality of the same cells, in the same row order.
+
+        Returns
+        -------
+        self : object
+            Fitted predictor.
+        """
+        self._validate_params()
+        self._y_1d = np.ndim(getattr(Y, "X", Y)) == 1
+        X, Y = validate_paired(self, X, Y, reset=True, ensure_min_samples=2)
+        self._fit(X, Y)
+        return self
+
+    def predict(self, X):
+        """Predict the second modality of new cells.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
+            First modality, on the features seen in ``fit``.
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_cells, n_features_mod2)
+            Predicted second modality (1-D when ``fit`` saw a 1-D ``Y``).
+        """
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False)
+        Y = np.asarray(self._predict(X), dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.shape != (X.shape[0], self.n_features_mod2_):
+            raise RuntimeError(  # pragma: no cover - a subclass bug
+                f"{type(self).__name__}._predict returned shape {Y.shape}."
+            )
+        return Y.ravel() if self._y_1d else Y
+
+    def score(self, X, y, sample_weight=None):
+        """Negative RMSE of the prediction (greater is better).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
+            First modality.
+        y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+            True second modality.
+        sample_weight : None
+            Not supported; must be None.
+
+        Returns
+        -------
+        score : float
+            ``-rmse(y, predict(X))`` over all cells and features.
+        """
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by the RMSE score.")
+        Y = getattr(y, "X", y)
+        return -rmse(Y, self.predict(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def __skdance_tags__(self):
+        return SkdanceTags(task="modality_prediction")

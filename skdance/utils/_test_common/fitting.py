@@ -1,0 +1,110 @@
+"""Fit any skdance estimator on small real data, as its task requires.
+
+skdance's own common checks (``tests/test_common.py``, ``test_bad_input.py``)
+call every discovered estimator the same way: the estimator's skdance tags
+(:mod:`skdance.utils._tags`) say whether ``fit`` takes labels (annotation,
+deconvolution), whether coordinates are side information of ``fit``,
+``predict`` or ``transform``, and what the output is.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from skdance.utils._tags import get_skdance_tags
+
+__all__ = ["CheckData", "check_data", "fit_estimator", "estimator_output"]
+
+
+class CheckData:
+    """Cells x genes counts, labels and spot coordinates for the checks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_cells, n_genes)
+        Raw counts, every cell non-empty.
+    y : ndarray of shape (n_cells,)
+        Cell-type labels.
+    coords : ndarray of shape (n_cells, 2)
+        Positions (the cells play spots for deconvolution / spatial models).
+    genes : ndarray of shape (n_genes,)
+        Gene names.
+    """
+
+    def __init__(self, X, y, coords, genes):
+        self.X = X
+        self.y = y
+        self.coords = coords
+        self.genes = genes
+
+
+_CACHE = {}
+
+
+def check_data():
+    """Return the shared :class:`CheckData`: 120 real PBMC cells x 150 genes."""
+    if "data" not in _CACHE:
+        from skdance.datasets import load_pbmc_4k_subset
+
+        X, y = load_pbmc_4k_subset()
+        rows = np.r_[0:60, 600:660]
+        X = sp.csr_matrix(X)[rows][:, :150].toarray().astype(np.float64)
+        keep = X.sum(axis=1) > 0
+        X, y = X[keep], np.asarray(y)[rows][keep]
+        coords = np.random.default_rng(0).uniform(0, 10, size=(X.shape[0], 2))
+        genes = np.array([f"gene{i}" for i in range(X.shape[1])], dtype=object)
+        _CACHE["data"] = CheckData(X, y, coords, genes)
+    return _CACHE["data"]
+
+
+def _side(tags, method, coords):
+    return {"coords": coords} if tags.requires_coords == method else {}
+
+
+def fit_estimator(estimator, X, data, *, coords=True):
+    """Fit ``estimator`` on ``X`` (data.X in any format) as its task requires.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted skdance estimator.
+    X : array-like, sparse matrix, DataFrame or AnnData
+        The cells to fit on (rows of ``data.X``).
+    data : CheckData
+        Labels and coordinates aligned with ``X``'s rows.
+    coords : bool, default=True
+        Pass coordinates where the estimator needs them.
+
+    Returns
+    -------
+    estimator : estimator
+        The fitted estimator.
+    """
+    tags = get_skdance_tags(estimator)
+    n = X.shape[0]
+    side = _side(tags, "fit", data.coords[:n]) if coords else {}
+    if tags.task in ("annotation", "deconvolution"):
+        return estimator.fit(X, data.y[:n], **side)
+    return estimator.fit(X, **side)
+
+
+def estimator_output(estimator, X, data, *, coords=True):
+    """Return the fitted estimator's result on ``X`` as one dense array.
+
+    ``predict`` for classifiers and deconvolution (proportions),
+    ``transform`` for transformers and embedding clusterers, ``labels_`` for
+    clusterers without ``transform``.
+    """
+    tags = get_skdance_tags(estimator)
+    n = X.shape[0]
+    side = {}
+    if coords and tags.requires_coords in ("predict", "transform"):
+        side = {"coords": data.coords[:n]}
+    if tags.task in ("annotation", "deconvolution"):
+        out = estimator.predict(X, **side)
+    elif hasattr(estimator, "transform"):
+        out = estimator.transform(X, **side)
+    else:
+        out = estimator.labels_
+    if sp.issparse(out):
+        out = out.toarray()
+    return np.asarray(out)
