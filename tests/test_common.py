@@ -37,6 +37,7 @@ def test_all_estimators_discovered():
     names = [name for name, _ in all_estimators()]
     assert names == [
         "ACTINN",
+        "AdaptiveKernelGraph",
         "CARD",
         "CellGeneGraph",
         "Celltypist",
@@ -54,6 +55,7 @@ def test_all_estimators_discovered():
         "MAGIC",
         "MutualNNGraph",
         "NormalizeTotal",
+        "PrunedKNNGraph",
         "RadiusGraph",
         "SPOTlight",
         "SVM",

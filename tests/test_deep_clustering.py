@@ -177,7 +177,7 @@ def test_graph_parameter_is_cloned_and_used(pbmc):
     assert est.adjacency_.shape == (120, 120)
 
 
-def test_scdsc_sigma_one_feeds_autoencoder_layers_to_gcn():
+def test_scdsc_autoencoder_weight_one_feeds_autoencoder_layers_to_gcn():
     torch.manual_seed(0)
     from skdance.clustering.scdsc import ScDSCModule
 
@@ -185,7 +185,7 @@ def test_scdsc_sigma_one_feeds_autoencoder_layers_to_gcn():
     x = torch.randn(7, 6)
     adj = torch.eye(7).to_sparse_csr()
     _, _, pred_a, *_ = module(x, adj, 1.0)
-    # with sigma=1 the GCN's inner outputs are ignored: changing its first
+    # with autoencoder_weight=1 the GCN's inner outputs are ignored: changing its first
     # layer must not change the prediction
     with torch.no_grad():
         module.gcn.convs[0].lin.weight.add_(1.0)

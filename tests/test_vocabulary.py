@@ -33,9 +33,33 @@ SYNONYMS = {
     "la": "adjacency_weight (a loss weight named after what it weighs)",
     "ka": "kl_weight (a loss weight named after what it weighs)",
     "ke": "mse_weight (a loss weight named after what it weighs)",
+    "regu": "trs_weight / *_regularization_weight (named after what it weighs)",
     "use_gpu": "device",
     "cuda": "device",
 }
+
+# Names that meant two or three things across estimators; each now keeps one
+# meaning, held by the listed estimators (a new use must add itself here on
+# purpose, with the same meaning).
+ONE_MEANING = {
+    "alpha": (
+        "degrees of freedom of the DEC Student-t kernel",
+        {"ScDeepCluster", "ScDCC", "ScDSC", "ScTAG"},
+    ),
+    "sigma": ("a kernel width on spatial coordinates", {"CARD"}),
+    "gamma": ("scikit-learn SVC's kernel coefficient", {"SVM"}),
+}
+
+
+@pytest.mark.parametrize("param", sorted(ONE_MEANING))
+def test_ambiguous_names_keep_one_meaning(param):
+    meaning, allowed = ONE_MEANING[param]
+    users = {name for name, cls in ESTIMATORS if param in cls._get_param_names()}
+    assert users <= allowed, (
+        f"{sorted(users - allowed)} use {param!r}, which in skdance means "
+        f"{meaning}; name the parameter after what it is"
+    )
+
 
 # Estimators with max_epochs or learning_rate that do not train with torch,
 # hence take no ``device``.

@@ -97,9 +97,10 @@ class ScDSC(BaseCountClusterer):
        mini-batches).
     3. A graph convolutional network of the same widths runs beside it; the
        input of its layer ``l + 1`` mixes its own output with the
-       autoencoder's layer ``l``: ``(1 - sigma) h_l + sigma a_l``.  Its last
-       layer has ``n_clusters`` units and a softmax.  The decoder also
-       outputs ZINB parameters for the raw counts.
+       autoencoder's layer ``l``: ``(1 - w) h_l + w a_l`` with ``w =
+       autoencoder_weight`` (the paper's sigma).  Its last layer has
+       ``n_clusters`` units and a softmax.  The decoder also outputs ZINB
+       parameters for the raw counts.
     4. DEC centres are initialised by k-means (20 restarts) on the
        autoencoder's embedding; the whole network is trained full batch with
        Adam on ``cluster_weight * BCE(Q, P) + gcn_weight * KL(P || Z_gcn) +
@@ -138,7 +139,7 @@ class ScDSC(BaseCountClusterer):
         Encoder widths (mirrored by the decoder).
     latent_dims : tuple of int, default=(256, 128, 32)
         Widths of the latent layers; the last is the embedding size.
-    sigma : float, default=0.5
+    autoencoder_weight : float, default=0.5
         Weight of the autoencoder layers in the GCN's inputs.
     pretrain_epochs : int, default=100
         Autoencoder pretraining epochs.
@@ -222,7 +223,7 @@ class ScDSC(BaseCountClusterer):
         "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
         "encoder_dims": [tuple, list],
         "latent_dims": [tuple, list],
-        "sigma": [Interval(Real, 0, 1, closed="both")],
+        "autoencoder_weight": [Interval(Real, 0, 1, closed="both")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -242,7 +243,7 @@ class ScDSC(BaseCountClusterer):
         graph_pcs=None,
         encoder_dims=(512, 256, 256),
         latent_dims=(256, 128, 32),
-        sigma=0.5,
+        autoencoder_weight=0.5,
         pretrain_epochs=100,
         max_epochs=1000,
         batch_size=256,
@@ -264,7 +265,7 @@ class ScDSC(BaseCountClusterer):
         self.graph_pcs = graph_pcs
         self.encoder_dims = encoder_dims
         self.latent_dims = latent_dims
-        self.sigma = sigma
+        self.autoencoder_weight = autoencoder_weight
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -315,12 +316,12 @@ class ScDSC(BaseCountClusterer):
             if epoch % self.update_interval == 0:
                 module.eval()
                 with torch.no_grad():
-                    z, *_ = module(normed, adj, self.sigma)
+                    z, *_ = module(normed, adj, self.autoencoder_weight)
                     q = student_t_assignment(z, centers, self.alpha)
                 target["p"] = stopper.update(q, epoch)  # may raise StopTraining
                 module.train()
             p = target["p"]
-            z, dec, pred = module(normed, adj, self.sigma)
+            z, dec, pred = module(normed, adj, self.autoencoder_weight)
             q = student_t_assignment(z, centers, self.alpha)
             loss = (
                 self.cluster_weight * F.binary_cross_entropy(q, p)

@@ -210,8 +210,9 @@ class ScGNN(BaseImputer):
     1. ``log1p`` expression; regulatory signals (TRS) from
        :func:`ltmg_signals` (a simplified LTMG, see there).
     2. Feature autoencoder (:class:`ScGNNAutoencoder`, 512-128) trained for
-       ``pretrain_epochs`` with eq. 1: ``gamma * SSE(x_hat, x) + regu *
-       SSE(x_hat, x) * TRS`` (Adam 1e-3, batches of ``batch_size`` cells).
+       ``pretrain_epochs`` with eq. 1: ``reconstruction_weight *
+       SSE(x_hat, x) + trs_weight * SSE(x_hat, x) * TRS`` (scGNN's gamma and
+       regu; Adam 1e-3, batches of ``batch_size`` cells).
     3. Cell graph of the embedding (``graph``; default scGNN's 10-NN graph
        pruned by an isolation forest per cell,
        :class:`~skdance.graph.PrunedKNNGraph`).
@@ -224,13 +225,14 @@ class ScGNN(BaseImputer):
        autoencoder) is trained ``cluster_epochs`` on its cells'
        reconstruction; the feature autoencoder is retrained ``em_epochs`` on
        the result and the graph rebuilt.  The loop stops when the graph
-       (``alpha``-mixed with the first one) changes by less than
+       (``initial_graph_weight``-mixed with the first one) changes by less than
        ``graph_tol`` of the first graph's mean weight, or the clusters agree
        with the previous ones above ``celltype_tol`` ARI.
     5. Imputation autoencoder, started from the feature autoencoder and
        trained ``impute_epochs`` on the original expression with the
-       regularisers of eq. 5 as scGNN's code computes them: ``gamma * SSE +
-       regu_graph * sum(A_norm @ (x_hat - x)**2) + regu_celltype *
+       regularisers of eq. 5 as scGNN's code computes them:
+       ``reconstruction_weight * SSE + graph_regularization_weight *
+       sum(A_norm @ (x_hat - x)**2) + celltype_regularization_weight *
        sum(B_norm @ (x_hat - x)**2)`` with ``A_norm`` the row-normalised final
        cell graph and ``B_norm`` the row-normalised same-cluster matrix.
     6. ``transform``: the imputation autoencoder's output for each cell
@@ -260,17 +262,19 @@ class ScGNN(BaseImputer):
         Graph autoencoder epochs per EM iteration.
     max_iter : int, default=10
         Maximum EM iterations.
-    alpha : float, default=0.5
-        Weight of the first graph when comparing graphs between iterations.
+    initial_graph_weight : float, default=0.5
+        Weight of the first graph when comparing graphs between iterations
+        (scGNN's alpha).
     graph_tol, celltype_tol : float, default=0.01, 0.99
         Convergence thresholds (graph change ratio, cluster ARI).
-    gamma : float, default=0.1
+    reconstruction_weight : float, default=0.1
         Weight of the plain reconstruction error.
-    regu : float, default=0.9
+    trs_weight : float, default=0.9
         Weight of the TRS-weighted error (eq. 1).
-    regu_graph, regu_celltype : float, default=0.9, 0.9
-        Weights of the graph and cell-type regularisers of the imputation
-        autoencoder.
+    graph_regularization_weight : float, default=0.9
+        Weight of the graph regulariser of the imputation autoencoder.
+    celltype_regularization_weight : float, default=0.9
+        Weight of its cell-type regulariser.
     learning_rate : float, default=1e-3
         Adam learning rate of the autoencoders.
     batch_size : int, default=12800
@@ -344,13 +348,13 @@ class ScGNN(BaseImputer):
         "impute_epochs": [Interval(Integral, 1, None, closed="left")],
         "gae_epochs": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "initial_graph_weight": [Interval(Real, 0, 1, closed="both")],
         "graph_tol": [Interval(Real, 0, None, closed="left")],
         "celltype_tol": [Interval(Real, 0, 1, closed="both")],
-        "gamma": [Interval(Real, 0, None, closed="left")],
-        "regu": [Interval(Real, 0, None, closed="left")],
-        "regu_graph": [Interval(Real, 0, None, closed="left")],
-        "regu_celltype": [Interval(Real, 0, None, closed="left")],
+        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+        "trs_weight": [Interval(Real, 0, None, closed="left")],
+        "graph_regularization_weight": [Interval(Real, 0, None, closed="left")],
+        "celltype_regularization_weight": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "post_threshold": [Interval(Real, 0, None, closed="left")],
@@ -367,13 +371,13 @@ class ScGNN(BaseImputer):
         impute_epochs=200,
         gae_epochs=200,
         max_iter=10,
-        alpha=0.5,
+        initial_graph_weight=0.5,
         graph_tol=0.01,
         celltype_tol=0.99,
-        gamma=0.1,
-        regu=0.9,
-        regu_graph=0.9,
-        regu_celltype=0.9,
+        reconstruction_weight=0.1,
+        trs_weight=0.9,
+        graph_regularization_weight=0.9,
+        celltype_regularization_weight=0.9,
         learning_rate=1e-3,
         batch_size=12800,
         post_threshold=0.01,
@@ -388,13 +392,13 @@ class ScGNN(BaseImputer):
         self.impute_epochs = impute_epochs
         self.gae_epochs = gae_epochs
         self.max_iter = max_iter
-        self.alpha = alpha
+        self.initial_graph_weight = initial_graph_weight
         self.graph_tol = graph_tol
         self.celltype_tol = celltype_tol
-        self.gamma = gamma
-        self.regu = regu
-        self.regu_graph = regu_graph
-        self.regu_celltype = regu_celltype
+        self.reconstruction_weight = reconstruction_weight
+        self.trs_weight = trs_weight
+        self.graph_regularization_weight = graph_regularization_weight
+        self.celltype_regularization_weight = celltype_regularization_weight
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.post_threshold = post_threshold
@@ -461,11 +465,12 @@ class ScGNN(BaseImputer):
         def eq1(recon, target, idx):
             err = (recon - target) ** 2
             return (
-                self.gamma * err.sum() + self.regu * (err * trs[trainer.to(idx)]).sum()
+                self.reconstruction_weight * err.sum()
+                + self.trs_weight * (err * trs[trainer.to(idx)]).sum()
             )
 
         def plain(recon, target, idx):
-            return self.gamma * ((recon - target) ** 2).sum()
+            return self.reconstruction_weight * ((recon - target) ** 2).sum()
 
         with seeded(seed) as gen:
             feature_ae = trainer.to(ScGNNAutoencoder(n_genes))
@@ -512,7 +517,9 @@ class ScGNN(BaseImputer):
                 )
                 A = self._cell_graph(default, z)
                 self.n_iter_ += 1
-                graph = self.alpha * first + (1 - self.alpha) * self._graph_operator(A)
+                graph = self.initial_graph_weight * first + (
+                    1 - self.initial_graph_weight
+                ) * self._graph_operator(A)
                 change = abs(graph - old_graph).mean()
                 threshold = self.graph_tol * abs(first).mean()
                 agreement = adjusted_rand_score(old_labels, labels)
@@ -536,9 +543,9 @@ class ScGNN(BaseImputer):
                     graph_reg,
                     self.labels_,
                     idx.numpy(),
-                    self.gamma,
-                    self.regu_graph,
-                    self.regu_celltype,
+                    self.reconstruction_weight,
+                    self.graph_regularization_weight,
+                    self.celltype_regularization_weight,
                 )
                 weights = trainer.to(torch.from_numpy(weights))
                 return (weights @ ((recon - target) ** 2)).sum()
