@@ -84,9 +84,7 @@ def densified_rows(monkeypatch):
 
 def _large_counts(n_cells, n_genes=40, seed=0):
     rng = np.random.default_rng(seed)
-    X = sp.random(
-        n_cells, n_genes, density=0.2, random_state=seed, format="csr"
-    ) * 5
+    X = sp.random(n_cells, n_genes, density=0.2, random_state=seed, format="csr") * 5
     X.data = np.ceil(X.data)
     X = X.tolil()
     X[np.arange(n_cells), rng.integers(0, n_genes, n_cells)] = 1.0
@@ -137,9 +135,7 @@ def test_sampled_adjacency_loss_is_unbiased(kind):
     target = _random_graph()
     h = torch.from_numpy(np.random.default_rng(1).normal(size=(30, 3))).float()
     exact = float(
-        adjacency_reconstruction_loss(
-            h, torch.from_numpy(target.toarray()), kind=kind
-        )
+        adjacency_reconstruction_loss(h, torch.from_numpy(target.toarray()), kind=kind)
     )
     sampler = EdgeSampler(target, torch.Generator().manual_seed(0))
     draws = [
@@ -188,8 +184,13 @@ def test_sctag_sampled_loss_is_deterministic_and_auto_is_dense_when_small():
 
 
 def test_chunked_full_batch_losses_match_the_one_piece_losses(monkeypatch, counts):
-    from skdance.nn import ZINBHeads, full_batch_counts, reconstruction_mse, zinb_loss
-    from skdance.nn import _chunked
+    from skdance.nn import (
+        ZINBHeads,
+        _chunked,
+        full_batch_counts,
+        reconstruction_mse,
+        zinb_loss,
+    )
 
     data = CountNormalizer().fit_transform(sp.csr_matrix(counts))
     sf = torch.from_numpy(data.size_factors)
@@ -204,7 +205,7 @@ def test_chunked_full_batch_losses_match_the_one_piece_losses(monkeypatch, count
             recon, hidden, normed
         )
         loss.backward()
-        return float(loss), hidden.grad.clone()
+        return loss.item(), hidden.grad.clone()
 
     one_piece = full_batch_counts(data)
     assert isinstance(one_piece, torch.Tensor)
@@ -215,3 +216,24 @@ def test_chunked_full_batch_losses_match_the_one_piece_losses(monkeypatch, count
     got, grad = losses(chunked)
     assert got == pytest.approx(expected, rel=1e-5)
     torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["mse", "balanced_bce"])
+def test_sampled_adjacency_loss_in_edge_chunks_is_the_same(monkeypatch, kind):
+    from skdance.nn import _reconstruction
+
+    target = _random_graph()
+    h = torch.randn(30, 3, requires_grad=True)
+
+    def loss_and_grad():
+        h.grad = None
+        sampler = EdgeSampler(target, torch.Generator().manual_seed(0))
+        loss = adjacency_reconstruction_loss(h, None, kind=kind, sampler=sampler)
+        loss.backward()
+        return loss.item(), h.grad.clone()
+
+    whole, whole_grad = loss_and_grad()
+    monkeypatch.setattr(_reconstruction, "EDGE_CHUNK", 7)
+    chunked, chunked_grad = loss_and_grad()
+    assert chunked == pytest.approx(whole, rel=1e-6)
+    torch.testing.assert_close(chunked_grad, whole_grad)

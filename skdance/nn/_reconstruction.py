@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch.nn import functional as F
 
+from skdance.nn._chunked import checkpointed_sum
 from skdance.nn._losses import balanced_adjacency_bce
 
 __all__ = ["EdgeSampler", "adjacency_reconstruction_loss"]
@@ -86,8 +87,21 @@ class EdgeSampler:
         return torch.stack([keys // n, keys % n])
 
 
-def _pair_logits(h, index):
-    return (h[index[0]] * h[index[1]]).sum(dim=1)
+#: Node pairs scored at once by the sampled loss (checkpointed chunks).
+EDGE_CHUNK = 2**18
+
+
+def _pair_sum(h, index, fn):
+    """``sum(fn(h_i . h_j))`` over the pairs ``index``, in checkpointed chunks.
+
+    Only one chunk's gathered rows are held at a time (also in the backward
+    pass), so memory stays ``O(EDGE_CHUNK x d)`` beyond ``h`` itself.
+    """
+
+    def part(rows, pairs):
+        return fn((h[pairs[:, 0]] * h[pairs[:, 1]]).sum(dim=1)).sum()
+
+    return checkpointed_sum(part, (index.T,), index.shape[1], EDGE_CHUNK)
 
 
 def adjacency_reconstruction_loss(h, target, *, kind="mse", sampler=None):
@@ -133,14 +147,16 @@ def adjacency_reconstruction_loss(h, target, *, kind="mse", sampler=None):
         if kind == "mse":
             return F.mse_loss(torch.sigmoid(logits), target)
         return balanced_adjacency_bce(logits, target)
-    pos = _pair_logits(h, sampler.positives.to(h.device))
-    neg = _pair_logits(h, sampler.negatives().to(h.device))
+    pos = sampler.positives.to(h.device)
+    neg = sampler.negatives().to(h.device)
+    n_pos, n_neg = pos.shape[1], neg.shape[1]
     if kind == "mse":
-        pos_sum = (torch.sigmoid(pos) - 1.0).square().sum()
-        neg_sum = torch.sigmoid(neg).square().sum() * (
-            sampler.n_negative / len(neg)
+        pos_sum = _pair_sum(h, pos, lambda x: (torch.sigmoid(x) - 1.0).square())
+        neg_sum = _pair_sum(h, neg, lambda x: torch.sigmoid(x).square()) * (
+            sampler.n_negative / n_neg
         )
         return (pos_sum + neg_sum) / (sampler.n * sampler.n)
     # BCE with logits: -log(sigmoid(x)) = softplus(-x), -log(1 - sigmoid(x))
     # = softplus(x)
-    return 0.5 * (F.softplus(-pos).mean() + F.softplus(neg).mean())
+    pos_mean = _pair_sum(h, pos, lambda x: F.softplus(-x)) / n_pos
+    return 0.5 * (pos_mean + _pair_sum(h, neg, F.softplus) / n_neg)
