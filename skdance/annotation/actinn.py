@@ -11,15 +11,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.nn import (
-    TORCH_CONSTRAINTS,
-    FCLayers,
-    check_device,
-    dense_rows,
-    seeded,
-    skorch_history,
-)
-from skdance.nn._counts import CHUNK_ROWS, column_mean_std
+from skdance.nn import TORCH_CONSTRAINTS, FCLayers, check_device, seeded, skorch_history
 from skdance.utils._validation import (
     check_counts,
     check_random_state_int,
@@ -46,52 +38,6 @@ def actinn_scale(X):
     total = dense.sum(axis=1, keepdims=True)
     scale = np.divide(1e4, total, out=np.zeros_like(total), where=total > 0)
     return np.log2(1.0 + dense * scale).astype(np.float32)
-
-
-def _actinn_scale_sparse(X):
-    """:func:`actinn_scale` of a sparse matrix, returned as CSR float32.
-
-    Zeros stay zero; the totals are summed over dense blocks of rows, so
-    every value equals the dense computation's.
-    """
-    X = sp.csr_matrix(X)
-    total = np.concatenate(
-        [
-            dense_rows(X, slice(start, start + CHUNK_ROWS)).sum(axis=1)
-            for start in range(0, X.shape[0], CHUNK_ROWS)
-        ]
-    )
-    scale = np.divide(1e4, total, out=np.zeros_like(total), where=total > 0)
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    data = np.log2(1.0 + X.data * scale[rows]).astype(np.float32)
-    return sp.csr_matrix((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
-
-
-class _RowBatches(torch.utils.data.Dataset):
-    """skorch dataset densifying one mini-batch of rows of a CSR matrix at a time.
-
-    ``__getitems__`` gives the DataLoader a whole batch at once (collated by
-    :func:`_batch_collate`), so the whole matrix is never dense.
-    """
-
-    def __init__(self, X, y=None):
-        self.X, self.y = X, y
-
-    def __len__(self):
-        return self.X.shape[0]
-
-    def __getitem__(self, i):
-        return self.__getitems__([i])
-
-    def __getitems__(self, indices):
-        idx = np.asarray(indices)
-        x = torch.from_numpy(dense_rows(self.X, idx))
-        y = None if self.y is None else torch.from_numpy(self.y[idx])
-        return x, y
-
-
-def _batch_collate(batch):
-    return batch
 
 
 def _percentile_mask(values, low, high):
@@ -161,11 +107,6 @@ class ACTINN(BaseAnnotator):
        over the weight matrices.  Adam with mini-batches of ``batch_size`` cells; the
        learning rate decays by ``lr_decay`` every ``decay_steps`` steps
        (staircase), ``max_epochs`` epochs.
-
-    Sparse input stays sparse: the scaling and the gene filters work on CSR
-    (column statistics from dense blocks of rows), skorch's data loader
-    densifies one mini-batch of cells at a time, and ``predict`` 4,096 cells
-    at a time.
 
     Parameters
     ----------
@@ -273,31 +214,24 @@ class ACTINN(BaseAnnotator):
         self.verbose = verbose
 
     def _expression(self, X):
-        """Float32 expression: CSR for sparse input (never densified whole)."""
         if self.normalize:
             check_counts(X, whom="ACTINN with normalize=True")
-            return _actinn_scale_sparse(X) if sp.issparse(X) else actinn_scale(X)
-        if sp.issparse(X):
-            return sp.csr_matrix(X, dtype=np.float32)
+            return actinn_scale(X)
         return dense_float(X)
 
     def _select_genes(self, E):
         genes = np.arange(E.shape[1])
         if not self.filter_genes:
             return genes
-        if sp.issparse(E):
-            detected = np.bincount(E.indices[E.data > 0], minlength=E.shape[1]) > 0
-        else:
-            detected = (E > 0).any(axis=0)
-        genes = genes[detected]
+        genes = genes[(E > 0).any(axis=0)]
         if genes.size == 0:
             return genes
-        # column statistics from dense blocks of rows (the same values as on
-        # the dense matrix; each column's statistic ignores the others)
-        total, mean, std = column_mean_std(E)
-        genes = genes[_percentile_mask(total[genes], 1, 99)]
-        mean = mean[genes]
-        cv = np.divide(std[genes], mean, out=np.zeros_like(mean), where=mean > 0)
+        total = E[:, genes].sum(axis=0)
+        genes = genes[_percentile_mask(total, 1, 99)]
+        mean = E[:, genes].mean(axis=0)
+        cv = np.divide(
+            E[:, genes].std(axis=0), mean, out=np.zeros_like(mean), where=mean > 0
+        )
         return genes[_percentile_mask(cv, 1, 99)]
 
     def _fit(self, X, y):
@@ -313,8 +247,7 @@ class ACTINN(BaseAnnotator):
                 "ACTINN's gene filters removed every gene; pass "
                 "filter_genes=False or more genes."
             )
-        x = E[:, self.genes_]
-        x = sp.csr_matrix(x) if sp.issparse(x) else np.ascontiguousarray(x)
+        x = np.ascontiguousarray(E[:, self.genes_])
         seed = check_random_state_int(self.random_state)
         callbacks = [
             (
@@ -343,14 +276,12 @@ class ACTINN(BaseAnnotator):
                 batch_size=self.batch_size,
                 iterator_train__shuffle=True,
                 iterator_train__generator=gen,
-                # batches are densified one at a time from (sparse) rows
-                iterator_train__collate_fn=_batch_collate,
                 train_split=None,
                 callbacks=callbacks,
                 device=str(device),
                 verbose=0,
             )
-            net.fit(_RowBatches(x, np.asarray(y, dtype=np.int64)), None)
+            net.fit(x, np.asarray(y, dtype=np.int64))
         net.module_.cpu()
         net.device = "cpu"
         net.module_.eval()
@@ -359,12 +290,8 @@ class ACTINN(BaseAnnotator):
 
     def _predict_proba(self, X):
         E = self._expression(X)[:, self.genes_]
-        with torch.no_grad():  # batched inference, CHUNK_ROWS dense rows at a time
-            chunks = (
-                torch.from_numpy(dense_rows(E, slice(i, i + CHUNK_ROWS)))
-                for i in range(0, E.shape[0], CHUNK_ROWS)
-            )
-            logits = torch.cat([self.module_(x) for x in chunks])
+        with torch.no_grad():
+            logits = self.module_(torch.from_numpy(np.ascontiguousarray(E)))
             return torch.softmax(logits.double(), dim=1).numpy()
 
     def __skdance_tags__(self):

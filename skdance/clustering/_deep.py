@@ -1,8 +1,8 @@
 """Pieces shared by the deep clustering estimators.
 
-Count normalisation learnt in ``fit`` (size factors, log, gene scaling), the
-cell graph built from a graph-builder parameter, and k-means initialisation
-of DEC centres.
+Count normalisation learnt in ``fit`` (size factors, log, gene scaling: the
+shared :class:`~skdance.nn.CountNormalizer`), the cell graph built from a
+graph-builder parameter, and k-means initialisation of DEC centres.
 """
 
 from numbers import Integral, Real
@@ -98,9 +98,9 @@ class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     share (:class:`~skdance.nn.CountNormalizer`): size factors ``s_i``
     (total counts over their median, learnt in ``fit``), ``log1p(x / s)``
     standardised per gene with statistics learnt in ``fit``, and the raw
-    counts for the likelihood, kept sparse and densified by mini-batch.  ``_cell_graph``
-    builds the cell graph with a clone of the ``graph`` parameter on the
-    normalised data (after PCA when ``graph_pcs`` is set).
+    counts for the likelihood, kept sparse and densified by mini-batch.
+    ``_cell_graph`` builds the cell graph with a clone of the ``graph``
+    parameter on the normalised data (after PCA when ``graph_pcs`` is set).
     """
 
     def _validate_fit_input(self, X):
@@ -127,13 +127,6 @@ class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if fit:
             self.normalizer_ = CountNormalizer().fit(X)
         return self.normalizer_.transform(X)
-
-    def _tensors(self, X, *, fit=False):
-        """Return counts, normalised input and size factors of all cells as tensors.
-
-        For full-batch training only (every cell's expression dense at once).
-        """
-        return self._normalized(X, fit=fit).batch()
 
     def _cell_graph(self, normed, seed, default):
         """Adjacency over the cells of ``normed`` from a clone of ``self.graph``.
