@@ -48,6 +48,11 @@ def main(argv=None):
         "(fit times then include the sharing of the cores)",
     )
     parser.add_argument(
+        "--device",
+        help="set the torch models' device (e.g. cuda); tables of a device "
+        "other than cpu are written as <task>[_quick]_<device>.*",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="keep the existing results of the (dataset, model) pairs not rerun",
@@ -68,6 +73,7 @@ def main(argv=None):
             jobs=args.jobs,
             merge=args.merge,
             folds=args.folds,
+            device=args.device,
         )
         seconds[task] = time.perf_counter() - start
     if len(tasks) > 1:

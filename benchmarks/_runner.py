@@ -30,14 +30,24 @@ def _log(verbose, msg):
         print(msg, flush=True)
 
 
-def run_trials(task, spec, data, run, models=None, quick=False, verbose=True):
+def on_device(model, device):
+    """``model`` with every ``device`` parameter (nested too) set to ``device``."""
+    if device is None:
+        return model
+    keys = [k for k in model.get_params() if k == "device" or k.endswith("__device")]
+    return model.set_params(**dict.fromkeys(keys, device)) if keys else model
+
+
+def run_trials(
+    task, spec, data, run, models=None, quick=False, verbose=True, device=None
+):
     """Rows of every selected model on the trials of one (dataset, run)."""
     rows = []
     for trial in task.trials(data, spec, run, quick):
         for name, model in task.models(trial, run, quick).items():
             if models and name not in models and name not in task.baselines:
                 continue
-            model = clone(model)
+            model = on_device(clone(model), device)
             with PeakMemory() as m:
                 output = task.fit(name, model, trial, run)
             row = {
@@ -60,30 +70,34 @@ def run_trials(task, spec, data, run, models=None, quick=False, verbose=True):
     return rows
 
 
-def _job(task_name, spec, run, models, quick, verbose, threads=None):
+def _job(task_name, spec, run, models, quick, verbose, threads=None, device=None):
     """One (dataset, run) in a worker process, ``threads`` torch threads."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     task = get_task(task_name)
-    return run_trials(task, spec, spec.load(), run, models, quick, verbose)
+    return run_trials(task, spec, spec.load(), run, models, quick, verbose, device)
 
 
-def collect(task, specs, runs, models=None, quick=False, verbose=True, jobs=1):
+def collect(
+    task, specs, runs, models=None, quick=False, verbose=True, jobs=1, device=None
+):
     """Return the result rows of ``task`` over ``specs`` x ``runs`` as a DataFrame."""
     if jobs == 1:
         rows = []
         for spec in specs:
             data = spec.load()
             for r in runs:
-                rows += run_trials(task, spec, data, r, models, quick, verbose)
+                rows += run_trials(task, spec, data, r, models, quick, verbose, device)
     else:
         from joblib import Parallel, delayed
 
         # one torch thread per worker process: the jobs share the cores
         results = Parallel(n_jobs=jobs)(
-            delayed(_job)(task.name, spec, r, models, quick, verbose, threads=1)
+            delayed(_job)(
+                task.name, spec, r, models, quick, verbose, threads=1, device=device
+            )
             for spec in specs
             for r in runs
         )
@@ -91,14 +105,17 @@ def collect(task, specs, runs, models=None, quick=False, verbose=True, jobs=1):
     return pd.DataFrame(rows, columns=list(task.columns))
 
 
-def _machine():
+def _machine(device=None):
     """Describe the machine the results were measured on."""
     import torch
 
-    return (
+    text = (
         f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), "
         f"{torch.get_num_threads()} torch thread(s)"
     )
+    if device is not None and torch.device(device).type == "cuda":
+        text += f", torch models on {torch.cuda.get_device_name(device)}"
+    return text
 
 
 def summarize(df, metrics, digits=3):
@@ -150,12 +167,12 @@ def to_markdown(table):
     return "\n".join(lines)
 
 
-def header(task, quick=False, jobs=1):
+def header(task, quick=False, jobs=1, device=None):
     """Return the text above a results table: protocol, machine, measures."""
     return (
         f"# {task.name}{' (quick)' if quick else ''}\n\n"
         f"{task.describe(quick)}; fit time is the mean of the pipeline `fit` "
-        f"(or `fit_predict`) wall time on {_machine()}"
+        f"(or `fit_predict`) wall time on {_machine(device)}"
         + (
             f" shared by {jobs} worker processes (one torch thread each)"
             if jobs > 1
@@ -178,6 +195,7 @@ def run(
     merge=False,
     folds=None,
     results_dir=None,
+    device=None,
 ):
     """Run one registered task and write its tables; return the result rows.
 
@@ -204,6 +222,10 @@ def run(
         Folds of the cross-validated tasks (default all).
     results_dir : path or None
         Where to write (default ``benchmarks/results``).
+    device : str or None
+        Set every ``device`` parameter of the models (e.g. ``"cuda"``); None
+        keeps the models' own (CPU).  A device other than ``"cpu"`` writes
+        ``<task>[_quick]_<device>.*`` beside the CPU tables.
     """
     task = get_task(task) if isinstance(task, str) else task
     specs = task.dataset_specs(dataset_names, quick)
@@ -219,16 +241,20 @@ def run(
     # fit walks only what the fits allocate (~0.2-0.4 s a fit otherwise)
     gc.collect()
     gc.freeze()
-    df = collect(task, specs, runs, models, quick, verbose, jobs)
+    df = collect(task, specs, runs, models, quick, verbose, jobs, device)
     results = Path(results_dir) if results_dir is not None else RESULTS
     results.mkdir(parents=True, exist_ok=True)
     stem = f"{task.name}_quick" if quick else task.name
+    if device is not None and str(device) != "cpu":
+        stem += "_" + str(device).replace(":", "")
     if merge and (results / f"{stem}.csv").exists():
         df = merge_results(pd.read_csv(results / f"{stem}.csv"), df)
     table = summarize(df, task.metrics, digits=task.digits)
     df.to_csv(results / f"{stem}.csv", index=False)
     md = to_markdown(table)
-    (results / f"{stem}.md").write_text(header(task, quick, jobs) + "\n\n" + md + "\n")
+    (results / f"{stem}.md").write_text(
+        header(task, quick, jobs, device) + "\n\n" + md + "\n"
+    )
     elapsed = time.perf_counter() - start
     print(
         f"\n{task.name}: written {results / stem}.csv and .md "

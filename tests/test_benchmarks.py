@@ -354,3 +354,17 @@ def test_quick_text_matches_the_quick_configuration():
     assert isinstance(
         TASKS["imputation"].models(None, 0, True)["gene mean"], BaseEstimator
     )
+
+
+def test_on_device_sets_every_device_parameter():
+    from skdance.annotation import ACTINN
+    from skdance.preprocessing import HighlyVariableGenes
+
+    pipe = Pipeline([("hvg", HighlyVariableGenes()), ("clf", ACTINN())])
+    moved = _runner.on_device(pipe, "cuda:1")
+    assert moved.get_params()["clf__device"] == "cuda:1"
+    assert _runner.on_device(ACTINN(), "cuda").device == "cuda"
+    # models without a device (and device=None) are left alone
+    assert _runner.on_device(pipe, None) is pipe
+    lr = LogisticRegression()
+    assert _runner.on_device(lr, "cuda").get_params() == lr.get_params()

@@ -362,12 +362,12 @@ class ScTAG(BaseCountClusterer):
             )
             centers = self._cluster(trainer, module, graph, seed)
         module.eval()
+        with torch.no_grad():  # on the training device, then back to the CPU
+            z = module.encode(x_hops, prop).cpu()
+            q = student_t_assignment(z, centers, self.alpha)
         self.module_ = module.cpu()
         self.history_ = trainer.history
         self.cluster_centers_ = centers.numpy()
-        with torch.no_grad():
-            z = module.encode(x_hops, prop)
-            q = student_t_assignment(z, centers, self.alpha)
         self.embedding_ = z.numpy()
         self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
         return self
