@@ -17,11 +17,18 @@ from skdance.datasets._loaders import (
 )
 from skdance.datasets._pseudo_spots import make_pseudo_spots
 from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
+from skdance.datasets._spatial import (
+    SPATIAL_DATASETS,
+    load_spatial_dataset,
+    read_layer_labels,
+    read_visium,
+)
 
 __all__ = [
     "DECONVOLUTION_DATASETS",
     "IMPUTATION_DATASETS",
     "MCA_BENCHMARKS",
+    "SPATIAL_DATASETS",
     "get_data_home",
     "load_deconvolution_dataset",
     "load_imputation_dataset",
@@ -32,6 +39,9 @@ __all__ = [
     "load_pbmc_10x_4k",
     "load_pbmc_4k_subset",
     "load_scdeepsort",
+    "load_spatial_dataset",
     "load_worm_neuron_cell",
     "make_pseudo_spots",
+    "read_layer_labels",
+    "read_visium",
 ]

@@ -1,0 +1,171 @@
+"""Spatial domain maps."""
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["spatial_domains", "spatial_domains_panel"]
+
+
+def _check_coords_labels(coords, labels):
+    coords = np.asarray(coords, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] < 2:
+        raise ValueError(
+            f"coords must be (n_spots, 2) positions, got shape {coords.shape}."
+        )
+    if not np.isfinite(coords[:, :2]).all():
+        raise ValueError("coords contain NaN or infinite values.")
+    labels = np.asarray(labels, dtype=object)
+    if labels.shape != (coords.shape[0],):
+        raise ValueError(
+            f"labels must hold one domain per spot ({coords.shape[0]}), got shape "
+            f"{labels.shape}."
+        )
+    return coords[:, :2], labels
+
+
+def _palette(n):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def spatial_domains(
+    coords,
+    labels,
+    ax=None,
+    *,
+    title=None,
+    spot_size=None,
+    invert_y=True,
+    legend=True,
+    missing_color="lightgrey",
+):
+    """Draw the domain map of one slice: spots coloured by domain.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_spots, 2)
+        Spot positions ``(x, y)`` (e.g. ``adata.obsm["spatial"]``).
+    labels : array-like of shape (n_spots,)
+        Domain of each spot (any hashable values); NaN/None spots (not
+        annotated) are drawn in ``missing_color`` and left out of the legend.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None makes a new figure.
+    title : str, default=None
+        Axes title.
+    spot_size : float, default=None
+        Marker area in points^2; None scales it with the number of spots.
+    invert_y : bool, default=True
+        Image convention: y grows downwards (Visium pixel coordinates).
+    legend : bool, default=True
+        Draw a legend of the domains beside the map.
+    missing_color : color, default="lightgrey"
+        Colour of unlabelled spots.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on: one scatter collection, equal aspect, no ticks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.plotting import spatial_domains
+    >>> coords = np.c_[np.arange(6) % 3, np.arange(6) // 3]
+    >>> ax = spatial_domains(coords, ["a", "a", "b", "b", "c", None])
+    >>> len(ax.collections)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    coords, labels = _check_coords_labels(coords, labels)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    missing = pd.isna(labels)
+    domains = sorted(pd.unique(labels[~missing]), key=str)
+    colors = dict(zip(domains, _palette(len(domains))))
+    spot_colors = [
+        missing_color if m else colors[v] for v, m in zip(labels, missing, strict=True)
+    ]
+    size = spot_size if spot_size is not None else max(2.0, 12000 / max(len(labels), 1))
+    ax.scatter(coords[:, 0], coords[:, 1], c=spot_colors, s=size, linewidths=0)
+    ax.set_aspect("equal")
+    if invert_y and not ax.yaxis_inverted():
+        ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title)
+    if legend and domains:
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D([], [], ls="", marker="o", color=colors[d], label=str(d))
+            for d in domains
+        ]
+        ax.legend(
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            frameon=False,
+            fontsize="small",
+        )
+    return ax
+
+
+def spatial_domains_panel(coords, labelings, *, truth=None, ncols=4, panel_size=3.5):
+    """Manual annotation beside each model's domains, one map per panel.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_spots, 2)
+        Spot positions.
+    labelings : dict of str to array-like of shape (n_spots,)
+        Domains per model (panel title -> labels), drawn in order.
+    truth : array-like of shape (n_spots,), default=None
+        Manual annotation, drawn first with the title "manual annotation".
+    ncols : int, default=4
+        Panels per row.
+    panel_size : float, default=3.5
+        Width and height of a panel in inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One axes with one scatter collection per panel (unused grid cells
+        are removed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.plotting import spatial_domains_panel
+    >>> coords = np.c_[np.arange(6) % 3, np.arange(6) // 3]
+    >>> fig = spatial_domains_panel(coords, {"model": [0, 0, 1, 1, 2, 2]},
+    ...                             truth=list("aabbcc"))
+    >>> len(fig.axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    panels = {} if truth is None else {"manual annotation": truth}
+    for name, labels in labelings.items():
+        if name in panels:
+            raise ValueError(f"Panel {name!r} appears twice.")
+        panels[name] = labels
+    if not panels:
+        raise ValueError("Nothing to draw: pass labelings or truth.")
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size * ncols * 1.3, panel_size * nrows),
+        squeeze=False,
+    )
+    for ax, (name, labels) in zip(axes.flat, panels.items()):
+        spatial_domains(coords, labels, ax=ax, title=name)
+    for ax in axes.flat[len(panels) :]:
+        fig.delaxes(ax)
+    fig.tight_layout()
+    return fig

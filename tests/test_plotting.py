@@ -1,0 +1,65 @@
+"""Spatial domain maps."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from skdance.plotting import spatial_domains, spatial_domains_panel
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def grid():
+    coords = np.c_[np.arange(20) % 5, np.arange(20) // 5].astype(float)
+    truth = np.where(coords[:, 0] < 2, "L1", "L2").astype(object)
+    truth[3] = np.nan
+    return coords, truth
+
+
+def test_spatial_domains_draws_one_collection(grid):
+    import matplotlib.pyplot as plt
+
+    coords, truth = grid
+    ax = spatial_domains(coords, truth, title="slice")
+    assert len(ax.collections) == 1
+    offsets = ax.collections[0].get_offsets()
+    np.testing.assert_array_equal(np.asarray(offsets), coords)
+    colors = ax.collections[0].get_facecolors()
+    # the unannotated spot is grey, the two domains two other colours
+    assert len({tuple(c) for c in colors}) == 3
+    assert tuple(colors[3][:3]) == matplotlib.colors.to_rgb("lightgrey")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["L1", "L2"]
+    assert ax.get_aspect() == 1.0 and ax.yaxis_inverted()
+    assert ax.get_title() == "slice"
+    plt.close(ax.figure)
+
+
+def test_panel_one_collection_per_panel_and_png(grid, tmp_path):
+    import matplotlib.pyplot as plt
+
+    coords, truth = grid
+    models = {"A": np.arange(20) % 2, "B": np.arange(20) % 3, "C": np.zeros(20)}
+    fig = spatial_domains_panel(coords, models, truth=truth, ncols=3)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert len(fig.axes) == 4  # the 6-cell grid's two unused axes are removed
+    assert [ax.get_title() for ax in fig.axes] == ["manual annotation", "A", "B", "C"]
+    assert all(len(ax.collections) == 1 for ax in fig.axes)
+    path = tmp_path / "domains.png"
+    fig.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
+    plt.close(fig)
+
+
+def test_bad_input(grid):
+    coords, truth = grid
+    with pytest.raises(ValueError, match="one domain per spot"):
+        spatial_domains(coords, truth[:-1])
+    with pytest.raises(ValueError, match=r"\(n_spots, 2\)"):
+        spatial_domains(coords[:, 0], truth)
+    bad = coords.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        spatial_domains(bad, truth)
+    with pytest.raises(ValueError, match="Nothing to draw"):
+        spatial_domains_panel(coords, {})
