@@ -228,6 +228,12 @@ class DatasetSpec:
         return data
 
 
+def _spatial_loader(name):
+    """Load a spatial slice as Data: counts, layers, coordinates."""
+    X, y, coords = datasets.load_spatial_dataset(name)
+    return Data(X, y, coords=coords)
+
+
 DATASETS = {
     d.name: d
     for d in [
@@ -269,8 +275,29 @@ DATASETS = {
             counts=False,
             note="log-normalised input",
         ),
-        # spatial_domain and multimodal tasks add their DatasetSpecs here
-        # (spatial=True / modalities=("gex", "adt")) with loaders returning Data
+        # spatial slices (skdance.datasets.load_spatial_dataset): counts,
+        # manual layers (a few NaN: unannotated spots), coordinates
+        *(
+            DatasetSpec(
+                name,
+                _spatial_loader,
+                {"name": name},
+                spatial=True,
+                min_cells=None,
+                note=note,
+            )
+            for name, note in (
+                ("dlpfc_151673", "DANCE's slice, 5,000 top genes"),
+                ("dlpfc_151676", "DANCE's slice, 5,000 top genes"),
+                ("dlpfc_151510", "500 genes; same donor as DANCE's 151507"),
+                ("starmap_bz5", "STARmap mPFC section BZ5, 166 genes"),
+                ("starmap_bz9", "STARmap mPFC section BZ9, 166 genes"),
+                ("starmap_bz14", "STARmap mPFC section BZ14, 166 genes"),
+                ("mouse_olfactory_bulb", "Spatial Transcriptomics, 262 spots"),
+            )
+        ),
+        # multimodal tasks add their DatasetSpecs here
+        # (modalities=("gex", "adt")) with loaders returning Data
     ]
 }
 

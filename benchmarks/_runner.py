@@ -255,6 +255,8 @@ def run(
     (results / f"{stem}.md").write_text(
         header(task, quick, jobs, device) + "\n\n" + md + "\n"
     )
+    for path in task.finish(results, quick):
+        _log(verbose, f"{task.name}: written {path}")
     elapsed = time.perf_counter() - start
     print(
         f"\n{task.name}: written {results / stem}.csv and .md "

@@ -6,6 +6,9 @@ pipelines, evaluation, DANCE's numbers and protocol text; the runner runs any
 registered task, including a tiny one defined here.
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +23,16 @@ from benchmarks._datasets import DATASETS, QUICK_DATASET, Data, DatasetSpec
 from benchmarks.tasks import TASKS, get_task
 from benchmarks.tasks._base import DanceReference, Task, Trial
 
-EXPECTED_TASKS = ["annotation", "clustering", "imputation", "deconvolution"]
+EXPECTED_TASKS = [
+    "annotation",
+    "clustering",
+    "imputation",
+    "deconvolution",
+    "spatial_domain",
+]
+# the quick runs of the single-cell tasks use the shipped data (offline); the
+# spatial one reads the small real olfactory bulb slice from $SKDANCE_DATA
+QUICK_SPATIAL = "mouse_olfactory_bulb"
 
 
 # -- the registry ------------------------------------------------------------
@@ -46,7 +58,8 @@ def test_task_declares_everything(name):
     assert task.datasets and set(task.datasets) <= set(DATASETS)
     for spec in task.dataset_specs():
         assert set(task.requires) <= spec.provides
-    assert task.dataset_specs(quick=True) == [QUICK_DATASET]
+    quick_spec = DATASETS[QUICK_SPATIAL] if task.name == "spatial_domain" else None
+    assert task.dataset_specs(quick=True) == [quick_spec or QUICK_DATASET]
     with pytest.raises(SystemExit, match="unknown datasets"):
         task.dataset_specs(["no-such-data"])
     # columns: the runner's own plus the metrics, one run column
@@ -66,8 +79,9 @@ def test_task_declares_everything(name):
     assert quick.startswith("Quick run: ") and task.quick_text in quick
     # pipelines, full and quick, on a trial of the shipped data: the same
     # models, the quick ones with shorter settings somewhere
-    data = QUICK_DATASET.load()
-    trial = next(iter(task.trials(data, QUICK_DATASET, 0, quick=True)))
+    quick_spec = quick_spec or QUICK_DATASET
+    data = quick_spec.load()
+    trial = next(iter(task.trials(data, quick_spec, 0, quick=True)))
     assert isinstance(trial, Trial)
     full_models = task.models(trial, 0, quick=False)
     quick_models = task.models(trial, 0, quick=True)
@@ -280,7 +294,12 @@ def test_committed_tables_keep_their_columns(name):
 
 def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(_runner, "RESULTS", tmp_path)
-    monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "no-data-here"))  # offline
+    # offline: a data folder holding only the spatial quick slice, so every
+    # other task must run on the shipped data
+    real = Path(os.environ["SKDANCE_DATA"]) / "mouse_olfactory_bulb_st"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mouse_olfactory_bulb_st").symlink_to(real)
+    monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "data"))
     secs = main(["all", "--quick", "-q"])
     assert list(secs) == EXPECTED_TASKS
     out = capsys.readouterr().out
@@ -335,6 +354,12 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     # every deconvolver beats 1/K on both layouts
     mse = deconvolution.pivot(index="dataset", columns="model", values="mse")
     assert (mse.drop(columns="uniform").lt(mse["uniform"], axis=0)).all().all()
+    spatial = tables["spatial_domain"].set_index("model")
+    assert set(spatial.index) >= {"k-means (PCA)", "smoothed PCA"}
+    assert (spatial["n_clusters_true"] == 5).all()
+    assert (
+        tmp_path / "figures" / "spatial_domain_mouse_olfactory_bulb_quick.png"
+    ).exists()
     assert "| dataset | model |" in out and "done in" in out
 
 

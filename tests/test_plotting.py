@@ -63,3 +63,20 @@ def test_bad_input(grid):
         spatial_domains(bad, truth)
     with pytest.raises(ValueError, match="Nothing to draw"):
         spatial_domains_panel(coords, {})
+
+
+def test_match_domains_renames_without_changing_the_partition():
+    from skdance.metrics import adjusted_rand_score
+    from skdance.plotting import match_domains
+
+    truth = np.array(["L1", "L1", "L2", "L2", "L3", np.nan], dtype=object)
+    labels = np.array([5, 5, 0, 0, 0, 9])
+    renamed = match_domains(labels, truth)
+    # cluster 5 -> L1, cluster 0 -> L2 (2 of its 3 spots), 9 (unannotated) keeps
+    assert renamed.tolist() == ["L1", "L1", "L2", "L2", "L2", "9"]
+    assert adjusted_rand_score(labels, renamed) == 1.0
+    # an unpaired cluster whose own name is a layer's is renamed, not merged
+    clash = match_domains(np.array(["L2", "L2", "x", "x", "y", "y"]), truth)
+    assert clash.tolist() == ["L1", "L1", "L2", "L2", "L3", "L3"]
+    spare = match_domains(np.array(["L2", "L2", "x", "x", "x", "L3"]), truth)
+    assert spare.tolist() == ["L1", "L1", "L2", "L2", "L2", "cluster L3"]

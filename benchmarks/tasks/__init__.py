@@ -7,16 +7,19 @@ task names to them in the order ``python -m benchmarks all`` runs them.
 
 Adding a task is one more module and one more line below.  Next to come:
 
-- ``spatial_domain``: DLPFC / STARmap / olfactory bulb slices, ARI of
-  domains (DANCE Table 10); its datasets are ``DatasetSpec(spatial=True)``
-  and its models read ``Data.coords``.
 - ``multimodal_prediction``, ``multimodal_matching``,
   ``multimodal_embedding``: the NeurIPS 2021 GEX-ADT / GEX-ATAC pairs (DANCE
   Tables 7-9); datasets ``DatasetSpec(modalities=("gex", "adt"))`` loading
   ``Data.from_paired``, models reading ``Data.mod2``.
 """
 
-from benchmarks.tasks import annotation, clustering, deconvolution, imputation
+from benchmarks.tasks import (
+    annotation,
+    clustering,
+    deconvolution,
+    imputation,
+    spatial_domain,
+)
 
 TASKS = {
     task.name: task
@@ -25,7 +28,7 @@ TASKS = {
         clustering.TASK,
         imputation.TASK,
         deconvolution.TASK,
-        # spatial_domain.TASK,
+        spatial_domain.TASK,
         # multimodal_prediction.TASK, multimodal_matching.TASK,
         # multimodal_embedding.TASK,
     )

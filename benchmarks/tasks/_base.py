@@ -160,6 +160,10 @@ class Task:
         """Columns quoting DANCE beside our row (default: none)."""
         return {}
 
+    def finish(self, results_dir, quick=False):
+        """After the tables are written: extra outputs (figures); paths written."""
+        return []
+
     # -- text --------------------------------------------------------------
     def protocol(self, quick=False):
         """Return what the mean ± std runs over and how metrics are defined."""

@@ -2,9 +2,14 @@
 
 - :func:`spatial_domains`: the domain map of one tissue slice.
 - :func:`spatial_domains_panel`: manual annotation beside each model's
-  domains, one map per panel.
+  domains, one map per panel, clusters named (coloured) after the layers
+  they overlap most (:func:`match_domains`).
 """
 
-from skdance.plotting._spatial import spatial_domains, spatial_domains_panel
+from skdance.plotting._spatial import (
+    match_domains,
+    spatial_domains,
+    spatial_domains_panel,
+)
 
-__all__ = ["spatial_domains", "spatial_domains_panel"]
+__all__ = ["match_domains", "spatial_domains", "spatial_domains_panel"]

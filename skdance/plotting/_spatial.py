@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-__all__ = ["spatial_domains", "spatial_domains_panel"]
+__all__ = ["match_domains", "spatial_domains", "spatial_domains_panel"]
 
 
 def _check_coords_labels(coords, labels):
@@ -40,6 +40,7 @@ def spatial_domains(
     invert_y=True,
     legend=True,
     missing_color="lightgrey",
+    palette=None,
 ):
     """Draw the domain map of one slice: spots coloured by domain.
 
@@ -62,6 +63,9 @@ def spatial_domains(
         Draw a legend of the domains beside the map.
     missing_color : color, default="lightgrey"
         Colour of unlabelled spots.
+    palette : dict, default=None
+        Domain -> colour; domains it lacks get the next default colours.
+        None colours the sorted domains with tab10 (tab20 above 10).
 
     Returns
     -------
@@ -84,7 +88,15 @@ def spatial_domains(
         _, ax = plt.subplots(figsize=(5, 5))
     missing = pd.isna(labels)
     domains = sorted(pd.unique(labels[~missing]), key=str)
-    colors = dict(zip(domains, _palette(len(domains))))
+    colors = dict(palette or {})
+    if palette is not None:  # the palette's order first, then the rest
+        domains = [d for d in colors if d in set(domains)] + [
+            d for d in domains if d not in colors
+        ]
+    spare = iter(_palette(len(colors) + len(domains))[len(colors) :])
+    for d in domains:
+        if d not in colors:
+            colors[d] = next(spare)
     spot_colors = [
         missing_color if m else colors[v] for v, m in zip(labels, missing, strict=True)
     ]
@@ -114,7 +126,46 @@ def spatial_domains(
     return ax
 
 
-def spatial_domains_panel(coords, labelings, *, truth=None, ncols=4, panel_size=3.5):
+def match_domains(labels, truth):
+    """Rename clusters after the annotated domains they overlap most.
+
+    The clusters and the annotated domains are paired one-to-one by the
+    Hungarian algorithm on their contingency table (annotated spots only);
+    a paired cluster takes its domain's name, the others keep theirs (as
+    strings).  Only names change: the partition, hence ARI, is the same.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_spots,)
+        Cluster of each spot.
+    truth : array-like of shape (n_spots,)
+        Annotated domain of each spot (NaN/None: unannotated).
+
+    Returns
+    -------
+    renamed : ndarray of object of shape (n_spots,)
+        ``labels`` under the new names.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    labels = np.asarray(labels, dtype=object)
+    truth = np.asarray(truth, dtype=object)
+    known = ~pd.isna(truth)
+    table = pd.crosstab(labels[known], truth[known])
+    rows, cols = linear_sum_assignment(-table.to_numpy())
+    names = {c: str(c) for c in pd.unique(labels)}
+    taken = {str(t) for t in pd.unique(truth[known])}
+    for c in names:  # an unpaired cluster must not take an annotated name
+        if names[c] in taken:
+            names[c] = f"cluster {c}"
+    for r, c in zip(rows, cols):
+        names[table.index[r]] = table.columns[c]
+    return np.array([names[v] for v in labels], dtype=object)
+
+
+def spatial_domains_panel(
+    coords, labelings, *, truth=None, match=True, ncols=4, panel_size=3.5
+):
     """Manual annotation beside each model's domains, one map per panel.
 
     Parameters
@@ -125,6 +176,11 @@ def spatial_domains_panel(coords, labelings, *, truth=None, ncols=4, panel_size=
         Domains per model (panel title -> labels), drawn in order.
     truth : array-like of shape (n_spots,), default=None
         Manual annotation, drawn first with the title "manual annotation".
+    match : bool, default=True
+        With ``truth``: name each model's clusters after the annotated
+        domains they overlap most (:func:`match_domains`), so the same
+        colour means the same layer in every panel.  Only the colours
+        change, never the partition.
     ncols : int, default=4
         Panels per row.
     panel_size : float, default=3.5
@@ -152,6 +208,8 @@ def spatial_domains_panel(coords, labelings, *, truth=None, ncols=4, panel_size=
     for name, labels in labelings.items():
         if name in panels:
             raise ValueError(f"Panel {name!r} appears twice.")
+        if truth is not None and match:
+            labels = match_domains(labels, truth)
         panels[name] = labels
     if not panels:
         raise ValueError("Nothing to draw: pass labelings or truth.")
@@ -163,8 +221,13 @@ def spatial_domains_panel(coords, labelings, *, truth=None, ncols=4, panel_size=
         figsize=(panel_size * ncols * 1.3, panel_size * nrows),
         squeeze=False,
     )
+    palette = None
+    if truth is not None:
+        known = np.asarray(truth, dtype=object)[~pd.isna(np.asarray(truth, object))]
+        domains = sorted(pd.unique(known), key=str)
+        palette = dict(zip(domains, _palette(len(domains))))
     for ax, (name, labels) in zip(axes.flat, panels.items()):
-        spatial_domains(coords, labels, ax=ax, title=name)
+        spatial_domains(coords, labels, ax=ax, title=name, palette=palette)
     for ax in axes.flat[len(panels) :]:
         fig.delaxes(ax)
     fig.tight_layout()
