@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from skdance import datasets
 from skdance.preprocessing import filter_genes
@@ -234,6 +235,17 @@ def _spatial_loader(name):
     return Data(X, y, coords=coords)
 
 
+def _merfish_loader():
+    """Load the MERFISH cells as Data: values, cell class, um, z plane as batch."""
+    adata = datasets.load_spatial_dataset("merfish_hypothalamus", return_anndata=True)
+    return Data(
+        sp.csr_matrix(adata.X, dtype=np.float32),
+        adata.obs["cell_class"].astype(str).to_numpy(),
+        coords=np.asarray(adata.obsm["spatial"], dtype=float),
+        batch=adata.obs["z"].to_numpy(dtype=float),
+    )
+
+
 DATASETS = {
     d.name: d
     for d in [
@@ -295,6 +307,14 @@ DATASETS = {
                 ("starmap_bz14", "STARmap mPFC section BZ14, 166 genes"),
                 ("mouse_olfactory_bulb", "Spatial Transcriptomics, 262 spots"),
             )
+        ),
+        DatasetSpec(
+            "merfish_hypothalamus",
+            _merfish_loader,
+            spatial=True,
+            counts=False,
+            min_cells=None,
+            note="single cells, two z planes; volume-normalised values",
         ),
         # multimodal tasks add their DatasetSpecs here
         # (modalities=("gex", "adt")) with loaders returning Data

@@ -1,6 +1,7 @@
 """Cell-type deconvolution of pseudo-spots made from held-out labelled cells."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
@@ -18,6 +19,18 @@ N_SPOTS = 400
 MIN_CELLS = 20
 N_GENES = 2000
 LAYOUTS = ("random", "smooth")
+
+# Real spots with measured composition (MERFISH hypothalamus, two z planes):
+# one plane's cells binned into squares of BIN_SIZES um are the spots, the
+# other plane's cells the reference (both directions are rows).  'Ambiguous'
+# cells and those of classes with fewer than MIN_CELLS reference cells add
+# their expression to their spot but not to its true composition (the truth
+# is the proportions among the spot's classified cells); spots with fewer
+# than MIN_SPOT_CELLS classified cells are dropped.
+MERFISH = "merfish_hypothalamus"
+BIN_SIZES = (50.0, 100.0)
+MIN_SPOT_CELLS = 2
+UNASSIGNED = "Ambiguous"
 
 # --quick: 100 pseudo-spots; DSTG trains 30 epochs on 200 pseudo-spots.
 QUICK_SPOTS = 100
@@ -60,6 +73,30 @@ def mean_type_pearson(P, Q):
     return float(np.mean(rs)) if rs else float("nan")
 
 
+def bin_cells(X, y, coords, classes, size):
+    """Sum cells into ``size`` x ``size`` squares; true class proportions.
+
+    Returns the spots' summed expression, their true proportions over
+    ``classes`` (cells of other labels are left out of the truth), the
+    squares' centres, and the number of classified cells per spot.
+    """
+    cell_bin = np.floor((coords - coords.min(axis=0)) / size).astype(np.int64)
+    keys, spot = np.unique(cell_bin, axis=0, return_inverse=True)
+    spot = spot.ravel()
+    n_spots = keys.shape[0]
+    member = sp.csr_matrix(
+        (np.ones(spot.size), (spot, np.arange(spot.size))), shape=(n_spots, spot.size)
+    )
+    spots = member @ sp.csr_matrix(X)
+    onehot = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(float)
+    counts = member @ onehot
+    n_classified = counts.sum(axis=1)
+    keep = n_classified >= MIN_SPOT_CELLS
+    P = counts[keep] / n_classified[keep, None]
+    centres = (keys[keep] + 0.5) * size
+    return sp.csr_matrix(spots[keep]), P, centres, n_classified[keep]
+
+
 class DeconvolutionTask(Task):
     """Deconvolution: proportions of cell types in pseudo-spots."""
 
@@ -76,7 +113,7 @@ class DeconvolutionTask(Task):
         "fit_time_s",
         "peak_mem_mib",
     )
-    datasets = ("pbmc_10x_4k", "mouse_bladder_cell", "worm_neuron_cell")
+    datasets = ("pbmc_10x_4k", "mouse_bladder_cell", "worm_neuron_cell", MERFISH)
     # DANCE paper Table 11 (MSE, "current"); its GSE174746 and CARD / SPOTlight
     # synthetic sets are not here, so no number is put beside ours
     reference = DanceReference(
@@ -97,7 +134,39 @@ class DeconvolutionTask(Task):
         "of its own pseudo-spots."
     )
 
+    def merfish_trials(self, data, spec):
+        """Each plane's cells binned into spots, the other plane the reference."""
+        planes = np.unique(data.batch)
+        for spot_plane in planes:
+            in_spots = data.batch == spot_plane
+            ref = ~in_spots & (data.y != UNASSIGNED)
+            types, counts = np.unique(data.y[ref], return_counts=True)
+            classes = types[counts >= MIN_CELLS]
+            ref &= np.isin(data.y, classes)
+            for size in BIN_SIZES:
+                spots, P, centres, _ = bin_cells(
+                    data.X[in_spots],
+                    data.y[in_spots],
+                    data.coords[in_spots],
+                    classes,
+                    size,
+                )
+                yield Trial(
+                    f"{spec.name} ({size:g} um, z={spot_plane:g} spots)",
+                    spec,
+                    {
+                        "X_ref": data.X[ref],
+                        "y_ref": data.y[ref],
+                        "spots": spots,
+                        "proportions": P,
+                        "coords": centres,
+                    },
+                )
+
     def trials(self, data, spec, run, quick=False):
+        if spec.name == MERFISH:
+            yield from self.merfish_trials(data, spec)
+            return
         n_spots = QUICK_SPOTS if quick else N_SPOTS
         for layout in LAYOUTS:
             X_ref, y_ref, spots, P, coords = split_reference_spots(
@@ -147,7 +216,17 @@ class DeconvolutionTask(Task):
             "compositions); MSE of the proportions over spots and types; "
             "pearson = mean over cell types of the correlation between true "
             "and predicted proportions across spots; fit time = fit + "
-            "predict (DSTG trains in predict); 'uniform' predicts 1/K"
+            "predict (DSTG trains in predict); 'uniform' predicts 1/K. "
+            "MERFISH rows: real spots, one z plane's cells binned into squares "
+            f"of {' and '.join(f'{b:g}' for b in BIN_SIZES)} um, the other plane "
+            "the reference; 'Ambiguous' cells and classes with fewer than "
+            f"{MIN_CELLS} reference cells count in a spot's expression but not "
+            "in its true composition; spots with fewer than "
+            f"{MIN_SPOT_CELLS} classified cells dropped. MERFISH values are "
+            "volume-normalised, not counts: every model runs on them as given "
+            "(all accept non-negative values; CARD and SPOTlight rescale per "
+            "spot, SpatialDecon's Poisson-style fit and DSTG's normalisation "
+            "treat them as counts)"
         )
 
 
