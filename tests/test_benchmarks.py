@@ -393,3 +393,18 @@ def test_on_device_sets_every_device_parameter():
     assert _runner.on_device(pipe, None) is pipe
     lr = LogisticRegression()
     assert _runner.on_device(lr, "cuda").get_params() == lr.get_params()
+
+
+def test_bin_cells_gives_measured_compositions():
+    from benchmarks.tasks.deconvolution import bin_cells
+
+    # 5 cells: two in square (0, 0), three in square (1, 0) of size 10
+    coords = np.array([[1.0, 1], [2, 2], [11, 1], [12, 3], [15, 5]])
+    X = np.arange(10, dtype=float).reshape(5, 2)
+    y = np.array(["a", "b", "a", "Ambiguous", "a"])
+    spots, P, centres, n = bin_cells(X, y, coords, np.array(["a", "b"]), 10.0)
+    np.testing.assert_array_equal(spots.toarray(), [[2, 4], [18, 21]])
+    # the Ambiguous cell adds expression but not composition
+    np.testing.assert_array_equal(P, [[0.5, 0.5], [1.0, 0.0]])
+    np.testing.assert_array_equal(n, [2, 2])
+    np.testing.assert_array_equal(centres, [[6.0, 6.0], [16.0, 6.0]])

@@ -80,7 +80,8 @@ def bin_cells(X, y, coords, classes, size):
     ``classes`` (cells of other labels are left out of the truth), the
     squares' centres, and the number of classified cells per spot.
     """
-    cell_bin = np.floor((coords - coords.min(axis=0)) / size).astype(np.int64)
+    origin = coords.min(axis=0)
+    cell_bin = np.floor((coords - origin) / size).astype(np.int64)
     keys, spot = np.unique(cell_bin, axis=0, return_inverse=True)
     spot = spot.ravel()
     n_spots = keys.shape[0]
@@ -93,7 +94,7 @@ def bin_cells(X, y, coords, classes, size):
     n_classified = counts.sum(axis=1)
     keep = n_classified >= MIN_SPOT_CELLS
     P = counts[keep] / n_classified[keep, None]
-    centres = (keys[keep] + 0.5) * size
+    centres = origin + (keys[keep] + 0.5) * size
     return sp.csr_matrix(spots[keep]), P, centres, n_classified[keep]
 
 

@@ -38,6 +38,8 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         """Cluster validated counts ``X`` with spot positions ``coords``."""
 
     def _resolve(self, X, coords, *, reset):
+        # the expression first: bad X gets its own error even without coords
+        Xv = validate_input(self, X, reset=reset, counts=True, ensure_min_samples=2)
         coords = resolve_side_info(
             X,
             coords,
@@ -46,7 +48,6 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             slot="obsm",
             whom=type(self).__name__,
         )
-        Xv = validate_input(self, X, reset=reset, counts=True, ensure_min_samples=2)
         if coords.shape[0] != Xv.shape[0]:  # pragma: no cover - checked above
             raise ValueError("coords and X disagree on the number of spots.")
         return Xv, coords

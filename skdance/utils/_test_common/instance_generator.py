@@ -219,6 +219,39 @@ _COORDS_REASON = (
     "checks (tests/test_common.py) run these estimators with coordinates"
 )
 _COORDS = {
+    # every check that fits: the spatial-domain models need coordinates to
+    # fit at all (bad expression is rejected first, so the input checks pass)
+    "fit": dict.fromkeys(
+        (
+            "check_fit_score_takes_y",
+            "check_estimators_overwrite_params",
+            "check_dont_overwrite_parameters",
+            "check_estimators_fit_returns_self",
+            "check_readonly_memmap_input",
+            "check_n_features_in_after_fitting",
+            "check_estimators_dtypes",
+            "check_dtype_object",
+            "check_pipeline_consistency",
+            "check_estimators_nan_inf",
+            "check_estimator_sparse_tag",
+            "check_estimator_sparse_array",
+            "check_estimator_sparse_matrix",
+            "check_estimators_pickle",
+            "check_estimators_pickle(readonly_memmap=True)",
+            "check_f_contiguous_array_estimator",
+            "check_clustering",
+            "check_clustering(readonly_memmap=True)",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_fit2d_1feature",
+            "check_dict_unchanged",
+            "check_fit_idempotent",
+            "check_fit_check_is_fitted",
+            "check_n_features_in",
+            "check_fit2d_predict1d",
+        ),
+        _COORDS_REASON,
+    ),
     "predict": dict.fromkeys(
         (
             "check_fit_score_takes_y",
