@@ -69,6 +69,8 @@ def test_all_estimators_discovered():
         "SingleCellNet",
         "SpatialDecon",
         "SpatialGaussianGraph",
+        "SpatialLouvain",
+        "StLearn",
     ]
 
 

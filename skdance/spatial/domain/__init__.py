@@ -1,9 +1,14 @@
 """Spatial domains: cluster the spots of a tissue section into domains.
 
-Only the shared contract (:class:`BaseSpatialDomain`) lives here so far;
-the models (SpaGCN, STAGATE, stLearn, Louvain) are the next issue.
+Every model is a :class:`BaseSpatialDomain`: ``fit(X, coords=...)`` (or an
+AnnData with ``obsm["spatial"]``), ``labels_``, ``fit_predict``.
+
+- :class:`SpatialLouvain`: DANCE's Louvain baseline (expression only).
+- :class:`StLearn`: stLearn's SME normalisation and clustering.
 """
 
 from skdance.spatial.domain._base import BaseSpatialDomain
+from skdance.spatial.domain.louvain import SpatialLouvain
+from skdance.spatial.domain.stlearn import StLearn
 
-__all__ = ["BaseSpatialDomain"]
+__all__ = ["BaseSpatialDomain", "SpatialLouvain", "StLearn"]

@@ -31,6 +31,7 @@ from skdance.graph import (
 from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
 from skdance.preprocessing import GeneAligner, HighlyVariableGenes
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
+from skdance.spatial.domain import SpatialLouvain, StLearn
 from skdance.utils._tags import get_skdance_tags
 
 # Fast constructor parameters per class (tiny models, few iterations).
@@ -129,6 +130,8 @@ INIT_PARAMS = {
         "batch_size": 32,
         "random_state": 0,
     },
+    StLearn: {"n_clusters": 3, "n_components": 10},
+    SpatialLouvain: {"n_clusters": 3, "n_components": 10},
     GraphSC: {
         "n_clusters": 3,
         "n_components": 4,
