@@ -67,6 +67,7 @@ def test_all_estimators_discovered():
         "ScTAG",
         "ScaleGenes",
         "SingleCellNet",
+        "SpaGCN",
         "SpatialDecon",
         "SpatialGaussianGraph",
         "SpatialLouvain",

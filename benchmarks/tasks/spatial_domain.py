@@ -25,11 +25,15 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from benchmarks.tasks._base import DanceReference, Task
 from skdance.metrics import adjusted_rand_score, normalized_mutual_info_score
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
+from skdance.spatial.domain import SpaGCN, SpatialLouvain, StLearn
 
 # the baselines' gene selection and PCA (the issue's "ten lines")
 N_GENES = 3000
 N_PCS = 30
 SMOOTH_NEIGHBORS = 6
+
+# --quick: a tenth of the deep models' epochs
+QUICK_SPAGCN = {"max_epochs": 20}
 
 
 def expression_pcs(seed, n_genes=N_GENES, n_pcs=N_PCS):
@@ -152,11 +156,16 @@ class SpatialDomainTask(Task):
         y = trial.inputs["data"].y
         k = int(pd.Series(y).dropna().nunique())
         seed = run
+        spagcn = QUICK_SPAGCN if quick else {}
         return {
             "k-means (PCA)": make_pipeline(
                 *expression_pcs(seed), KMeans(k, n_init=10, random_state=seed)
             ),
             "smoothed PCA": SmoothedPCA(n_clusters=k, random_state=seed),
+            # DANCE's model names; both normalise raw counts themselves
+            "Louvain": SpatialLouvain(n_clusters=k, random_state=seed),
+            "stLearn": StLearn(n_clusters=k, random_state=seed),
+            "SpaGCN": SpaGCN(n_clusters=k, random_state=seed, **spagcn),
         }
 
     def fit(self, name, model, trial, run):

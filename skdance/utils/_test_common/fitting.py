@@ -7,6 +7,8 @@ deconvolution), whether coordinates are side information of ``fit``,
 ``predict`` or ``transform``, and what the output is.
 """
 
+import inspect
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -96,13 +98,19 @@ def estimator_output(estimator, X, data, *, coords=True):
     """
     tags = get_skdance_tags(estimator)
     n = X.shape[0]
-    side = {}
-    if coords and tags.requires_coords in ("predict", "transform"):
-        side = {"coords": data.coords[:n]}
+
+    def side(method):
+        # coordinates for the methods that take them (spatial-domain models'
+        # transform embeds the spots passed, so it needs their positions too)
+        takes = "coords" in inspect.signature(method).parameters
+        if coords and tags.requires_coords is not None and takes:
+            return {"coords": data.coords[:n]}
+        return {}
+
     if tags.task in ("annotation", "deconvolution"):
-        out = estimator.predict(X, **side)
+        out = estimator.predict(X, **side(estimator.predict))
     elif hasattr(estimator, "transform"):
-        out = estimator.transform(X, **side)
+        out = estimator.transform(X, **side(estimator.transform))
     else:
         out = estimator.labels_
     if sp.issparse(out):
