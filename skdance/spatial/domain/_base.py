@@ -13,6 +13,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import TransformerTags
 
 from skdance.utils._side_info import resolve_side_info
 from skdance.utils._tags import SkdanceTags
@@ -100,6 +101,8 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
+        if hasattr(self, "transform"):  # models with an embedding
+            tags.transformer_tags = TransformerTags()
         return tags
 
     def __skdance_tags__(self):

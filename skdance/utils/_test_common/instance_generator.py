@@ -303,6 +303,17 @@ _COORDS = {
     ),
 }
 
+# ... and the transformer checks of those with an embedding (they fit first)
+_COORDS_TRANSFORMER = dict.fromkeys(
+    (
+        "check_transformer_data_not_an_array",
+        "check_transformer_general",
+        "check_transformer_general(readonly_memmap=True)",
+        "check_transformer_preserve_dtypes",
+    ),
+    _COORDS_REASON,
+)
+
 
 def _tag_derived_failures(estimator):
     """Return the expected failures implied by the estimator's skdance tags."""
@@ -314,6 +325,8 @@ def _tag_derived_failures(estimator):
     if tags.transductive:
         failed |= _TRANSDUCTIVE
     failed |= _COORDS.get(tags.requires_coords, {})
+    if tags.requires_coords == "fit" and hasattr(estimator, "transform"):
+        failed |= _COORDS_TRANSFORMER
     return failed
 
 
