@@ -58,6 +58,7 @@ def test_all_estimators_discovered():
         "PrunedKNNGraph",
         "RadiusGraph",
         "SPOTlight",
+        "STAGATE",
         "SVM",
         "ScDCC",
         "ScDSC",

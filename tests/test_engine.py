@@ -16,6 +16,7 @@ from skdance.nn import (
     history_values,
     validation_split,
 )
+from skdance.spatial.domain import BaseSpatialDomain
 from skdance.utils import all_estimators
 from skdance.utils.estimator_checks import fast_instance
 
@@ -26,7 +27,8 @@ NO_CUDA = "no CUDA device on this machine (torch.cuda.is_available() is False)"
 
 
 def test_every_torch_model_file_is_a_torch_estimator():
-    # the 11 torch estimators of annotation, clustering, imputation, deconvolution
+    # the 13 torch estimators of annotation, clustering, imputation,
+    # deconvolution and spatial domains
     assert {name for name, _ in TORCH_ESTIMATORS} == {
         "ACTINN",
         "ScDeepsort",
@@ -39,6 +41,8 @@ def test_every_torch_model_file_is_a_torch_estimator():
         "GraphSCI",
         "ScGNN",
         "DSTG",
+        "SpaGCN",
+        "STAGATE",
     }
     for _, cls in TORCH_ESTIMATORS:
         assert cls().device == "cpu"
@@ -173,9 +177,21 @@ def small_counts():
     return X[rows][:, :150], y[rows]
 
 
+def _coords(X):
+    # a 2-D grid of spot positions for the spatial-domain models
+    n = X.shape[0]
+    return np.c_[np.arange(n) % 12, np.arange(n) // 12].astype(float)
+
+
+def _is_spatial(est):
+    return isinstance(est, BaseSpatialDomain)
+
+
 def _fit(est, X, y):
     if isinstance(est, ClassifierMixin) or _is_deconv(est):
         return est.fit(X, y)
+    if _is_spatial(est):
+        return est.fit(X, coords=_coords(X))
     return est.fit(X)
 
 
@@ -186,6 +202,8 @@ def _is_deconv(est):
 def _output(est, X):
     if _is_deconv(est) or isinstance(est, ClassifierMixin):
         return est.predict(X)
+    if _is_spatial(est):
+        return est.labels_
     out = est.transform(X)
     return out.toarray() if sp.issparse(out) else out
 

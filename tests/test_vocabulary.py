@@ -44,7 +44,8 @@ SYNONYMS = {
 ONE_MEANING = {
     "alpha": (
         "degrees of freedom of the DEC Student-t kernel",
-        {"ScDeepCluster", "ScDCC", "ScDSC", "ScTAG"},
+        # SpaGCN's kernel is the same Student-t, raised to -(alpha + 1)
+        {"ScDeepCluster", "ScDCC", "ScDSC", "ScTAG", "SpaGCN"},
     ),
     "sigma": ("a kernel width on spatial coordinates", {"CARD"}),
     "gamma": ("scikit-learn SVC's kernel coefficient", {"SVM"}),

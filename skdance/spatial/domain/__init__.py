@@ -6,11 +6,13 @@ AnnData with ``obsm["spatial"]``), ``labels_``, ``fit_predict``.
 - :class:`SpatialLouvain`: DANCE's Louvain baseline (expression only).
 - :class:`StLearn`: stLearn's SME normalisation and clustering.
 - :class:`SpaGCN`: graph convolution on a Gaussian spot graph, DEC clustering.
+- :class:`STAGATE`: graph-attention autoencoder on the spot network.
 """
 
 from skdance.spatial.domain._base import BaseSpatialDomain
 from skdance.spatial.domain.louvain import SpatialLouvain
 from skdance.spatial.domain.spagcn import SpaGCN
+from skdance.spatial.domain.stagate import STAGATE
 from skdance.spatial.domain.stlearn import StLearn
 
-__all__ = ["BaseSpatialDomain", "SpaGCN", "SpatialLouvain", "StLearn"]
+__all__ = ["STAGATE", "BaseSpatialDomain", "SpaGCN", "SpatialLouvain", "StLearn"]

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph
@@ -60,8 +60,9 @@ class SpatialLouvain(BaseSpatialDomain):
         Number of domains (DANCE's protocol: the number of annotated layers).
     n_components : int, default=50
         Principal components of the log-normalised expression.
-    n_neighbors : int, default=17
-        Neighbours of the kNN graph (DANCE's setting).
+    graph : graph builder or None, default=None
+        Builds the cell graph from the principal components; None:
+        ``KNNGraph(n_neighbors=17, mode="umap")`` (DANCE's setting).
     resolution : float, default=1.0
         Louvain resolution where the search for ``n_clusters`` starts; the
         resolution itself when ``search_resolution=False`` (DANCE's fixed
@@ -125,7 +126,7 @@ class SpatialLouvain(BaseSpatialDomain):
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "graph": [HasMethods(["fit_transform"]), None],
         "resolution": [Interval(Real, 0, None, closed="neither")],
         "search_resolution": ["boolean"],
         "exclude_gene_prefixes": [tuple, list, None],
@@ -138,7 +139,7 @@ class SpatialLouvain(BaseSpatialDomain):
         n_clusters=7,
         *,
         n_components=50,
-        n_neighbors=17,
+        graph=None,
         resolution=1.0,
         search_resolution=True,
         exclude_gene_prefixes=("ERCC", "MT-"),
@@ -147,7 +148,7 @@ class SpatialLouvain(BaseSpatialDomain):
     ):
         self.n_clusters = n_clusters
         self.n_components = n_components
-        self.n_neighbors = n_neighbors
+        self.graph = graph
         self.resolution = resolution
         self.search_resolution = search_resolution
         self.exclude_gene_prefixes = exclude_gene_prefixes
@@ -178,7 +179,9 @@ class SpatialLouvain(BaseSpatialDomain):
         self.embedding_ = PCA(n_comp, random_state=seed).fit_transform(logged)
         del logged
         louvain = Louvain(
-            graph=KNNGraph(n_neighbors=min(self.n_neighbors, n - 1), mode="umap"),
+            graph=self.graph
+            if self.graph is not None
+            else KNNGraph(n_neighbors=min(17, n - 1), mode="umap"),
             resolution=self.resolution,
             n_clusters=self.n_clusters if self.search_resolution else None,
             random_state=seed,

@@ -12,12 +12,13 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdance.clustering import Leiden, Louvain
 from skdance.graph import KNNGraph, SpatialGaussianGraph
+from skdance.graph._fit import fit_graph
 from skdance.graph._igraph import to_igraph
 from skdance.nn import (
     TORCH_CONSTRAINTS,
@@ -297,9 +298,10 @@ class SpaGCN(BaseSpatialDomain):
         default) or on the principal components.
     resolution : float or None, default=None
         Louvain/Leiden resolution; None searches it for ``n_clusters``.
-    n_neighbors : int, default=10
-        Neighbours (the spot included, as scanpy counts) of the graph the
-        initial Louvain/Leiden clustering runs on.
+    graph : graph builder or None, default=None
+        Builds the graph the initial Louvain/Leiden clustering runs on, from
+        the features; None: ``KNNGraph(n_neighbors=9, mode="umap")`` (scanpy's
+        10 neighbours counting the spot itself, SpaGCN's setting).
     search_start : float, default=0.4
         First resolution of the search.
     search_step : float, default=0.1
@@ -414,7 +416,7 @@ class SpaGCN(BaseSpatialDomain):
         "init": [StrOptions({"louvain", "leiden", "kmeans"})],
         "init_spatial": ["boolean"],
         "resolution": [Interval(Real, 0, None, closed="neither"), None],
-        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "graph": [HasMethods(["fit_transform"]), None],
         "search_start": [Interval(Real, 0, None, closed="neither")],
         "search_step": [Interval(Real, 0, None, closed="neither")],
         "search_max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -444,7 +446,7 @@ class SpaGCN(BaseSpatialDomain):
         init="louvain",
         init_spatial=True,
         resolution=None,
-        n_neighbors=10,
+        graph=None,
         search_start=0.4,
         search_step=0.1,
         search_max_epochs=20,
@@ -472,7 +474,7 @@ class SpaGCN(BaseSpatialDomain):
         self.init = init
         self.init_spatial = init_spatial
         self.resolution = resolution
-        self.n_neighbors = n_neighbors
+        self.graph = graph
         self.search_start = search_start
         self.search_step = search_step
         self.search_max_epochs = search_max_epochs
@@ -552,8 +554,8 @@ class SpaGCN(BaseSpatialDomain):
     # ------------------------------------------------------------------
     def _community_graph(self, feats):
         n = feats.shape[0]
-        k = min(self.n_neighbors - 1, n - 1)
-        return to_igraph(KNNGraph(n_neighbors=k, mode="umap").fit_transform(feats))
+        default = KNNGraph(n_neighbors=min(9, n - 1), mode="umap")
+        return to_igraph(fit_graph(self.graph, default, feats, shape=(n, n)))
 
     def _communities(self, graph, resolution, seed):
         cls = Leiden if self.init == "leiden" else Louvain

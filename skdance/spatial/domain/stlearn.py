@@ -16,7 +16,7 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph
@@ -384,8 +384,10 @@ class StLearn(BaseSpatialDomain):
         factor (DANCE's ``CellPCA(10)``).
     n_components : int, default=50
         Principal components of the standardised SME expression.
-    n_neighbors : int, default=10
-        Neighbours of the kNN graph for Louvain (DANCE's ``NeighborGraph``).
+    graph : graph builder or None, default=None
+        Builds the graph Louvain runs on from the leading ``n_pcs``
+        components; None: ``KNNGraph(n_neighbors=10, mode="umap")`` (DANCE's
+        ``NeighborGraph``).
     n_pcs : int, default=10
         Leading components the kNN graph is built on.
     resolution : float, default=0.6
@@ -468,7 +470,7 @@ class StLearn(BaseSpatialDomain):
         "n_sme_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "n_similarity_components": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "graph": [HasMethods(["fit_transform"]), None],
         "n_pcs": [Interval(Integral, 1, None, closed="left")],
         "resolution": [Interval(Real, 0, None, closed="neither")],
         "search_resolution": ["boolean"],
@@ -488,7 +490,7 @@ class StLearn(BaseSpatialDomain):
         n_sme_neighbors=None,
         n_similarity_components=10,
         n_components=50,
-        n_neighbors=10,
+        graph=None,
         n_pcs=10,
         resolution=0.6,
         search_resolution=True,
@@ -504,7 +506,7 @@ class StLearn(BaseSpatialDomain):
         self.n_sme_neighbors = n_sme_neighbors
         self.n_similarity_components = n_similarity_components
         self.n_components = n_components
-        self.n_neighbors = n_neighbors
+        self.graph = graph
         self.n_pcs = n_pcs
         self.resolution = resolution
         self.search_resolution = search_resolution
@@ -605,9 +607,9 @@ class StLearn(BaseSpatialDomain):
         del adjusted
 
         if self.cluster_method == "louvain":
-            n_neighbors = min(self.n_neighbors, n - 1)
+            default = KNNGraph(n_neighbors=min(10, n - 1), mode="umap")
             louvain = Louvain(
-                graph=KNNGraph(n_neighbors=n_neighbors, mode="umap"),
+                graph=self.graph if self.graph is not None else default,
                 resolution=self.resolution,
                 n_clusters=self.n_clusters if self.search_resolution else None,
                 random_state=seed,

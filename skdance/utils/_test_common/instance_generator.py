@@ -31,7 +31,7 @@ from skdance.graph import (
 from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
 from skdance.preprocessing import GeneAligner, HighlyVariableGenes
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
-from skdance.spatial.domain import SpaGCN, SpatialLouvain, StLearn
+from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
 from skdance.utils._tags import get_skdance_tags
 
 # Fast constructor parameters per class (tiny models, few iterations).
@@ -131,6 +131,13 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     StLearn: {"n_clusters": 3, "n_components": 10},
+    STAGATE: {
+        "n_clusters": 3,
+        "hidden_dims": (16,),
+        "latent_dim": 4,
+        "max_epochs": 5,
+        "random_state": 0,
+    },
     SpaGCN: {
         "n_clusters": 3,
         "init": "kmeans",
