@@ -383,5 +383,26 @@ class GraphAttention(nn.Module):
         adj = _csr(adj)
         if attention is None:
             attention = self.attention(g, adj)
-        out = _EdgeMatmul.apply(adj.crow_indices(), adj.col_indices(), attention, g)
+        out = self.propagate(g, adj, attention)
         return (out, attention) if return_attention else out
+
+    @staticmethod
+    def propagate(g, adj, attention):
+        """Aggregate already transformed features with given edge weights.
+
+        Parameters
+        ----------
+        g : torch.Tensor of shape (n, d)
+            Node features (``x W`` or any other transform).
+        adj : torch.Tensor of shape (n, n)
+            Sparse adjacency (CSR or COO); its pattern is used.
+        attention : torch.Tensor of shape (n_edges,)
+            Edge weights in ``adj``'s CSR order (e.g. from :meth:`attention`).
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, d)
+            ``sum_j att_ij g_j`` for every node ``i``.
+        """
+        adj = _csr(adj)
+        return _EdgeMatmul.apply(adj.crow_indices(), adj.col_indices(), attention, g)

@@ -19,7 +19,6 @@ from torch.nn import functional as F
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph, RadiusGraph
 from skdance.nn import TORCH_CONSTRAINTS, GraphAttention, Trainer, seeded
-from skdance.nn._graph_layers import _EdgeMatmul
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
@@ -160,11 +159,6 @@ def _with_self_loops(A):
     return A
 
 
-def _propagate(g, adj, attention):
-    """``S @ g`` with ``S`` the edge weights ``attention`` on ``adj``'s pattern."""
-    return _EdgeMatmul.apply(adj.crow_indices(), adj.col_indices(), attention, g)
-
-
 class STAGATEModule(nn.Module):
     """STAGATE's graph attention autoencoder with a tied decoder.
 
@@ -257,7 +251,7 @@ class STAGATEModule(nn.Module):
                 return h, attentions, g
             att = self._attention(index, h, graph)
             attentions.append(att)
-            h = F.elu(_propagate(h, adj, att))
+            h = F.elu(GraphAttention.propagate(h, adj, att))
 
     def decode_hidden(self, z, graph, attentions):
         """Run the decoder up to its last hidden layer (width ``hidden_dims[0]``)."""
