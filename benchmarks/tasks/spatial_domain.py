@@ -178,10 +178,9 @@ class SpatialDomainTask(Task):
             warnings.simplefilter("ignore", UserWarning)
             if not _takes_coords(model):
                 return model.fit_predict(data.X)
-            if isinstance(model, Pipeline):
-                with config_context(enable_metadata_routing=True):
-                    return model.fit_predict(data.X, coords=data.coords)
-            return model.fit_predict(data.X, coords=data.coords)
+            # routing lets a Pipeline pass coords to its last step
+            with config_context(enable_metadata_routing=True):
+                return model.fit_predict(data.X, coords=data.coords)
 
     def score(self, name, output, trial):
         y = trial.inputs["data"].y
