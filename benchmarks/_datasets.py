@@ -246,6 +246,12 @@ def _merfish_loader():
     )
 
 
+def _paired_loader(name):
+    """Load a paired set as Data: GEX, mod2 (competition units), type, batch."""
+    rna, mod2 = datasets.load_multimodal(name)
+    return Data.from_paired(rna, mod2, label_key="cell_type", batch_key="batch")
+
+
 DATASETS = {
     d.name: d
     for d in [
@@ -316,8 +322,39 @@ DATASETS = {
             min_cells=None,
             note="single cells, two z planes; volume-normalised values",
         ),
-        # multimodal tasks add their DatasetSpecs here
-        # (modalities=("gex", "adt")) with loaders returning Data
+        # paired multimodal sets (skdance.datasets.load_multimodal), in the
+        # NeurIPS 2021 units: log-normalised GEX, CLR ADT, binarised ATAC
+        *(
+            DatasetSpec(
+                name,
+                _paired_loader,
+                {"name": name},
+                counts=False,
+                modalities=("gex", mod2),
+                min_cells=None,
+                note=note,
+            )
+            for name, mod2, note in (
+                (
+                    "neurips2021_bmmc_cite_starter",
+                    "adt",
+                    "the competition's CITE data, 600-cell starter subsample",
+                ),
+                ("teaseq_pbmc", "adt", "TEA-seq PBMC, one batch"),
+                ("cbmc_citeseq", "adt", "CITE-seq CBMC, one batch, 10 proteins"),
+                (
+                    "snareseq_mouse_cortex",
+                    "atac",
+                    "SNARE-seq cortex, 12 libraries, 25,734 peaks",
+                ),
+                (
+                    "neurips2021_bmmc_multiome_starter",
+                    "atac",
+                    "the competition's multiome data, 500-cell starter subsample",
+                ),
+                ("scicar_mouse_kidney", "atac", "sci-CAR kidney, 2 replicates"),
+            )
+        ),
     ]
 }
 

@@ -142,9 +142,16 @@ def summarize(df, metrics, digits=3):
 
 
 def merge_results(old, new):
-    """Rows of ``old`` whose (dataset, model) was not rerun, then ``new``."""
-    rerun = set(zip(new["dataset"], new["model"]))
-    keep = [(d, m) not in rerun for d, m in zip(old["dataset"], old["model"])]
+    """Rows of ``old`` that were not rerun, then ``new``.
+
+    A row is identified by (dataset, model) and, where both tables have it,
+    the run column (``seed`` or ``fold``): rerunning one seed of a model
+    replaces that seed's row and keeps the others.
+    """
+    keys = ["dataset", "model"]
+    keys += [c for c in ("seed", "fold") if c in old.columns and c in new.columns]
+    rerun = set(map(tuple, new[keys].astype(str).to_numpy()))
+    keep = [tuple(row) not in rerun for row in old[keys].astype(str).to_numpy()]
     with warnings.catch_warnings():
         # all-empty columns (a reference number no dataset has) read as NaN
         # whatever pandas decides about their dtype

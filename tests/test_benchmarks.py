@@ -29,10 +29,19 @@ EXPECTED_TASKS = [
     "imputation",
     "deconvolution",
     "spatial_domain",
+    "modality_prediction",
+    "modality_matching",
 ]
 # the quick runs of the single-cell tasks use the shipped data (offline); the
-# spatial one reads the small real olfactory bulb slice from $SKDANCE_DATA
+# spatial one reads the small real olfactory bulb slice from $SKDANCE_DATA,
+# the multimodal ones the NeurIPS CITE starter
 QUICK_SPATIAL = "mouse_olfactory_bulb"
+QUICK_MULTIMODAL = "neurips2021_bmmc_cite_starter"
+QUICK_REAL = {
+    "spatial_domain": QUICK_SPATIAL,
+    "modality_prediction": QUICK_MULTIMODAL,
+    "modality_matching": QUICK_MULTIMODAL,
+}
 
 
 # -- the registry ------------------------------------------------------------
@@ -58,7 +67,7 @@ def test_task_declares_everything(name):
     assert task.datasets and set(task.datasets) <= set(DATASETS)
     for spec in task.dataset_specs():
         assert set(task.requires) <= spec.provides
-    quick_spec = DATASETS[QUICK_SPATIAL] if task.name == "spatial_domain" else None
+    quick_spec = DATASETS[QUICK_REAL[name]] if name in QUICK_REAL else None
     assert task.dataset_specs(quick=True) == [quick_spec or QUICK_DATASET]
     with pytest.raises(SystemExit, match="unknown datasets"):
         task.dataset_specs(["no-such-data"])
@@ -278,6 +287,14 @@ def test_merge_keeps_rows_not_rerun():
         ("b", "m1"): 0.3,
         ("b", "m2"): 0.4,
     }
+    # with a run column, only the rerun seeds are replaced
+    old["seed"] = [0, 0, 0, 0]
+    old = pd.concat([old, old.assign(seed=1, ari=old["ari"] + 0.01)])
+    new = pd.DataFrame({"dataset": ["a"], "model": ["m2"], "seed": [1], "ari": [0.9]})
+    merged = _runner.merge_results(old, new).set_index(["dataset", "model", "seed"])
+    assert len(merged) == 8
+    assert merged.loc[("a", "m2", 1), "ari"] == 0.9
+    assert merged.loc[("a", "m2", 0), "ari"] == 0.2
 
 
 # -- the main job -----------------------------------------------------------------
@@ -296,9 +313,10 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(_runner, "RESULTS", tmp_path)
     # offline: a data folder holding only the spatial quick slice, so every
     # other task must run on the shipped data
-    real = Path(os.environ["SKDANCE_DATA"]) / "mouse_olfactory_bulb_st"
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "mouse_olfactory_bulb_st").symlink_to(real)
+    for folder in ("mouse_olfactory_bulb_st", QUICK_MULTIMODAL):
+        real = Path(os.environ["SKDANCE_DATA"]) / folder
+        (tmp_path / "data" / folder).symlink_to(real)
     monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "data"))
     secs = main(["all", "--quick", "-q"])
     assert list(secs) == EXPECTED_TASKS
@@ -360,6 +378,15 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     assert (
         tmp_path / "figures" / "spatial_domain_mouse_olfactory_bulb_quick.png"
     ).exists()
+    prediction = tables["modality_prediction"].set_index("model")["rmse"]
+    assert set(prediction.index) >= {"mean", "ridge (SVD)", "BABEL", "CMAE", "scMM"}
+    # held-out batch s1d2: the linear baseline and BABEL beat the training mean
+    assert prediction["ridge (SVD)"] < 0.8 * prediction["mean"]
+    assert prediction["BABEL"] < 0.8 * prediction["mean"]
+    assert (tmp_path / "figures" / "modality_prediction_cite_quick.png").exists()
+    matching = tables["modality_matching"].set_index("model")
+    assert set(matching.index) >= {"CCA", "CMAE", "scMM"}
+    assert (matching["score_x_n"] > 2).all()  # 1 = random
     assert "| dataset | model |" in out and "done in" in out
 
 

@@ -23,12 +23,22 @@ from skdance.utils._test_common.instance_generator import (
     INIT_PARAMS,
     METHOD_FAILED_CHECKS,
 )
-from skdance.utils.estimator_checks import expected_failed_checks, fast_instance
+from skdance.utils.estimator_checks import (
+    expected_failed_checks,
+    fast_instance,
+    with_check_coords,
+)
 
 
 def _instances():
+    # estimators that need coordinates run the checks through the subclass
+    # that reads each row's position from X (their missing-coords error is
+    # tested in test_missing_side_information_raises)
     for _, cls in all_estimators():
-        yield fast_instance(cls)
+        est = fast_instance(cls)
+        if get_skdance_tags(cls).requires_coords:
+            est = with_check_coords(cls)(**est.get_params(deep=False))
+        yield est
 
 
 def test_all_estimators_discovered():
@@ -38,7 +48,11 @@ def test_all_estimators_discovered():
     assert names == [
         "ACTINN",
         "AdaptiveKernelGraph",
+        "BABEL",
         "CARD",
+        "CCAMatcher",
+        "CMAE",
+        "CMAEMatcher",
         "CellGeneGraph",
         "Celltypist",
         "DSTG",
@@ -65,6 +79,10 @@ def test_all_estimators_discovered():
         "ScDeepCluster",
         "ScDeepsort",
         "ScGNN",
+        "ScMM",
+        "ScMMMatcher",
+        "ScMoGNN",
+        "ScMoGNNMatcher",
         "ScTAG",
         "ScaleGenes",
         "SingleCellNet",

@@ -4,11 +4,9 @@ import pickle
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import clone
 
-from skdance.datasets import load_pbmc_4k_subset
 from skdance.nn import (
     StopTraining,
     Trainer,
@@ -16,8 +14,12 @@ from skdance.nn import (
     history_values,
     validation_split,
 )
-from skdance.spatial.domain import BaseSpatialDomain
 from skdance.utils import all_estimators
+from skdance.utils._test_common.fitting import (
+    check_data,
+    estimator_output,
+    fit_estimator,
+)
 from skdance.utils.estimator_checks import fast_instance
 
 TORCH_ESTIMATORS = [
@@ -27,8 +29,8 @@ NO_CUDA = "no CUDA device on this machine (torch.cuda.is_available() is False)"
 
 
 def test_every_torch_model_file_is_a_torch_estimator():
-    # the 13 torch estimators of annotation, clustering, imputation,
-    # deconvolution and spatial domains
+    # the torch estimators of annotation, clustering, imputation,
+    # deconvolution, spatial domains and the multimodal tasks
     assert {name for name, _ in TORCH_ESTIMATORS} == {
         "ACTINN",
         "ScDeepsort",
@@ -43,6 +45,13 @@ def test_every_torch_model_file_is_a_torch_estimator():
         "DSTG",
         "SpaGCN",
         "STAGATE",
+        "BABEL",
+        "CMAE",
+        "CMAEMatcher",
+        "ScMM",
+        "ScMMMatcher",
+        "ScMoGNN",
+        "ScMoGNNMatcher",
     }
     for _, cls in TORCH_ESTIMATORS:
         assert cls().device == "cpu"
@@ -172,76 +181,58 @@ def test_validation_split():
 
 @pytest.fixture(scope="module")
 def small_counts():
-    X, y = load_pbmc_4k_subset()
-    rows = np.r_[0:60, 600:660]
-    return X[rows][:, :150], y[rows]
+    # 120 real PBMC cells x 150 genes with labels, coordinates and a paired
+    # second modality: every task's side information (fitting.py)
+    data = check_data()
+    return data.X, data
 
 
-def _coords(X):
-    # a 2-D grid of spot positions for the spatial-domain models
-    n = X.shape[0]
-    return np.c_[np.arange(n) % 12, np.arange(n) // 12].astype(float)
+def _fit(est, X, data):
+    return fit_estimator(est, X, data)
 
 
-def _is_spatial(est):
-    return isinstance(est, BaseSpatialDomain)
-
-
-def _fit(est, X, y):
-    if isinstance(est, ClassifierMixin) or _is_deconv(est):
-        return est.fit(X, y)
-    if _is_spatial(est):
-        return est.fit(X, coords=_coords(X))
-    return est.fit(X)
+def _output(est, X, data):
+    return estimator_output(est, X, data)
 
 
 def _is_deconv(est):
     return type(est).__name__ == "DSTG"
 
 
-def _output(est, X):
-    if _is_deconv(est) or isinstance(est, ClassifierMixin):
-        return est.predict(X)
-    if _is_spatial(est):
-        return est.labels_
-    out = est.transform(X)
-    return out.toarray() if sp.issparse(out) else out
-
-
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_absent_device_is_a_clear_error(name, cls, small_counts):
     if torch.cuda.is_available():
         pytest.skip("CUDA is present here; test_fit_on_cuda covers this machine")
-    X, y = small_counts
+    X, data = small_counts
     est = fast_instance(cls).set_params(device="cuda")
     with pytest.raises(ValueError, match="device='cuda' was requested"):
-        _fit(est, X, y)
+        _fit(est, X, data)
 
 
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_history_and_fitted_pickle(name, cls, small_counts):
-    X, y = small_counts
-    est = _fit(fast_instance(cls), X, y)
+    X, data = small_counts
+    est = _fit(fast_instance(cls), X, data)
     if not _is_deconv(est):  # DSTG trains in predict (transductive)
         assert isinstance(est.history_, list) and est.history_
         for record in est.history_:
             assert {"phase", "epoch", "train_loss", "seconds"} <= set(record)
             assert np.isfinite(record["train_loss"])
     restored = pickle.loads(pickle.dumps(est))
-    np.testing.assert_array_equal(_output(restored, X), _output(est, X))
+    np.testing.assert_array_equal(_output(restored, X, data), _output(est, X, data))
     # the same seed gives the same fit
-    again = _fit(clone(est), X, y)
-    np.testing.assert_array_equal(_output(again, X), _output(est, X))
+    again = _fit(clone(est), X, data)
+    np.testing.assert_array_equal(_output(again, X, data), _output(est, X, data))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_fit_on_cuda(name, cls, small_counts):
-    X, y = small_counts
-    est = _fit(fast_instance(cls).set_params(device="cuda"), X, y)
+    X, data = small_counts
+    est = _fit(fast_instance(cls).set_params(device="cuda"), X, data)
     module = getattr(est, "module_", None)
     if module is not None:
         assert all(p.device.type == "cpu" for p in module.parameters())
     restored = pickle.loads(pickle.dumps(est))
-    out = _output(restored, X)
+    out = _output(restored, X, data)
     assert out.shape[0] == X.shape[0] and np.isfinite(np.asarray(out, float)).all()

@@ -80,3 +80,28 @@ def test_match_domains_renames_without_changing_the_partition():
     assert clash.tolist() == ["L1", "L1", "L2", "L2", "L3", "L3"]
     spare = match_domains(np.array(["L2", "L2", "x", "x", "x", "L3"]), truth)
     assert spare.tolist() == ["L1", "L1", "L2", "L2", "L2", "cluster L3"]
+
+
+def test_predicted_vs_measured_panels_and_png(tmp_path):
+    from skdance.plotting import predicted_vs_measured
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(40, 5))
+    names = [f"p{i}" for i in range(5)]
+    fig = predicted_vs_measured(
+        Y, {"a": Y + 0.1, "b": np.zeros_like(Y) + 1.0}, names, features=["p1", "p3"]
+    )
+    assert len(fig.axes) == 4
+    assert all(len(ax.collections) == 1 for ax in fig.axes)
+    assert fig.axes[0].get_title().startswith("p1  r=1.00")
+    path = tmp_path / "scatter.png"
+    fig.savefig(path)
+    assert path.stat().st_size > 1000
+    # default: the four most variable columns
+    assert len(predicted_vs_measured(Y, {"a": Y}, names).axes) == 4
+    with pytest.raises(ValueError, match="Unknown features"):
+        predicted_vs_measured(Y, {"a": Y}, names, features=["CD4"])
+    with pytest.raises(ValueError, match="shape"):
+        predicted_vs_measured(Y, {"a": Y[:3]}, names)
+    with pytest.raises(ValueError, match="names"):
+        predicted_vs_measured(Y, {"a": Y}, names[:2])

@@ -6,11 +6,9 @@ evaluation, DANCE's reference numbers and protocol text.  ``TASKS`` maps the
 task names to them in the order ``python -m benchmarks all`` runs them.
 
 Adding a task is one more module and one more line below.  Next to come:
-
-- ``multimodal_prediction``, ``multimodal_matching``,
-  ``multimodal_embedding``: the NeurIPS 2021 GEX-ADT / GEX-ATAC pairs (DANCE
-  Tables 7-9); datasets ``DatasetSpec(modalities=("gex", "adt"))`` loading
-  ``Data.from_paired``, models reading ``Data.mod2``.
+the joint embedding of paired modalities (DANCE Table 9), on the same
+``DatasetSpec(modalities=("gex", "adt"))`` sets as ``modality_prediction``
+and ``modality_matching``.
 """
 
 from benchmarks.tasks import (
@@ -18,6 +16,8 @@ from benchmarks.tasks import (
     clustering,
     deconvolution,
     imputation,
+    modality_matching,
+    modality_prediction,
     spatial_domain,
 )
 
@@ -29,8 +29,9 @@ TASKS = {
         imputation.TASK,
         deconvolution.TASK,
         spatial_domain.TASK,
-        # multimodal_prediction.TASK, multimodal_matching.TASK,
-        # multimodal_embedding.TASK,
+        modality_prediction.TASK,
+        modality_matching.TASK,
+        # multimodal_embedding.TASK (joint embedding) comes next
     )
 }
 

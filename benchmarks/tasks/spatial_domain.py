@@ -214,13 +214,33 @@ class SpatialDomainTask(Task):
         for dataset, maps in self.maps.items():
             maps = dict(maps)
             coords, truth = maps.pop("coords"), maps.pop("truth")
-            fig = spatial_domains_panel(coords, maps, truth=truth)
             stem = f"spatial_domain_{dataset}{'_quick' if quick else ''}"
+            maps = _merged_maps(figures / f"{stem}_labels.csv", coords, truth, maps)
+            fig = spatial_domains_panel(coords, maps, truth=truth)
             fig.savefig(figures / f"{stem}.png", dpi=80)
             plt.close(fig)
             written.append(figures / f"{stem}.png")
         self.maps = {}
         return written
+
+
+def _merged_maps(path, coords, truth, maps):
+    """Keep every model's first-seed domains of a slice in ``path`` (CSV).
+
+    A ``--merge`` run of some models adds or replaces their columns, so the
+    figure always shows every model run so far.
+    """
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "truth": truth})
+    if path.exists():
+        old = pd.read_csv(path)
+        same = len(old) == len(table) and np.allclose(old[["x", "y"]], coords[:, :2])
+        if same:
+            table = old
+    for name, labels in maps.items():
+        table[name] = np.asarray(labels)
+    table.to_csv(path, index=False)
+    models = [c for c in table.columns if c not in ("x", "y", "truth")]
+    return {name: table[name].to_numpy() for name in models}
 
 
 TASK = SpatialDomainTask()

@@ -15,6 +15,12 @@ from skdance.datasets._loaders import (
     load_pbmc_10x_4k,
     load_worm_neuron_cell,
 )
+from skdance.datasets._multimodal import (
+    MULTIMODAL_DATASETS,
+    load_multimodal,
+    read_competition,
+    split_multimodal,
+)
 from skdance.datasets._pseudo_spots import make_pseudo_spots
 from skdance.datasets._scdeepsort import MCA_BENCHMARKS, load_scdeepsort
 from skdance.datasets._spatial import (
@@ -28,11 +34,13 @@ __all__ = [
     "DECONVOLUTION_DATASETS",
     "IMPUTATION_DATASETS",
     "MCA_BENCHMARKS",
+    "MULTIMODAL_DATASETS",
     "SPATIAL_DATASETS",
     "get_data_home",
     "load_deconvolution_dataset",
     "load_imputation_dataset",
     "load_mouse_bladder_cell",
+    "load_multimodal",
     "load_mouse_es_cell",
     "load_pbmc3k",
     "load_pbmc68k_reduced",
@@ -42,6 +50,8 @@ __all__ = [
     "load_spatial_dataset",
     "load_worm_neuron_cell",
     "make_pseudo_spots",
+    "read_competition",
     "read_layer_labels",
     "read_visium",
+    "split_multimodal",
 ]

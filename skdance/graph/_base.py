@@ -80,8 +80,8 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted builder.
         """
         self._validate_params()
-        self._coords(X, coords, required=False)  # checked when given
         validate_input(self, X, reset=True, counts=self._counts)
+        self._coords(X, coords, required=False)  # checked when given
         return self
 
     def transform(self, X, coords=None):
@@ -101,8 +101,10 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Weighted adjacency (see the class docstring for its shape).
         """
         check_is_fitted(self)
+        # the expression first: bad X gets its own error even without coords
+        Xv = validate_input(self, X, reset=False, counts=self._counts)
         coords = self._coords(X, coords)
-        X = validate_input(self, X, reset=False, counts=self._counts)
+        X = Xv
         graph = self._build(X) if coords is None else self._build(X, coords)
         return graph.tocsr()
 

@@ -40,6 +40,11 @@ def validate_second_modality(estimator, Y, n_cells, *, reset, name="Y"):
         Validated float matrix (CSR when sparse).
     """
     whom = type(estimator).__name__
+    if Y is None:
+        raise ValueError(
+            f"{whom} requires y to be passed, but the target y is None: pass "
+            f"the second modality of the same cells as {name}."
+        )
     names = None
     if is_anndata(Y):
         Y, names = _unwrap_anndata(Y, None)

@@ -4,12 +4,20 @@
 - :func:`spatial_domains_panel`: manual annotation beside each model's
   domains, one map per panel, clusters named (coloured) after the layers
   they overlap most (:func:`match_domains`).
+- :func:`predicted_vs_measured`: a modality prediction against the
+  measured values, one panel per model and feature.
 """
 
+from skdance.plotting._multimodal import predicted_vs_measured
 from skdance.plotting._spatial import (
     match_domains,
     spatial_domains,
     spatial_domains_panel,
 )
 
-__all__ = ["match_domains", "spatial_domains", "spatial_domains_panel"]
+__all__ = [
+    "match_domains",
+    "predicted_vs_measured",
+    "spatial_domains",
+    "spatial_domains_panel",
+]

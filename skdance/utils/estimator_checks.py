@@ -16,9 +16,20 @@ Examples
 >>> sorted(expected_failed_checks(est))
 ['check_estimator_sparse_array', 'check_estimator_sparse_matrix']
 >>> _ = check_estimator(est, expected_failed_checks=expected_failed_checks(est))
+
+Estimators that need spot coordinates (``coords=``) cannot get them from
+the checks; :func:`with_check_coords` gives the subclass that reads each
+row's position from ``X`` so the whole battery runs on the real code path:
+
+>>> from skdance.graph import RadiusGraph
+>>> est = with_check_coords(RadiusGraph)(radius=1.0)
+>>> sorted(expected_failed_checks(est))
+['check_methods_sample_order_invariance', 'check_methods_subset_invariance']
 """
 
-__all__ = ["expected_failed_checks", "fast_instance"]
+__all__ = ["expected_failed_checks", "fast_instance", "with_check_coords"]
+
+from skdance.utils._test_common.coords import with_check_coords  # noqa: E402
 
 
 def expected_failed_checks(estimator):

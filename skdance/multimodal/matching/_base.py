@@ -100,22 +100,23 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
         S = np.divide(S, rows, out=np.full_like(S, 1 / S.shape[1]), where=rows > 0)
         return S
 
-    def score(self, X, Y):
+    def score(self, X, y):
         """Mean probability ``match`` gives to the true pairs.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
             First modality.
-        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
-            Second modality, row i paired with row i of ``X``.
+        y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+            Second modality, row i paired with row i of ``X`` (named ``y``
+            as scikit-learn's scorers pass it).
 
         Returns
         -------
         score : float
             In [0, 1]; ``1 / n_cells`` for random guessing.
         """
-        return matching_score(self.match(X, Y))
+        return matching_score(self.match(X, y))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -53,7 +53,9 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted predictor.
         """
         self._validate_params()
-        self._y_1d = np.ndim(getattr(Y, "X", Y)) == 1
+        values = getattr(Y, "X", Y)
+        ndim = getattr(values, "ndim", None)  # not np.ndim: array-likes
+        self._y_1d = (np.asarray(values).ndim if ndim is None else ndim) == 1
         X, Y = validate_paired(self, X, Y, reset=True, ensure_min_samples=2)
         self._fit(X, Y)
         return self
@@ -108,6 +110,9 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
+        # score is -RMSE (the competition's metric), not R^2: scikit-learn's
+        # "score > 0.5" check of regressors does not apply
+        tags.regressor_tags.poor_score = True
         return tags
 
     def __skdance_tags__(self):

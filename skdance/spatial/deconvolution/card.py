@@ -217,8 +217,6 @@ class CARD(BaseDeconvolution):
         Mean counts per type.
     informative_genes_ : ndarray of int
         Indices of the genes used.
-    phi_ : float
-        ``phi`` chosen in the last ``predict``.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -294,6 +292,11 @@ class CARD(BaseDeconvolution):
         np.fill_diagonal(K, 0.0)
         return K
 
+    def __skdance_tags__(self):
+        tags = super().__skdance_tags__()
+        tags.transductive = True  # the CAR prior links the spots passed together
+        return tags
+
     def _predict(self, X, genes, coords):
         position = np.full(self.n_features_in_, -1)
         position[genes] = np.arange(genes.size)
@@ -319,5 +322,6 @@ class CARD(BaseDeconvolution):
             )
             if best is None or obj >= best[1]:
                 best = (V, obj, phi)
-        self.phi_ = best[2]
+        # phi is chosen per call (CARD's objective over ``phis``) and not
+        # stored: predict leaves the fitted estimator unchanged
         return best[0]

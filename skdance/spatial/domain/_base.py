@@ -14,6 +14,7 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import TransformerTags
+from sklearn.utils._available_if import available_if
 
 from skdance.utils._side_info import resolve_side_info
 from skdance.utils._tags import SkdanceTags
@@ -96,6 +97,26 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             Domain of each spot.
         """
         return self.fit(X, coords=coords).labels_
+
+    @available_if(lambda self: hasattr(self, "transform"))
+    def fit_transform(self, X, y=None, coords=None):
+        """Fit and return the spots' embedding (models with one).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, AnnData} of shape (n_spots, n_genes)
+            Raw counts of the spots.
+        y : None
+            Ignored.
+        coords : array-like of shape (n_spots, n_dims), default=None
+            Spot positions (see ``fit``).
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_spots, n_components)
+            ``transform`` of the training spots.
+        """
+        return self.fit(X, coords=coords).transform(X, coords=coords)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -32,8 +32,7 @@ from skdance.nn import (
 from skdance.preprocessing import filter_genes
 from skdance.preprocessing._utils import normalize_rows, row_sums
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int, validate_input
+from skdance.utils._validation import check_random_state_int
 
 __all__ = ["SpaGCN", "SpaGCNModule", "histology_coords", "refine_domains"]
 
@@ -687,7 +686,7 @@ class SpaGCN(BaseSpatialDomain):
         h, labels = self._predict(module, ax)
         self.module_ = module.cpu()
         self.history_ = trainer.history
-        self.embedding_ = h
+        self.embedding_ = np.asarray(h, dtype=np.float64)
         self.cluster_centers_ = self.module_.centers.numpy().copy()
         # consecutive domain numbers (a centre can lose all its spots)
         self.unrefined_labels_ = np.unique(labels, return_inverse=True)[1].astype(
@@ -724,19 +723,10 @@ class SpaGCN(BaseSpatialDomain):
             Convolved features.
         """
         check_is_fitted(self)
-        coords = resolve_side_info(
-            X,
-            coords,
-            name="coords",
-            key=self.spatial_key,
-            whom=type(self).__name__,
-        )
-        X = validate_input(self, X, reset=False, counts=True)
-        if coords.shape[0] != X.shape[0]:
-            raise ValueError("coords and X disagree on the number of spots.")
+        X, coords = self._resolve(X, coords, reset=False)
         ax = self._propagate(self._features(X), coords, self.length_scale_)
         with torch.no_grad():
-            return self.module_.embed(torch.from_numpy(ax)).numpy()
+            return self.module_.embed(torch.from_numpy(ax)).numpy().astype(np.float64)
 
     def __skdance_tags__(self):
         tags = super().__skdance_tags__()

@@ -30,6 +30,11 @@ class CheckData:
         Positions (the cells play spots for deconvolution / spatial models).
     genes : ndarray of shape (n_genes,)
         Gene names.
+
+    Attributes
+    ----------
+    mod2 : ndarray of shape (n_cells, 20)
+        Paired second modality for the multimodal tasks.
     """
 
     def __init__(self, X, y, coords, genes):
@@ -37,6 +42,10 @@ class CheckData:
         self.y = y
         self.coords = coords
         self.genes = genes
+        # a paired second modality of the same cells (multimodal tasks):
+        # log-normalised expression of 20 genes, a per-cell function of X
+        totals = X.sum(axis=1, keepdims=True)
+        self.mod2 = np.log1p(X[:, :20] / totals * 1e4)
 
 
 _CACHE = {}
@@ -86,13 +95,16 @@ def fit_estimator(estimator, X, data, *, coords=True):
     side = _side(tags, "fit", data.coords[:n]) if coords else {}
     if tags.task in ("annotation", "deconvolution"):
         return estimator.fit(X, data.y[:n], **side)
+    if tags.task in ("modality_prediction", "modality_matching"):
+        return estimator.fit(X, data.mod2[:n], **side)
     return estimator.fit(X, **side)
 
 
 def estimator_output(estimator, X, data, *, coords=True):
     """Return the fitted estimator's result on ``X`` as one dense array.
 
-    ``predict`` for classifiers and deconvolution (proportions),
+    ``predict`` for classifiers, deconvolution (proportions) and modality
+    prediction, ``match`` against ``data.mod2`` for modality matching,
     ``transform`` for transformers and embedding clusterers, ``labels_`` for
     clusterers without ``transform``.
     """
@@ -107,8 +119,10 @@ def estimator_output(estimator, X, data, *, coords=True):
             return {"coords": data.coords[:n]}
         return {}
 
-    if tags.task in ("annotation", "deconvolution"):
+    if tags.task in ("annotation", "deconvolution", "modality_prediction"):
         out = estimator.predict(X, **side(estimator.predict))
+    elif tags.task == "modality_matching":
+        out = estimator.match(X, data.mod2[:n])
     elif hasattr(estimator, "transform"):
         out = estimator.transform(X, **side(estimator.transform))
     else:

@@ -1,0 +1,411 @@
+"""Paired multimodal single cells: the benchmark sets and competition files.
+
+Every set is a pair of AnnData with the same cells in the same order: gene
+expression (``rna``) and a second modality (``mod2``: ADT proteins or ATAC
+peaks).  :func:`load_multimodal` returns them in the NeurIPS 2021
+competition's units, the units the multimodal benchmarks score in:
+
+* GEX: ``log1p(counts / s)`` with ``s`` the cell's library size over the
+  mean library size (the organisers' files use scran size factors; their
+  ``X`` is kept as shipped),
+* ADT: centred log-ratio per cell, ``log1p(x / exp(mean_j log1p(x_j)))``
+  (muon's ``prot.pp.clr`` convention; CBMC's proteins are shipped
+  normalised without counts and kept as shipped),
+* ATAC: binarised peaks (``counts > 0``).
+
+Raw counts stay in ``layers["counts"]`` where the source has them, for the
+models whose likelihood needs counts.  :func:`split_multimodal` holds out
+whole batches, the competition's protocol, and :func:`read_competition`
+reads the competition's own train/test files (DANCE's
+``openproblems_bmmc_{cite,multiome}_phase2_*`` data) from a folder.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from skdance.datasets._base import REGISTRY, RemoteFile, fetch_file
+
+__all__ = [
+    "MULTIMODAL_DATASETS",
+    "holdout_mask",
+    "load_multimodal",
+    "read_competition",
+    "split_multimodal",
+]
+
+_OP = "openproblems-bio/neurips2021_multimodal_viash (MIT; data GSE194122)"
+
+
+class _Paired:
+    """One paired set: its two files, second modality and held-out batches."""
+
+    def __init__(self, key, folder, stem, sha, modality, test_batches, source):
+        self.key, self.modality, self.test_batches = key, modality, test_batches
+        for part, digest in zip(("rna", "mod2"), sha, strict=True):
+            REGISTRY[f"{key}_{part}"] = RemoteFile(
+                f"{folder}/{stem}.output_{part}.h5ad", digest, None, source
+            )
+
+
+_SPECS = {
+    spec.key: spec
+    for spec in (
+        _Paired(
+            "neurips2021_bmmc_cite_starter",
+            "neurips2021_bmmc_cite_starter",
+            "openproblems_bmmc_cite_starter",
+            (
+                "e111b6ad48f7236b9291dab56d0aa2ebcc1a5f8d1d402fa232d9bfe3d1af6f61",
+                "ad4df05778c27c930bdb9764452af0fa381cbd9b3fb8de669420148f20fb1fed",
+            ),
+            "ADT",
+            ("s1d2",),
+            "NeurIPS 2021 BMMC CITE-seq starter subsample; " + _OP,
+        ),
+        _Paired(
+            "neurips2021_bmmc_multiome_starter",
+            "neurips2021_bmmc_multiome_starter",
+            "openproblems_bmmc_multiome_starter",
+            (
+                "53efc0c9c9fb205587d18087e9010846c7532d8de23daea26ff5a410b029cea6",
+                "f6d6368518a7e5ed0e19eb67f87370b017a1d98d735b9aedbad78dd93c84a068",
+            ),
+            "ATAC",
+            ("s1d2",),
+            "NeurIPS 2021 BMMC Multiome starter subsample; " + _OP,
+        ),
+        _Paired(
+            "teaseq_pbmc",
+            "teaseq_pbmc",
+            "teaseq_pbmc",
+            (
+                "68123d2d7e4e06438e396ec52e5941729b564a1a5537d924121835fe2fb9760c",
+                "fdb8e1880f3732c7b2f5375b25fdf4b2c56ba544c3e2571e9862c3dfa172bc5c",
+            ),
+            "ADT",
+            None,
+            "TEA-seq PBMC (Swanson 2021) as prepared by PYangLab/Matilda (Apache-2.0)",
+        ),
+        _Paired(
+            "cbmc_citeseq",
+            "cbmc_citeseq",
+            "cbmc_citeseq",
+            (
+                "7a137eb7e3ea98a00ff229c66e605cd130703d5c9f98aed14dbc542e3eb25a22",
+                "bc3714f131b664dc22c6b18e9e72407359a63478f8c7d1b0d9739c48898a009d",
+            ),
+            "ADT",
+            None,
+            "CITE-seq CBMC (Stoeckius 2017) from ttgump/scDCC (Apache-2.0)",
+        ),
+        _Paired(
+            "snareseq_mouse_cortex",
+            "snareseq_mouse_cortex",
+            "snareseq_mouse_cortex",
+            (
+                "88d47a2ca36effa73b1af5650b1246e305fe563558c5e719f75c3577869ad338",
+                "a42b9c9f1a645177d8a14ab9ef671b827e5f1fc73a5a1b267ecc77ed6971ba1d",
+            ),
+            "ATAC",
+            None,  # the last quarter of the libraries, see split_multimodal
+            "SNARE-seq adult mouse cortex (Chen 2019) as packaged by "
+            "PeterZZQ/scMoMaT (MIT)",
+        ),
+        _Paired(
+            "scicar_mouse_kidney",
+            "scicar_mouse_kidney",
+            "scicar_mouse_kidney",
+            (
+                "10a2cc607e44ce1ace749b64de24da8b5488a446de44e9aa2ef7d4e6427e3cf8",
+                "4b28719d42cff2584eaa2e24faedc7776012acdeff6f5d5084165d6ae0d7d756",
+            ),
+            "ATAC",
+            None,
+            "sci-CAR mouse kidney (Cao 2018), openproblems-bio/openproblems "
+            "sample (MIT)",
+        ),
+    )
+}
+
+#: Names accepted by :func:`load_multimodal`.
+MULTIMODAL_DATASETS = tuple(_SPECS)
+
+
+def _csr(X):
+    return sp.csr_matrix(X, dtype=np.float32)
+
+
+def log_normalize(counts):
+    """``log1p(counts / s)``, ``s`` = library size over the mean library size.
+
+    Parameters
+    ----------
+    counts : sparse matrix of shape (n_cells, n_genes)
+        Raw counts.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of float32
+        Log-normalised expression.
+    """
+    counts = _csr(counts)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scale = np.divide(
+        totals.mean(), totals, out=np.zeros_like(totals), where=totals > 0
+    )
+    X = sp.diags(scale.astype(np.float32)) @ counts
+    X.data = np.log1p(X.data)
+    return _csr(X)
+
+
+def clr(counts):
+    """Centred log-ratio per cell: ``log1p(x / exp(mean_j log1p(x_j)))``.
+
+    Parameters
+    ----------
+    counts : sparse matrix of shape (n_cells, n_proteins)
+        Raw ADT counts.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of float32
+        CLR-normalised protein levels.
+    """
+    counts = _csr(counts)
+    logged = counts.copy()
+    logged.data = np.log1p(logged.data)
+    geo = np.exp(np.asarray(logged.mean(axis=1)).ravel())
+    X = sp.diags((1.0 / geo).astype(np.float32)) @ counts
+    X.data = np.log1p(X.data)
+    return _csr(X)
+
+
+def binarize(counts):
+    """ATAC peaks as 0/1 (``counts > 0``), CSR float32."""
+    X = _csr(counts)
+    X.eliminate_zeros()
+    X.data[:] = 1.0
+    return X
+
+
+def _competition_units(adata, modality, shipped_normalized):
+    counts = adata.layers.get("counts")
+    if shipped_normalized or counts is None:
+        # the organisers' files (and CBMC's proteins) are normalised already
+        adata.X = binarize(adata.X) if modality == "ATAC" else _csr(adata.X)
+        return adata
+    if modality == "GEX":
+        adata.X = log_normalize(counts)
+    elif modality == "ADT":
+        adata.X = clr(counts)
+    else:
+        adata.X = binarize(counts)
+    return adata
+
+
+def load_multimodal(name, data_home=None, *, units="competition"):
+    """Load a real paired multimodal set: (gene expression, second modality).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MULTIMODAL_DATASETS`: GEX + ADT
+        ``"neurips2021_bmmc_cite_starter"`` (600 cells, 134 proteins, the
+        competition's own data subsampled), ``"teaseq_pbmc"`` (1,262
+        cells, 46 proteins), ``"cbmc_citeseq"`` (8,617 cells, 10
+        proteins); GEX + ATAC ``"snareseq_mouse_cortex"`` (10,309 cells,
+        25,734 peaks), ``"neurips2021_bmmc_multiome_starter"`` (500 cells)
+        and ``"scicar_mouse_kidney"`` (554 cells).
+    data_home : str or path-like, default=None
+        Folder holding the files (default ``$SKDANCE_DATA``).
+    units : {"competition", "counts"}, default="competition"
+        ``"competition"``: ``X`` in the NeurIPS 2021 units (log-normalised
+        GEX, CLR ADT, binarised ATAC; see the module docstring);
+        ``"counts"``: ``X`` = raw counts (``ValueError`` where the source
+        ships none: CBMC's proteins).
+
+    Returns
+    -------
+    rna : anndata.AnnData
+        Gene expression, ``X`` as CSR float32, ``layers["counts"]`` where
+        available, ``obs["cell_type"]`` and ``obs["batch"]``.
+    mod2 : anndata.AnnData
+        The second modality of the same cells in the same order,
+        ``uns["modality"]`` = ``"ADT"`` or ``"ATAC"``.
+
+    Examples
+    --------
+    >>> from skdance.datasets import load_multimodal
+    >>> rna, adt = load_multimodal("neurips2021_bmmc_cite_starter")  # doctest: +SKIP
+    >>> rna.shape, adt.shape, adt.uns["modality"]  # doctest: +SKIP
+    ((600, 1000), (600, 134), 'ADT')
+    """
+    if name not in _SPECS:
+        raise ValueError(
+            f"Unknown multimodal dataset {name!r}; choose one of {MULTIMODAL_DATASETS}."
+        )
+    if units not in ("competition", "counts"):
+        raise ValueError(f"units must be 'competition' or 'counts', got {units!r}.")
+    from skdance.datasets._loaders import _read_h5ad
+
+    spec = _SPECS[name]
+    out = []
+    for part, modality in (("rna", "GEX"), ("mod2", spec.modality)):
+        adata = _read_h5ad(fetch_file(f"{name}_{part}", data_home, False))
+        if units == "counts":
+            if "counts" not in adata.layers:
+                raise ValueError(
+                    f"{name}'s {modality} is shipped normalised, without raw "
+                    "counts; use units='competition'."
+                )
+            adata.X = _csr(adata.layers["counts"])
+        else:
+            adata = _competition_units(adata, modality, name.startswith("neurips2021"))
+        if "counts" in adata.layers:
+            adata.layers["counts"] = _csr(adata.layers["counts"])
+        adata.uns["modality"] = modality
+        adata.uns["test_batches"] = list(spec.test_batches or ())
+        out.append(adata)
+    return tuple(out)
+
+
+def split_multimodal(rna, mod2, *, test_batches=None, test_size=0.2, random_state=0):
+    """Split paired cells into train and test, holding out whole batches.
+
+    The competition's protocol: the test cells come from batches (donors,
+    sites, libraries) never seen in training.  Where a set has one batch
+    the split is random (``test_size``), which is easier: say so when
+    reporting.
+
+    Parameters
+    ----------
+    rna, mod2 : anndata.AnnData
+        The pair :func:`load_multimodal` returns (same cells, same order).
+    test_batches : list of str, default=None
+        Batches (``obs["batch"]``) to hold out.  Default: the set's own
+        (``rna.uns["test_batches"]``; NeurIPS starters: ``s1d2``), else the
+        last quarter of the sorted batches, at least one, when there are
+        two or more (SNARE-seq: 3 of 12 libraries; sci-CAR: replicate 2),
+        else (TEA-seq, CBMC: one batch) a random split.
+    test_size : float, default=0.2
+        Fraction of cells for the random split.
+    random_state : int, default=0
+        Seeds the random split.
+
+    Returns
+    -------
+    rna_train, mod2_train, rna_test, mod2_test : anndata.AnnData
+        Copies; the two training (and the two test) objects share rows.
+    """
+    if rna.n_obs != mod2.n_obs:
+        raise ValueError(
+            f"rna has {rna.n_obs} cells but mod2 has {mod2.n_obs}: the two "
+            "modalities must describe the same cells."
+        )
+    batches = rna.obs["batch"].to_numpy() if "batch" in rna.obs else None
+    if test_batches is None:
+        test_batches = rna.uns.get("test_batches")
+    test = holdout_mask(
+        rna.n_obs,
+        batches,
+        test_batches=test_batches,
+        test_size=test_size,
+        random_state=random_state,
+    )
+    return rna[~test].copy(), mod2[~test].copy(), rna[test].copy(), mod2[test].copy()
+
+
+def holdout_mask(
+    n_cells, batches=None, *, test_batches=None, test_size=0.2, random_state=0
+):
+    """Boolean mask of the held-out cells (see :func:`split_multimodal`).
+
+    Parameters
+    ----------
+    n_cells : int
+        Number of cells.
+    batches : array-like of shape (n_cells,) or None
+        Batch of every cell.
+    test_batches : list of str or None
+        Batches to hold out; None or empty: the last quarter of the sorted
+        batches (at least one) when there are two or more, else random.
+    test_size : float, default=0.2
+        Fraction held out at random where there is one batch.
+    random_state : int, default=0
+        Seeds the random split.
+
+    Returns
+    -------
+    test : ndarray of bool of shape (n_cells,)
+        True for the test cells.
+    """
+    batches = None if batches is None else np.asarray(batches).astype(str)
+    test_batches = list(test_batches or [])
+    levels = [] if batches is None else sorted(set(batches))
+    if not test_batches and len(levels) >= 2:
+        test_batches = levels[-max(1, len(levels) // 4) :]
+    if test_batches:
+        if batches is None:
+            raise ValueError("No batches given to hold out test_batches from.")
+        test = np.isin(batches, test_batches)
+        if not test.any() or test.all():
+            raise ValueError(
+                f"test_batches={test_batches} must hold out some but not all "
+                f"cells; batches are {levels}."
+            )
+        return test
+    rng = np.random.default_rng(random_state)
+    test = np.zeros(n_cells, dtype=bool)
+    test[rng.permutation(n_cells)[: int(round(test_size * n_cells))]] = True
+    return test
+
+
+def read_competition(path):
+    """Read the NeurIPS 2021 competition's train/test files from a folder.
+
+    DANCE trains on the organisers' phase-2 files (e.g.
+    ``openproblems_bmmc_cite_phase2_rna.censor_dataset.output_train_mod1.h5ad``
+    and ``..._train_mod2``, ``..._test_mod1``, ``..._test_mod2``).  Pass
+    the common prefix (or the folder holding exactly one such set).
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``<folder>/<name>.censor_dataset`` (the prefix before
+        ``.output_train_mod1.h5ad``), or a folder with one set.
+
+    Returns
+    -------
+    train_mod1, train_mod2, test_mod1, test_mod2 : anndata.AnnData
+        The four files, ``X`` as CSR (the organisers' units).  In the
+        matching task the organisers shuffle ``test_mod2``; its rows are
+        then not paired with ``test_mod1``'s.
+    """
+    import anndata as ad
+
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.output_train_mod1.h5ad"))
+        if len(found) != 1:
+            raise ValueError(
+                f"{path} must hold exactly one '*.output_train_mod1.h5ad'; "
+                f"found {len(found)}."
+            )
+        path = Path(str(found[0])[: -len(".output_train_mod1.h5ad")])
+    parts = []
+    for part in ("train_mod1", "train_mod2", "test_mod1", "test_mod2"):
+        file = Path(f"{path}.output_{part}.h5ad")
+        if not file.exists():
+            raise FileNotFoundError(f"Missing competition file {file}.")
+        adata = ad.read_h5ad(file)
+        adata.X = sp.csr_matrix(adata.X)
+        parts.append(adata)
+    for a, b, what in ((0, 1, "train"), (2, 3, "test")):
+        if parts[a].n_obs != parts[b].n_obs:
+            raise ValueError(
+                f"The {what} files disagree on the number of cells "
+                f"({parts[a].n_obs} vs {parts[b].n_obs})."
+            )
+    return tuple(parts)
