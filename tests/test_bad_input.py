@@ -100,3 +100,44 @@ def test_single_class_rejected():
     X = check_data().X
     with pytest.raises(ValueError, match="at least 2 cell types"):
         Celltypist().fit(X, np.zeros(X.shape[0]))
+
+
+# -- the second modality of the multimodal tasks -------------------------------
+PAIRED = [
+    (n, c)
+    for n, c in ESTIMATORS
+    if get_skdance_tags(c).task in ("modality_prediction", "modality_matching")
+]
+
+
+def test_paired_estimators_are_all_covered():
+    assert {n for n, _ in PAIRED} >= {
+        "ScMoGNN",
+        "BABEL",
+        "CMAE",
+        "ScMM",
+        "CCAMatcher",
+        "ScMoGNNMatcher",
+        "CMAEMatcher",
+        "ScMMMatcher",
+    }
+
+
+@pytest.mark.parametrize("name,cls", PAIRED)
+def test_second_modality_defects_rejected(name, cls):
+    data = check_data()
+    Y = data.mod2.copy()
+    with pytest.raises(ValueError, match="same cells"):
+        fast_instance(cls).fit(data.X, Y[:-5])
+    Y[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fast_instance(cls).fit(data.X, Y)
+    with pytest.raises(ValueError, match="target y is None"):
+        fast_instance(cls).fit(data.X, None)
+    est = fit_estimator(fast_instance(cls), data.X, data)
+    if get_skdance_tags(cls).task == "modality_matching":
+        with pytest.raises(ValueError, match="features"):
+            est.match(data.X, data.mod2[:, :-1])
+        # score needs the paired cells: a different number of Y cells is not
+        with pytest.raises(ValueError, match="square"):
+            est.score(data.X, data.mod2[:-3])
