@@ -21,7 +21,41 @@ from skdance.multimodal._paired import validate_paired, validate_second_modality
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
-__all__ = ["BaseModalityMatcher"]
+__all__ = ["BaseModalityMatcher", "nearest_partners"]
+
+
+def nearest_partners(Z_x, Z_y, n_partners, distance):
+    """Equal scores on each cell's ``n_partners`` nearest cells of the other side.
+
+    The latent-space matching of CMAE and scMM (DANCE: nearest neighbour in
+    the shared latent space), one row per cell of ``Z_x``.
+
+    Parameters
+    ----------
+    Z_x : ndarray of shape (n_x, n_dims)
+        Embeddings of the first modality's cells.
+    Z_y : ndarray of shape (n_y, n_dims)
+        Embeddings of the second modality's cells.
+    n_partners : int
+        Partners kept per row (at most ``n_y``).
+    distance : str
+        A :class:`~sklearn.neighbors.NearestNeighbors` metric.
+
+    Returns
+    -------
+    S : scipy.sparse.csr_matrix of shape (n_x, n_y)
+        ``1 / k`` on each row's ``k`` nearest partners, 0 elsewhere.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(n_partners, Z_y.shape[0])
+    index = NearestNeighbors(n_neighbors=k, metric=distance).fit(Z_y)
+    cols = index.kneighbors(Z_x, return_distance=False)
+    rows = np.repeat(np.arange(Z_x.shape[0]), k)
+    return sp.csr_matrix(
+        (np.full(rows.size, 1.0 / k), (rows, cols.ravel())),
+        shape=(Z_x.shape[0], Z_y.shape[0]),
+    )
 
 
 class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):

@@ -2,13 +2,10 @@
 
 from numbers import Integral
 
-import numpy as np
-import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.multimodal._cmae import CMAE_CONSTRAINTS, fit_cmae, latent
-from skdance.multimodal.matching._base import BaseModalityMatcher
+from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
 
 __all__ = ["CMAEMatcher"]
 
@@ -170,11 +167,4 @@ class CMAEMatcher(BaseModalityMatcher):
 
     def _match(self, X, Y):
         h1, h2 = latent(self.module_, X, 0), latent(self.module_, Y, 1)
-        k = min(self.n_partners, h2.shape[0])
-        index = NearestNeighbors(n_neighbors=k, metric=self.distance).fit(h2)
-        cols = index.kneighbors(h1, return_distance=False)
-        rows = np.repeat(np.arange(h1.shape[0]), k)
-        data = np.ones(rows.size)
-        return sp.csr_matrix(
-            (data, (rows, cols.ravel())), shape=(h1.shape[0], h2.shape[0])
-        )
+        return nearest_partners(h1, h2, self.n_partners, self.distance)

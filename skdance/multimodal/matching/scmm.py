@@ -2,13 +2,10 @@
 
 from numbers import Integral
 
-import numpy as np
-import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval
 
 from skdance.multimodal._scmm import SCMM_CONSTRAINTS, encode_rows, fit_scmm
-from skdance.multimodal.matching._base import BaseModalityMatcher
+from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
 
 __all__ = ["ScMMMatcher"]
 
@@ -177,11 +174,4 @@ class ScMMMatcher(BaseModalityMatcher):
     def _match(self, X, Y):
         zx = encode_rows(self.module_, X, 0, self.likelihoods_[0])
         zy = encode_rows(self.module_, Y, 1, self.likelihoods_[1])
-        k = min(self.n_partners, zy.shape[0])
-        nn = NearestNeighbors(n_neighbors=k, metric=self.distance).fit(zy)
-        cols = nn.kneighbors(zx, return_distance=False)
-        rows = np.repeat(np.arange(zx.shape[0]), k)
-        data = np.full(rows.size, 1.0 / k)
-        return sp.csr_matrix(
-            (data, (rows, cols.ravel())), shape=(zx.shape[0], zy.shape[0])
-        )
+        return nearest_partners(zx, zy, self.n_partners, self.distance)
