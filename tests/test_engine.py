@@ -11,6 +11,7 @@ from skdance.nn import (
     StopTraining,
     Trainer,
     check_device,
+    clip_gradients_in_step,
     history_values,
     validation_split,
 )
@@ -236,3 +237,20 @@ def test_fit_on_cuda(name, cls, small_counts):
     restored = pickle.loads(pickle.dumps(est))
     out = _output(restored, X, data)
     assert out.shape[0] == X.shape[0] and np.isfinite(np.asarray(out, float)).all()
+
+
+def test_clip_gradients_in_step_clips_between_backward_and_step():
+    layer = torch.nn.Linear(3, 1, bias=False)
+    torch.nn.init.zeros_(layer.weight)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+    norms = clip_gradients_in_step(optimizer, layer, 1.0)
+    x = torch.full((4, 3), 10.0)
+    Trainer.step(optimizer, layer(x).sum())
+    # the raw gradient is 40 per weight (norm 69.3); SGD took the clipped one
+    assert norms[-1] == pytest.approx(40.0 * 3**0.5, rel=1e-6)
+    assert float(layer.weight.norm()) == pytest.approx(1.0, rel=1e-5)
+    unclipped = torch.nn.Linear(3, 1, bias=False)
+    optimizer = torch.optim.SGD(unclipped.parameters(), lr=0.0)
+    norms = clip_gradients_in_step(optimizer, unclipped, None)  # records only
+    Trainer.step(optimizer, unclipped(x).sum())
+    assert len(norms) == 2 and norms[-1] > 1.0

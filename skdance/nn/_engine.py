@@ -31,6 +31,7 @@ __all__ = [
     "StopTraining",
     "Trainer",
     "check_device",
+    "clip_gradients_in_step",
     "history_values",
     "skorch_history",
     "validation_split",
@@ -108,6 +109,40 @@ def check_device(device):
         f"device={device!r}: skdance trains on 'cpu', 'cuda', 'cuda:N' or 'mps', "
         f"not {dev.type!r}."
     )
+
+
+def clip_gradients_in_step(optimizer, module, max_norm):
+    """Clip the total gradient norm inside ``optimizer.step`` (a step pre-hook).
+
+    :meth:`Trainer.step` runs ``backward`` then ``optimizer.step()``; the
+    hook runs between the two, where the original codes call
+    ``torch.nn.utils.clip_grad_norm_`` (STAGATE, BABEL).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimiser whose steps clip.
+    module : torch.nn.Module
+        Its trainable parameters are clipped together.
+    max_norm : float or None
+        Largest total norm; None records the norms without clipping.
+
+    Returns
+    -------
+    norms : list of float
+        The hook appends each step's total norm (before clipping); starts
+        with NaN.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    limit = np.inf if max_norm is None else float(max_norm)
+    norms = [float("nan")]
+
+    def hook(opt, args, kwargs):
+        grads = [p for p in params if p.grad is not None]
+        norms.append(float(torch.nn.utils.clip_grad_norm_(grads, limit)))
+
+    optimizer.register_step_pre_hook(hook)
+    return norms
 
 
 class StopTraining(Exception):

@@ -17,6 +17,7 @@ from skdance.nn import (
     NBHeads,
     Trainer,
     bernoulli_nll,
+    clip_gradients_in_step,
     dense_rows,
     nb_nll,
     seeded,
@@ -466,7 +467,7 @@ class BABEL(BaseModalityPredictor):
             module = trainer.to(module)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             if self.max_grad_norm is not None:
-                _clip_in_step(optimizer, module, float(self.max_grad_norm))
+                clip_gradients_in_step(optimizer, module, self.max_grad_norm)
             parts = {}
 
             def loss_of(idx):
@@ -548,19 +549,3 @@ class BABEL(BaseModalityPredictor):
                 x = rows.astype(np.float32).astype(np.float64)  # the fit's values
                 parts.append(module.translate(torch.from_numpy(x)).numpy())
         return np.concatenate(parts)
-
-
-def _clip_in_step(optimizer, module, limit):
-    """Clip the gradient norm inside ``optimizer.step`` (a step pre-hook).
-
-    The engine's :meth:`~skdance.nn.Trainer.step` runs ``backward`` then
-    ``optimizer.step()``; the hook runs between the two, where BABEL's
-    ``GradientNormClipping`` (DANCE: ``clip_grad_norm_(..., 5)``) acts.
-    """
-    params = list(module.parameters())
-
-    def hook(opt, args, kwargs):
-        grads = [p for p in params if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(grads, limit)
-
-    optimizer.register_step_pre_hook(hook)

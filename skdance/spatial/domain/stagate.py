@@ -18,7 +18,13 @@ from torch.nn import functional as F
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph, RadiusGraph
-from skdance.nn import TORCH_CONSTRAINTS, GraphAttention, Trainer, seeded
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    GraphAttention,
+    Trainer,
+    clip_gradients_in_step,
+    seeded,
+)
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
@@ -620,7 +626,7 @@ class STAGATE(BaseSpatialDomain):
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
-            norms = self._clip_gradients(optimizer, module)
+            norms = clip_gradients_in_step(optimizer, module, self.max_grad_norm)
 
             def epoch_fn(epoch):
                 loss = trainer.step(optimizer, module.loss(x, graph))
@@ -634,25 +640,6 @@ class STAGATE(BaseSpatialDomain):
         self.history_ = trainer.history
         self.embedding_ = z
         self.labels_ = self._cluster(z, seed)
-
-    def _clip_gradients(self, optimizer, module):
-        """Clip the gradient norm inside ``optimizer.step`` (a step pre-hook).
-
-        The engine's :meth:`~skdance.nn.Trainer.step` runs ``backward`` then
-        ``optimizer.step()``; the hook runs between the two, as STAGATE's
-        ``clip_grad_norm_`` does.  Returns the list the hook appends the
-        total norms (before clipping) to.
-        """
-        params = [p for p in module.parameters() if p.requires_grad]
-        norms = [float("nan")]
-        limit = np.inf if self.max_grad_norm is None else float(self.max_grad_norm)
-
-        def hook(opt, args, kwargs):
-            grads = [p for p in params if p.grad is not None]
-            norms.append(float(torch.nn.utils.clip_grad_norm_(grads, limit)))
-
-        optimizer.register_step_pre_hook(hook)
-        return norms
 
     def _cluster(self, z, seed):
         if self.cluster_method == "louvain":
