@@ -15,28 +15,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.tasks._base import DanceReference, Task, Trial
-from benchmarks.tasks.modality_prediction import SMALL_DATA, TEST_BATCHES
+from benchmarks.tasks.modality_prediction import TEST_BATCHES, model_zoo
 from skdance.datasets._multimodal import holdout_mask
 from skdance.metrics import matching_score
+from skdance.multimodal import matching
 from skdance.multimodal.matching import CCAMatcher
 
-
-def _model_zoo(seed, quick):
-    """Name -> skdance matcher (those that exist in this checkout)."""
-    from skdance.multimodal import matching
-
-    epochs = {"max_epochs": 20} if quick else {}
-    zoo = {}
-    for name, cls_name in (
-        ("scMoGNN", "ScMoGNNMatcher"),
-        ("CMAE", "CMAEMatcher"),
-        ("scMM", "ScMMMatcher"),
-    ):
-        cls = getattr(matching, cls_name, None)
-        if cls is not None:
-            params = SMALL_DATA.get(name, {}) | epochs
-            zoo[name] = cls(random_state=seed, **params)
-    return zoo
+MATCHERS = (
+    ("scMoGNN", "ScMoGNNMatcher"),
+    ("CMAE", "CMAEMatcher"),
+    ("scMM", "ScMMMatcher"),
+)
 
 
 class ModalityMatchingTask(Task):
@@ -128,7 +117,8 @@ class ModalityMatchingTask(Task):
         )
 
     def models(self, trial, run, quick=False):
-        return {"CCA": CCAMatcher(random_state=run), **_model_zoo(run, quick)}
+        zoo = model_zoo(matching, MATCHERS, run, quick)
+        return {"CCA": CCAMatcher(random_state=run), **zoo}
 
     def fit(self, name, model, trial, run):
         inputs = trial.inputs

@@ -25,6 +25,7 @@ from sklearn.linear_model import Ridge
 from benchmarks.tasks._base import DanceReference, Task, Trial
 from skdance.datasets._multimodal import holdout_mask
 from skdance.metrics import rmse
+from skdance.multimodal import prediction
 
 # the NeurIPS starter sets' held-out batch (their is_train split)
 TEST_BATCHES = {
@@ -42,6 +43,12 @@ SMALL_DATA = {
     "CMAE": {"hidden_dims": (256, 64), "learning_rate": 1e-3, "pairing_weight": 10.0},
     "scMM": {"learning_rate": 1e-3},
 }
+PREDICTORS = (
+    ("scMoGNN", "ScMoGNN"),
+    ("BABEL", "BABEL"),
+    ("CMAE", "CMAE"),
+    ("scMM", "ScMM"),
+)
 # proteins drawn in the figure (the NeurIPS CITE test batch)
 FIGURE_PROTEINS = ("CD4", "CD8", "CD19", "CD14")
 
@@ -90,19 +97,16 @@ class SVDRidge(RegressorMixin, BaseEstimator):
         return self.svd_y_.inverse_transform(out) if self.svd_y_ is not None else out
 
 
-def _model_zoo(seed, quick):
-    """Name -> skdance modality predictor (those that exist in this checkout)."""
-    from skdance.multimodal import prediction
+def model_zoo(module, classes, seed, quick):
+    """Benchmark name -> estimator of ``module`` (the classes it exports).
 
+    The deep models train 20 epochs in ``--quick`` runs and use
+    :data:`SMALL_DATA` settings where given.
+    """
     epochs = {"max_epochs": 20} if quick else {}
     zoo = {}
-    for name, cls_name in (
-        ("scMoGNN", "ScMoGNN"),
-        ("BABEL", "BABEL"),
-        ("CMAE", "CMAE"),
-        ("scMM", "ScMM"),
-    ):
-        cls = getattr(prediction, cls_name, None)
+    for name, cls_name in classes:
+        cls = getattr(module, cls_name, None)
         if cls is not None:
             params = SMALL_DATA.get(name, {}) | epochs
             zoo[name] = cls(random_state=seed, **params)
@@ -211,7 +215,7 @@ class ModalityPredictionTask(Task):
         return {
             "mean": TrainingMean(),
             "ridge (SVD)": SVDRidge(random_state=run),
-            **_model_zoo(run, quick),
+            **model_zoo(prediction, PREDICTORS, run, quick),
         }
 
     def fit(self, name, model, trial, run):
