@@ -38,6 +38,8 @@ from sklearn.decomposition import TruncatedSVD
 from torch import nn
 from torch.nn import functional as F
 
+from skdance.graph._bipartite import _CHUNK, correlation_links
+from skdance.graph._bipartite import _float_csc as _csc
 from skdance.nn import FCLayers
 from skdance.preprocessing._utils import normalize_rows
 
@@ -59,7 +61,6 @@ __all__ = [
 ]
 
 # columns of the feature-feature products done at once (memory ~ p x CHUNK)
-_CHUNK = 512
 
 
 # -- graphs (scipy) ----------------------------------------------------------
@@ -139,20 +140,6 @@ def read_gene_sets(gene_sets):
         "gene_sets must be a dict (set name -> feature names) or the path of a "
         f"GMT file, got {type(gene_sets).__name__}."
     )
-
-
-def _csc(X):
-    """``X`` as a float64 CSC matrix with zeros dropped.
-
-    Sparse and dense inputs then take the same arithmetic path, so their
-    feature graphs agree exactly (a 1e-16 difference in one edge weight is
-    enough to make two trainings drift apart).
-    """
-    X = sp.csc_matrix(X, dtype=np.float64, copy=True)
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    X.sort_indices()
-    return X
 
 
 def _column_norms(X):
@@ -236,72 +223,6 @@ def gene_set_links(gene_sets, feature_names, X):
         )
     links = sp.csr_matrix((values, pattern.indices, pattern.indptr), shape=(p, p))
     links.eliminate_zeros()
-    return links
-
-
-def correlation_links(X, threshold=0.5, *, weighted=True):
-    """Feature co-expression links, without densifying ``X``.
-
-    The graph of :class:`~skdance.graph.GeneCorrelationGraph` (features
-    linked with weight ``|r|`` when their absolute Pearson correlation over
-    the cells is at least ``threshold``; constant features unlinked),
-    computed ``X.T @ X`` one block of columns at a time: memory grows with
-    ``n_features x 512``, not with the cells x features matrix that
-    ``GeneCorrelationGraph`` densifies.
-
-    Parameters
-    ----------
-    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
-        Values.
-    threshold : float, default=0.5
-        Minimum absolute correlation of a link.
-    weighted : bool, default=True
-        Weight links by ``|r|``; False gives 0/1 links.
-
-    Returns
-    -------
-    links : scipy.sparse.csr_matrix of shape (n_features, n_features)
-        Symmetric, no self links.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdance.multimodal._scmogcn import correlation_links
-    >>> X = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 1.0], [3.0, 6.0, 0.0]])
-    >>> correlation_links(X, 0.9).toarray()
-    array([[0., 1., 0.],
-           [1., 0., 0.],
-           [0., 0., 0.]])
-    """
-    n, p = X.shape
-    Xc = _csc(X)
-    mean = np.asarray(Xc.sum(axis=0)).ravel() / max(n, 1)
-    sq = np.asarray(Xc.multiply(Xc).sum(axis=0)).ravel()
-    centred = np.clip(sq - n * mean**2, 0.0, None)
-    ok = centred > 1e-12 * np.maximum(sq, np.finfo(np.float64).tiny)
-    norms = np.where(ok, np.sqrt(centred), 1.0)
-    rows, cols, vals = [], [], []
-    for start in range(0, p, _CHUNK):
-        stop = min(start + _CHUNK, p)
-        gram = (Xc.T @ Xc[:, start:stop]).toarray()
-        corr = (gram - n * np.outer(mean, mean[start:stop])) / np.outer(
-            norms, norms[start:stop]
-        )
-        corr = np.abs(corr)
-        corr[~ok, :] = 0.0
-        corr[:, ~ok[start:stop]] = 0.0
-        corr[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        r, c = np.nonzero(corr >= threshold)
-        keep = corr[r, c] > 0
-        r, c = r[keep], c[keep]
-        rows.append(r)
-        cols.append(c + start)
-        vals.append(corr[r, c] if weighted else np.ones(r.size))
-    links = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(p, p),
-    )
-    links.sort_indices()
     return links
 
 
