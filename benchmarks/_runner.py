@@ -58,7 +58,7 @@ def run_trials(
                 **task.score(name, output, trial),
                 "fit_time_s": m.seconds,
                 "peak_mem_mib": m.peak_mib,
-                **task.reference_columns(name, spec.name),
+                **task.reference_columns(name, _reference_key(task, trial, spec)),
             }
             if set(row) != set(task.columns):
                 raise RuntimeError(
@@ -68,6 +68,16 @@ def run_trials(
             rows.append({c: row[c] for c in task.columns})
             _log(verbose, task.log_line(rows[-1]))
     return rows
+
+
+def _reference_key(task, trial, spec):
+    """Return the dataset name DANCE's numbers are keyed by (row, else spec).
+
+    A task whose trials split one dataset into rows DANCE reports apart
+    (modality directions: "<set> GEX2ADT") names those rows in its reference.
+    """
+    comparable = getattr(task.reference, "comparable", {})
+    return trial.name if trial.name in comparable else spec.name
 
 
 def _job(task_name, spec, run, models, quick, verbose, threads=None, device=None):
