@@ -15,8 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.tasks._base import DanceReference, Task, Trial
-from benchmarks.tasks.modality_prediction import TEST_BATCHES, model_zoo
-from skdance.datasets._multimodal import holdout_mask
+from benchmarks.tasks.modality_prediction import held_out, model_zoo
 from skdance.metrics import matching_score
 from skdance.multimodal import matching
 from skdance.multimodal.matching import CCAMatcher
@@ -94,10 +93,7 @@ class ModalityMatchingTask(Task):
         )
 
     def trials(self, data, spec, run, quick=False):
-        test = holdout_mask(
-            data.n_obs, data.batch, test_batches=TEST_BATCHES.get(spec.name)
-        )
-        n_batches = len(set(np.asarray(data.batch).astype(str)))
+        test, split = held_out(data, spec)
         gex, mod2 = sp.csr_matrix(data.X), sp.csr_matrix(data.mod2)
         direction = "GEX2ADT" if "adt" in spec.modalities else "GEX2ATAC"
         yield Trial(
@@ -110,7 +106,7 @@ class ModalityMatchingTask(Task):
                 "Y_test": mod2[test],
             },
             extra={
-                "split": "random" if n_batches < 2 else "batch",
+                "split": split,
                 "n_train": int((~test).sum()),
                 "n_test": int(test.sum()),
             },

@@ -97,6 +97,19 @@ class SVDRidge(RegressorMixin, BaseEstimator):
         return self.svd_y_.inverse_transform(out) if self.svd_y_ is not None else out
 
 
+def held_out(data, spec):
+    """Return the fixed test cells of a paired set and how they were chosen.
+
+    Returns the boolean test mask (whole held-out batches, or a random
+    80/20 split of a one-batch set) and ``"batch"`` or ``"random"``.
+    """
+    test = holdout_mask(
+        data.n_obs, data.batch, test_batches=TEST_BATCHES.get(spec.name)
+    )
+    n_batches = len(set(np.asarray(data.batch).astype(str)))
+    return test, "random" if n_batches < 2 else "batch"
+
+
 def model_zoo(module, classes, seed, quick):
     """Benchmark name -> estimator of ``module`` (the classes it exports).
 
@@ -183,11 +196,7 @@ class ModalityPredictionTask(Task):
         )
 
     def trials(self, data, spec, run, quick=False):
-        test = holdout_mask(
-            data.n_obs, data.batch, test_batches=TEST_BATCHES.get(spec.name)
-        )
-        n_batches = len(set(np.asarray(data.batch).astype(str)))
-        split = "random" if n_batches < 2 else "batch"
+        test, split = held_out(data, spec)
         gex, mod2 = sp.csr_matrix(data.X), sp.csr_matrix(data.mod2)
         kind = "adt" if "adt" in spec.modalities else "atac"
         directions = DIRECTIONS[kind][:1] if quick else DIRECTIONS[kind]
