@@ -30,6 +30,7 @@ __all__ = [
     "ari_scorer",
     "cluster_accuracy",
     "cluster_accuracy_scorer",
+    "graph_connectivity",
     "make_clustering_scorer",
     "masked_mse",
     "masked_rmse",
@@ -240,6 +241,72 @@ def matching_score(scores):
     if not np.allclose(rows, 1.0, atol=1e-6):
         raise ValueError("scores must be row-stochastic (each row sums to 1).")
     return float(np.mean(S.diagonal()))
+
+
+def graph_connectivity(embedding, labels, *, n_neighbors=15):
+    """How connected each cell type stays in the kNN graph of an embedding.
+
+    The graph-connectivity score of scIB (Luecken et al. 2022, *Nat.
+    Methods* 19:41-50), one of the NeurIPS 2021 joint-embedding metrics:
+    build the ``n_neighbors`` nearest-neighbour graph of all cells
+    (symmetrised, as scanpy's connectivities are), keep,
+    for each cell type, the subgraph of its cells, and take the fraction
+    of those cells in the subgraph's largest connected component; the
+    score is the mean over cell types.  1 means every type is one
+    connected piece (batches of a type mixed, or at least linked); a type
+    split by batch into separate islands scores lower.
+
+    Parameters
+    ----------
+    embedding : array-like of shape (n_cells, n_dims)
+        The (joint) embedding.
+    labels : array-like of shape (n_cells,)
+        Cell types.
+    n_neighbors : int, default=15
+        Neighbours per cell (scanpy's default, as scIB).
+
+    Returns
+    -------
+    score : float
+        In (0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.metrics import graph_connectivity
+    >>> Z = np.r_[np.zeros((10, 2)), np.full((10, 2), 100.0)]
+    >>> Z += np.random.default_rng(0).normal(size=Z.shape)
+    >>> graph_connectivity(Z, ["a"] * 20, n_neighbors=5)  # two islands
+    0.5
+    >>> graph_connectivity(Z, ["a"] * 10 + ["b"] * 10, n_neighbors=5)
+    1.0
+    """
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import kneighbors_graph
+
+    Z = np.asarray(embedding, dtype=np.float64)
+    labels = np.asarray(labels)
+    if Z.ndim != 2 or labels.shape != (Z.shape[0],):
+        raise ValueError(
+            f"embedding must be 2-D with one row per label; got {Z.shape} and "
+            f"{labels.shape} labels."
+        )
+    if not np.all(np.isfinite(Z)):
+        raise ValueError("embedding holds NaN or infinite values.")
+    if Z.shape[0] <= n_neighbors:
+        raise ValueError(
+            f"graph_connectivity needs more than n_neighbors={n_neighbors} "
+            f"cells; got {Z.shape[0]}."
+        )
+    graph = kneighbors_graph(Z, n_neighbors, include_self=False)
+    scores = []
+    for label in np.unique(labels):
+        cells = np.flatnonzero(labels == label)
+        _, component = connected_components(
+            graph[cells][:, cells], directed=True, connection="weak"
+        )
+        scores.append(np.bincount(component).max() / len(cells))
+    return float(np.mean(scores))
 
 
 def _cluster_labels(estimator, X, params):

@@ -141,3 +141,31 @@ def test_second_modality_defects_rejected(name, cls):
         # score needs the paired cells: a different number of Y cells is not
         with pytest.raises(ValueError, match="square"):
             est.score(data.X, data.mod2[:-3])
+
+
+# -- the joint embeddings: [mod1 | mod2] blocks or a pair ---------------------
+JOINT = [(n, c) for n, c in ESTIMATORS if get_skdance_tags(c).task == "joint_embedding"]
+
+
+def test_joint_embeddings_are_all_covered():
+    assert {n for n, _ in JOINT} >= {"JointPCA"}
+
+
+@pytest.mark.parametrize("name,cls", JOINT)
+def test_joint_embedding_layout_defects_rejected(name, cls):
+    data = check_data()
+    est = fast_instance(cls)
+    k = est.n_features_mod1
+    with pytest.raises(ValueError, match="n_features_mod1"):
+        fit_estimator(fast_instance(cls).set_params(n_features_mod1=None), data.X, data)
+    with pytest.raises(ValueError, match="n_features_mod1"):
+        fit_estimator(
+            fast_instance(cls).set_params(n_features_mod1=data.X.shape[1]),
+            data.X,
+            data,
+        )
+    with pytest.raises(ValueError, match="same cells"):
+        est.fit((data.X[:, :k], data.X[:-5, k:]), data.y)
+    fitted = fit_estimator(fast_instance(cls), data.X, data)
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(data.X[:, :-1])

@@ -38,6 +38,9 @@ def _instances():
         est = fast_instance(cls)
         if get_skdance_tags(cls).requires_coords:
             est = with_check_coords(cls)(**est.get_params(deep=False))
+        if get_skdance_tags(cls).task == "joint_embedding":
+            # sklearn's data have as few as 2 columns: [1 column | the rest]
+            est.set_params(n_features_mod1=1)
         yield est
 
 
@@ -62,6 +65,7 @@ def test_all_estimators_discovered():
         "GraphSC",
         "GraphSCI",
         "HighlyVariableGenes",
+        "JointPCA",
         "KNNGraph",
         "Leiden",
         "Log1p",

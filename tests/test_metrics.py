@@ -8,6 +8,7 @@ from skdance.clustering import Leiden
 from skdance.metrics import (
     ari_scorer,
     cluster_accuracy,
+    graph_connectivity,
     masked_mse,
     masked_rmse,
     matching_score,
@@ -57,3 +58,28 @@ def test_clustering_scorers_in_grid_search():
     # an inductive one is scored with predict
     score = ari_scorer(KMeans(3, n_init=3, random_state=0).fit(X), X, y)
     assert score > 0.9
+
+
+def test_graph_connectivity_counts_islands_per_type():
+    rng = np.random.default_rng(0)
+    # type "a" in two far batches (islands), type "b" one blob
+    a = np.r_[rng.normal(size=(30, 3)), rng.normal(size=(10, 3)) + 50.0]
+    b = rng.normal(size=(20, 3)) + 100.0
+    Z = np.r_[a, b]
+    labels = np.array(["a"] * 40 + ["b"] * 20)
+    # a: largest piece 30 of 40 cells; b: whole
+    assert graph_connectivity(Z, labels, n_neighbors=5) == pytest.approx(
+        (30 / 40 + 1.0) / 2
+    )
+    # the two batches of "a" brought together: every type connected
+    a_mixed = np.r_[a[:30], a[30:] - 50.0]
+    assert graph_connectivity(np.r_[a_mixed, b], labels, n_neighbors=5) == 1.0
+
+
+def test_graph_connectivity_rejects_bad_input():
+    with pytest.raises(ValueError, match="one row per label"):
+        graph_connectivity(np.zeros((20, 2)), ["a"] * 19)
+    with pytest.raises(ValueError, match="NaN"):
+        graph_connectivity(np.full((20, 2), np.nan), ["a"] * 20)
+    with pytest.raises(ValueError, match="more than n_neighbors"):
+        graph_connectivity(np.zeros((10, 2)), ["a"] * 10, n_neighbors=15)

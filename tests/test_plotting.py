@@ -105,3 +105,35 @@ def test_predicted_vs_measured_panels_and_png(tmp_path):
         predicted_vs_measured(Y, {"a": Y[:3]}, names)
     with pytest.raises(ValueError, match="names"):
         predicted_vs_measured(Y, {"a": Y}, names[:2])
+
+
+def test_embedding_umaps_colours_types_and_batches(tmp_path):
+    from skdance.plotting import embedding_umaps, umap_coordinates
+
+    rng = np.random.default_rng(0)
+    Z = np.r_[rng.normal(size=(30, 6)), rng.normal(size=(30, 6)) + 8.0]
+    types = np.array(["T"] * 30 + ["B"] * 30)
+    batches = np.array(["s1", "s2"] * 30)
+    xy = umap_coordinates(Z, n_neighbors=10, random_state=0)
+    assert xy.shape == (60, 2)
+    # the two far-apart types stay apart in the layout
+    gap = np.linalg.norm(xy[:30].mean(0) - xy[30:].mean(0))
+    assert gap > 3 * max(xy[:30].std(0).max(), xy[30:].std(0).max())
+    fig = embedding_umaps(
+        {"a": Z, "b": Z[:, ::-1]}, types, batches, layouts={"a": xy, "b": xy}
+    )
+    assert len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
+    # one colour per type in the top row, per batch in the bottom row
+    top = fig.axes[0].collections[0].get_facecolors()
+    bottom = fig.axes[2].collections[0].get_facecolors()
+    assert len({tuple(c) for c in top}) == 2 and len({tuple(c) for c in bottom}) == 2
+    path = tmp_path / "umap.png"
+    fig.savefig(path)
+    assert path.stat().st_size > 1000
+    with pytest.raises(ValueError, match="rows for"):
+        embedding_umaps({"a": Z[:10]}, types)
+    with pytest.raises(ValueError, match="batches"):
+        embedding_umaps({"a": Z}, types, batches[:5], layouts={"a": xy})
+    with pytest.raises(ValueError, match="NaN"):
+        umap_coordinates(np.full((10, 3), np.nan))

@@ -5,10 +5,7 @@ subclass declaring its datasets, model pipelines (full and ``--quick``),
 evaluation, DANCE's reference numbers and protocol text.  ``TASKS`` maps the
 task names to them in the order ``python -m benchmarks all`` runs them.
 
-Adding a task is one more module and one more line below.  Next to come:
-the joint embedding of paired modalities (DANCE Table 9), on the same
-``DatasetSpec(modalities=("gex", "adt"))`` sets as ``modality_prediction``
-and ``modality_matching``.
+Adding a task is one more module and one more line below.
 """
 
 from benchmarks.tasks import (
@@ -16,6 +13,7 @@ from benchmarks.tasks import (
     clustering,
     deconvolution,
     imputation,
+    joint_embedding,
     modality_matching,
     modality_prediction,
     spatial_domain,
@@ -31,7 +29,7 @@ TASKS = {
         spatial_domain.TASK,
         modality_prediction.TASK,
         modality_matching.TASK,
-        # multimodal_embedding.TASK (joint embedding) comes next
+        joint_embedding.TASK,
     )
 }
 

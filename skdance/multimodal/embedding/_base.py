@@ -22,6 +22,13 @@ from skdance.utils._validation import validate_input
 __all__ = ["BaseJointEmbedding"]
 
 
+def _is_pair(X):
+    """True for ``(mod1, mod2)``: two matrices, not a list of two rows."""
+    if not isinstance(X, tuple | list) or len(X) != 2:
+        return False
+    return all(len(getattr(part, "shape", ())) == 2 for part in X)
+
+
 class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Base of the joint embeddings: split the modalities, embed the cells.
 
@@ -39,23 +46,23 @@ class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _split(self, X, *, reset):
         whom = type(self).__name__
-        if isinstance(X, tuple | list) and len(X) == 2:
+        if _is_pair(X):
             X1, X2 = validate_paired(self, X[0], X[1], reset=reset)
             if reset:
                 self._input_pair = True
             return X1, X2
-        if isinstance(X, tuple | list):
+        if isinstance(X, tuple):
             raise ValueError(
                 f"{whom} takes X as [mod1 | mod2] column blocks or a pair "
-                f"(mod1, mod2); got a sequence of {len(X)} items."
+                f"(mod1, mod2); got a tuple of {len(X)} items."
             )
         Xv = validate_input(self, X, reset=reset)
         k = self.n_features_mod1
         if k is None or not isinstance(k, Integral) or not 0 < k < Xv.shape[1]:
             raise ValueError(
-                f"{whom}: n_features_mod1={k!r} must split the {Xv.shape[1]} "
-                "columns of X into two non-empty blocks [mod1 | mod2] (or pass "
-                "X as a pair (mod1, mod2))."
+                f"{whom}: n_features_mod1={k!r} must split the "
+                f"n_features={Xv.shape[1]} columns of X into two non-empty "
+                "blocks [mod1 | mod2] (or pass X as a pair (mod1, mod2))."
             )
         if reset:
             self._input_pair = False

@@ -97,6 +97,12 @@ def fit_estimator(estimator, X, data, *, coords=True):
         return estimator.fit(X, data.y[:n], **side)
     if tags.task in ("modality_prediction", "modality_matching"):
         return estimator.fit(X, data.mod2[:n], **side)
+    if (
+        tags.task == "joint_embedding"
+        and estimator.__sklearn_tags__().target_tags.required
+    ):
+        # X holds both modalities as column blocks; y = cell types (JAE)
+        return estimator.fit(X, data.y[:n], **side)
     return estimator.fit(X, **side)
 
 

@@ -29,6 +29,7 @@ from skdance.graph import (
     RadiusGraph,
 )
 from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
+from skdance.multimodal.embedding import JointPCA
 from skdance.multimodal.matching import (
     CCAMatcher,
     CMAEMatcher,
@@ -194,6 +195,15 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     CCAMatcher: {"n_pcs": 5, "n_components": 2, "n_partners": 5, "random_state": 0},
+    # joint embeddings: skdance's checks fit [130 genes | 20 genes] of the
+    # check data (tests/test_common.py splits sklearn's data after column 1)
+    JointPCA: {
+        "n_features_mod1": 130,
+        "n_components": 5,
+        "n_pcs": 4,
+        "n_top_genes": 50,
+        "random_state": 0,
+    },
     GraphSC: {
         "n_clusters": 3,
         "n_components": 4,
