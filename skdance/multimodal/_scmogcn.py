@@ -46,10 +46,13 @@ from skdance.preprocessing._utils import normalize_rows
 __all__ = [
     "LSI",
     "CellFeatureGraph",
+    "EmbeddingLayout",
     "FeaturePropagation",
     "HeteroGraphEncoder",
     "MeanAggregation",
     "SAGELayer",
+    "ScMoGNNEmbeddingModule",
+    "ScMoGNNGraphEmbeddingModule",
     "ScMoGNNMatchingModule",
     "ScMoGNNPredictionModule",
     "bipartite_matching",
@@ -922,3 +925,326 @@ def bipartite_matching(emb1, emb2, threshold_quantile=0.95):
     return sp.csr_matrix(
         (np.ones(r.size), (r, c)), shape=weights.shape, dtype=np.float64
     )
+
+
+# -- joint embedding -----------------------------------------------------------
+def _weighted_layers(weights, layers):
+    """Softmax-weighted sum of per-layer states (DANCE's layer combination)."""
+    w = torch.softmax(weights, dim=0)
+    return sum(wi * h for wi, h in zip(w, layers))
+
+
+class EmbeddingLayout(NamedTuple):
+    """Which leading latent dimensions scMoGNN's auxiliary losses act on.
+
+    The latent vector is ``[cell-type logits | regularised | cell cycle |
+    free]``; a block of width 0 is absent (its loss is off).
+    """
+
+    n_cell_types: int
+    """Dimensions read as cell-type logits (cross-entropy)."""
+    n_regularized: int
+    """Dimensions whose L2 norm is penalised (DANCE: one per batch)."""
+    n_cell_cycle: int
+    """Dimensions regressed on the cell-cycle scores (MSE)."""
+
+    def slices(self):
+        """Return the three blocks as slices of the latent vector."""
+        a = self.n_cell_types
+        b = a + self.n_regularized
+        return slice(0, a), slice(a, b), slice(b, b + self.n_cell_cycle)
+
+
+class ScMoGNNEmbeddingModule(nn.Module):
+    """scMoGNN's joint-embedding autoencoder on propagated states (DANCE's v1).
+
+    DANCE's ``joint_embedding/scmogcn.py`` ``ScMoGCN``: the input is a learnt
+    softmax-weighted sum of the propagated layers (both modalities'
+    states side by side); the encoder is ``Linear -> GELU -> BatchNorm1d
+    -> Dropout`` per hidden width and a final ``Linear`` to the latent
+    vector ``Z`` (the embedding); the decoder is ``Linear -> ReLU ->
+    Linear`` (width: the first hidden width) with a final ReLU when
+    ``output_relu``.  The auxiliary losses read the leading dimensions of
+    ``Z`` (:class:`EmbeddingLayout`, DANCE eqs. 48-49).
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width of the propagated states.
+    n_layers : int
+        Number of propagated layers combined.
+    hidden_dims : tuple of int
+        Encoder hidden widths (DANCE: 150, 120, 100).
+    latent_dim : int
+        Width of ``Z`` (DANCE: 61).
+    dropout : float
+        Dropout after every hidden layer (DANCE: 0.3).
+    layout : EmbeddingLayout
+        Latent blocks the auxiliary losses use.
+    output_relu : bool, default=True
+        End the decoder with a ReLU (DANCE).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.multimodal._scmogcn import (
+    ...     EmbeddingLayout, ScMoGNNEmbeddingModule)
+    >>> module = ScMoGNNEmbeddingModule(6, 2, (8,), 4, 0.0, EmbeddingLayout(2, 0, 0))
+    >>> layers = torch.randn(2, 5, 6)
+    >>> module.encode(layers).shape
+    torch.Size([5, 4])
+    >>> parts = module.losses(layers, cell_types=torch.tensor([0, 1, 0, 1, 1]))
+    >>> sorted(parts)
+    ['cell_type', 'reconstruction']
+    """
+
+    def __init__(
+        self,
+        n_inputs,
+        n_layers,
+        hidden_dims,
+        latent_dim,
+        dropout,
+        layout,
+        output_relu=True,
+    ):
+        super().__init__()
+        self.layout = EmbeddingLayout(*layout)
+        self.layer_weights = nn.Parameter(torch.zeros(n_layers))
+        blocks, width = [], n_inputs
+        for h in hidden_dims:
+            blocks += [nn.Linear(width, h), nn.GELU(), nn.BatchNorm1d(h)]
+            blocks.append(nn.Dropout(dropout))
+            width = h
+        blocks.append(nn.Linear(width, latent_dim))
+        self.encoder = nn.Sequential(*blocks)
+        mid = hidden_dims[0] if hidden_dims else latent_dim
+        decoder = [nn.Linear(latent_dim, mid), nn.ReLU(), nn.Linear(mid, n_inputs)]
+        if output_relu:
+            decoder.append(nn.ReLU())
+        self.decoder = nn.Sequential(*decoder)
+
+    def combine(self, layers):
+        """Input of the encoder: the weighted sum of ``layers`` (n_layers, n, p)."""
+        return _weighted_layers(self.layer_weights, layers)
+
+    def encode(self, layers):
+        """Embedding ``Z`` of the cells whose propagated ``layers`` are given."""
+        return self.encoder(self.combine(layers))
+
+    def forward(self, layers):
+        """Return the combined input, the embedding and the reconstruction."""
+        x = self.combine(layers)
+        z = self.encoder(x)
+        return x, z, self.decoder(z)
+
+    def losses(self, layers, cell_types=None, cell_cycle=None):
+        """Compute DANCE's losses of a mini-batch (unweighted).
+
+        Parameters
+        ----------
+        layers : torch.Tensor of shape (n_layers, n_cells, n_inputs)
+            Propagated states of the cells.
+        cell_types : torch.LongTensor of shape (n_cells,), default=None
+            Cell-type codes (the cell-type loss needs them).
+        cell_cycle : torch.Tensor of shape (n_cells, n_cell_cycle), default=None
+            Cell-cycle scores (the cell-cycle loss needs them).
+
+        Returns
+        -------
+        losses : dict of torch.Tensor
+            ``reconstruction``: MSE of the combined input (DANCE's target,
+            not detached); ``cell_type``: cross-entropy of the cell-type
+            block; ``regularization``: ``0.01`` times the sum over cells of
+            the regularised block's L2 norm; ``cell_cycle``: MSE of the
+            cell-cycle block.  Only the losses whose block and data exist.
+        """
+        x, z, recon = self(layers)
+        types, regular, cycle = self.layout.slices()
+        out = {"reconstruction": F.mse_loss(recon, x)}
+        if self.layout.n_cell_types and cell_types is not None:
+            out["cell_type"] = F.cross_entropy(z[:, types], cell_types)
+        if self.layout.n_regularized:
+            out["regularization"] = torch.linalg.norm(z[:, regular], dim=1).sum() * 0.01
+        if self.layout.n_cell_cycle and cell_cycle is not None:
+            out["cell_cycle"] = F.mse_loss(z[:, cycle], cell_cycle)
+        return out
+
+
+class ScMoGNNGraphEmbeddingModule(nn.Module):
+    """scMoGNN's graph joint embedding (DANCE's ``scmogcnv2.py``).
+
+    A :class:`HeteroGraphEncoder` on the cell-feature graph of both
+    modalities' features (no feature links), the cell states of its layers
+    summed with learnt softmax weights (DANCE's ``weighted_sum`` readout):
+    that sum ``H`` is the embedding.  The decoder (DANCE's two readout
+    layers: ``Linear -> GELU -> Dropout -> Linear``) reconstructs every
+    input feature from ``H`` concatenated with the cell's one-hot batch
+    (DANCE's decoder input; no batch block without batches).  With cell
+    types or cell-cycle scores, linear heads read the first ``head_dims``
+    dimensions of ``H`` (DANCE's ``c_decoder`` and ``cc_decoder`` on 20).
+
+    Parameters
+    ----------
+    n_features : int
+        Feature nodes (both modalities).
+    hidden_dim : int
+        Width of the node states and of ``H`` (DANCE: 56).
+    n_layers : int
+        Graph layers (DANCE's ``conv_layers``: 3).
+    n_batches : int
+        Width of the one-hot batch fed to the decoder (0: none).
+    dropout : float
+        Dropout of the graph layers and the decoder (DANCE: 0.4).
+    edge_dropout : float
+        Edge-weight dropout (DANCE: 0).
+    residual : {"initial", "previous"} or None
+        See :class:`HeteroGraphEncoder` (DANCE: ``"previous"``).
+    n_cell_types : int, default=0
+        Classes of the cell-type head (0: no head).
+    n_cell_cycle : int, default=0
+        Outputs of the cell-cycle head (0: no head).
+    head_dims : int, default=20
+        Leading dimensions of ``H`` the heads read.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skdance.multimodal._scmogcn import (
+    ...     ScMoGNNGraphEmbeddingModule, cell_feature_graph)
+    >>> graph = cell_feature_graph(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]]))
+    >>> module = ScMoGNNGraphEmbeddingModule(3, 8, 2, 0, 0.0, 0.0, "previous")
+    >>> h, features_in = module(graph)
+    >>> tuple(h.shape), tuple(module.decode(h).shape)
+    ((2, 8), (2, 3))
+    """
+
+    def __init__(
+        self,
+        n_features,
+        hidden_dim,
+        n_layers,
+        n_batches,
+        dropout,
+        edge_dropout,
+        residual,
+        n_cell_types=0,
+        n_cell_cycle=0,
+        head_dims=20,
+    ):
+        super().__init__()
+        self.n_batches = n_batches
+        self.head_dims = min(head_dims, hidden_dim)
+        self.encoder = HeteroGraphEncoder(
+            n_features,
+            hidden_dim,
+            n_layers,
+            residual=residual,
+            dropout=dropout,
+            edge_dropout=edge_dropout,
+        )
+        self.layer_weights = nn.Parameter(torch.zeros(n_layers))
+        width = hidden_dim + n_batches
+        self.decoder = nn.Sequential(
+            nn.Linear(width, width),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(width, n_features),
+        )
+        self.cell_type_head = (
+            nn.Linear(self.head_dims, n_cell_types) if n_cell_types else None
+        )
+        self.cell_cycle_head = (
+            nn.Linear(self.head_dims, n_cell_cycle) if n_cell_cycle else None
+        )
+
+    def readout(self, cells):
+        """Embedding ``H``: the weighted sum of the layers' cell states."""
+        return _weighted_layers(self.layer_weights, cells)
+
+    def forward(self, graph):
+        """Embedding of the graph's cells and the feature inputs per layer."""
+        cells, features_in = self.encoder(graph)
+        return self.readout(cells), features_in
+
+    def embed_cells(self, to_cell, features_in):
+        """Embedding of new cells (see :meth:`HeteroGraphEncoder.embed_cells`)."""
+        return self.readout(self.encoder.embed_cells(to_cell, features_in))
+
+    def decode(self, h, batch_onehot=None):
+        """Reconstructed features from ``H`` (and the one-hot batches)."""
+        if self.n_batches:
+            h = torch.cat([h, batch_onehot], dim=1)
+        return self.decoder(h)
+
+    def losses(self, h, targets, batch_onehot=None, cell_types=None, cell_cycle=None):
+        """Compute DANCE's v2 losses of cells with embedding ``h`` (unweighted).
+
+        The reconstruction error is computed without forming the
+        reconstruction: with ``A`` the decoder's last hidden layer and
+        ``(W, b)`` its output layer, ``sum (A W^T + b - T)^2`` expands into
+        ``A (W^T W) A^T``, ``b`` and ``T W`` terms, so the cost grows with
+        the non-zeros of the target ``T`` and the number of features times
+        the width squared, not with cells x features (25,000 ATAC peaks).
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n_cells, hidden_dim)
+            Embedding.
+        targets : tuple of 2 torch.Tensor
+            The cells' input features of mod1 (n_cells, p1) and mod2
+            (n_cells, p2), ``p1 + p2 = n_features``; dense or sparse COO.
+        batch_onehot : torch.Tensor of shape (n_cells, n_batches), default=None
+            One-hot batches (when the module has a batch block).
+        cell_types : torch.LongTensor of shape (n_cells,), default=None
+            Cell-type codes, for the cell-type head.
+        cell_cycle : torch.Tensor of shape (n_cells, n_cell_cycle), default=None
+            Cell-cycle scores, for the cell-cycle head.
+
+        Returns
+        -------
+        losses : dict of torch.Tensor
+            ``reconstruction``: ``0.5 MSE(mod1) + 0.5 MSE(mod2)``;
+            ``cell_type``: cross-entropy of the cell-type head;
+            ``cell_cycle``: MSE of the cell-cycle head (the last two when
+            the heads and their data exist).
+        """
+        if self.n_batches:
+            h_in = torch.cat([h, batch_onehot], dim=1)
+        else:
+            h_in = h
+        hidden = self.decoder[:-1](h_in)
+        last = self.decoder[-1]
+        start, reconstruction = 0, 0.0
+        for target in targets:
+            stop = start + target.shape[1]
+            reconstruction = reconstruction + 0.5 * _linear_mse(
+                hidden, last.weight[start:stop], last.bias[start:stop], target
+            )
+            start = stop
+        out = {"reconstruction": reconstruction}
+        head = h[:, : self.head_dims]
+        if self.cell_type_head is not None and cell_types is not None:
+            out["cell_type"] = F.cross_entropy(self.cell_type_head(head), cell_types)
+        if self.cell_cycle_head is not None and cell_cycle is not None:
+            out["cell_cycle"] = F.mse_loss(self.cell_cycle_head(head), cell_cycle)
+        return out
+
+
+def _linear_mse(A, weight, bias, target):
+    """``mean((A weight^T + bias - target)^2)`` without the (n, p) product.
+
+    ``target`` is dense or sparse COO; the sums are expanded (see
+    :meth:`ScMoGNNGraphEmbeddingModule.losses`).
+    """
+    n, p = A.shape[0], weight.shape[0]
+    if not target.is_sparse:
+        return F.mse_loss(F.linear(A, weight, bias), target)
+    target = target.coalesce()
+    gram = weight.T @ weight
+    shift = weight.T @ bias
+    square = (A @ gram * A).sum() + 2.0 * (A @ shift).sum() + n * (bias @ bias)
+    cross = (A * torch.sparse.mm(target, weight)).sum()
+    cross = cross + torch.sparse.mm(target, bias[:, None]).sum()
+    total = (target.values() ** 2).sum()
+    return (square - 2.0 * cross + total) / (n * p)

@@ -23,7 +23,7 @@ __all__ = ["BaseJointEmbedding"]
 
 
 def _is_pair(X):
-    """True for ``(mod1, mod2)``: two matrices, not a list of two rows."""
+    """Tell whether X is a pair ``(mod1, mod2)`` of matrices, not two rows."""
     if not isinstance(X, tuple | list) or len(X) != 2:
         return False
     return all(len(getattr(part, "shape", ())) == 2 for part in X)

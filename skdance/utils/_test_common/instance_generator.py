@@ -29,7 +29,13 @@ from skdance.graph import (
     RadiusGraph,
 )
 from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
-from skdance.multimodal.embedding import JointPCA
+from skdance.multimodal.embedding import (
+    DCCA,
+    JAE,
+    JointPCA,
+    ScMoGNNEmbedding,
+    ScMVAE,
+)
 from skdance.multimodal.matching import (
     CCAMatcher,
     CMAEMatcher,
@@ -202,6 +208,44 @@ INIT_PARAMS = {
         "n_components": 5,
         "n_pcs": 4,
         "n_top_genes": 50,
+        "random_state": 0,
+    },
+    ScMoGNNEmbedding: {
+        "n_features_mod1": 130,
+        "latent_dim": 6,
+        "n_lsi_components": 10,
+        "hidden_dims": (16,),
+        "max_epochs": 3,
+        "random_state": 0,
+    },
+    ScMVAE: {
+        "n_features_mod1": 130,
+        "hidden_dims": (16, 8),
+        "latent_dim": 3,
+        "n_clusters": 3,
+        "max_epochs": 3,
+        "batch_size": 16,
+        "random_state": 0,
+    },
+    JAE: {
+        "n_features_mod1": 130,
+        "latent_dim": 12,
+        "svd_components": (8, None),
+        "hidden_dims": (16,),
+        "decoder_dims": (16,),
+        "max_epochs": 4,
+        "finetune_epochs": 2,
+        "batch_size": 32,
+        "random_state": 0,
+    },
+    DCCA: {
+        "n_features_mod1": 130,
+        "hidden_dims": (16,),
+        "mod2_hidden_dims": (16, 8),
+        "decoder_dims": (8,),
+        "latent_dim": 3,
+        "max_epochs": 2,
+        "batch_size": 16,
         "random_state": 0,
     },
     GraphSC: {
