@@ -48,7 +48,7 @@ from torch import nn
 
 from skdance.nn import TORCH_CONSTRAINTS, FCLayers, Trainer, minibatches, seeded
 from skdance.nn._counts import CHUNK_ROWS, dense_rows
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = [
     "CMAE_CONSTRAINTS",
@@ -191,14 +191,9 @@ def resolve_hidden_dims(hidden_dims, n_features):
     """
     if hidden_dims is None:
         return tuple((min(n, _MAX_HIDDEN),) * 3 + (_BOTTLENECK,) for n in n_features)
-    dims = tuple(hidden_dims)
-    if not dims or any(
-        not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-    ):
-        raise ValueError(
-            "hidden_dims must be None or a non-empty tuple of positive ints (the "
-            f"encoder widths, input side first), got {hidden_dims!r}."
-        )
+    dims = check_widths(
+        hidden_dims, "hidden_dims", what="encoder widths, input side first; or None"
+    )
     return (dims, dims)
 
 

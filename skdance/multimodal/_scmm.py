@@ -36,7 +36,7 @@ from skdance.nn import (
     zinb_nll,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = [
     "LIKELIHOODS",
@@ -361,19 +361,6 @@ class ScMMModule(nn.Module):
         return second.mean(second.decode(z), lib2)
 
 
-def check_hidden_dims(value, name):
-    """``value`` as a non-empty tuple of positive ints, or a clear error."""
-    dims = tuple(value)
-    if not dims or any(
-        not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-    ):
-        raise ValueError(
-            f"{name} must be a non-empty tuple of positive ints (the widths of "
-            f"the encoder's and decoder's hidden layers), got {value!r}."
-        )
-    return tuple(int(d) for d in dims)
-
-
 def _as_float32(X):
     """CSR (sparse input) or C-contiguous dense float32, for row batches."""
     if sp.issparse(X):
@@ -450,8 +437,8 @@ def fit_scmm(estimator, X, Y):
         Validated paired modalities.
     """
     dims = (
-        check_hidden_dims(estimator.hidden_dims, "hidden_dims"),
-        check_hidden_dims(estimator.mod2_hidden_dims, "mod2_hidden_dims"),
+        check_widths(estimator.hidden_dims, "hidden_dims"),
+        check_widths(estimator.mod2_hidden_dims, "mod2_hidden_dims"),
     )
     likelihoods = (
         resolve_likelihood(estimator.mod1_likelihood, X),

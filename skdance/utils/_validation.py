@@ -11,6 +11,7 @@ module adds what single-cell input needs on top of it:
 """
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
@@ -176,6 +177,48 @@ def check_random_state_int(random_state):
 
     rng = check_random_state(random_state)
     return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def check_widths(value, name, *, allow_empty=False, what="hidden layer widths"):
+    """Return ``value`` as a tuple of positive ints (layer widths), or raise.
+
+    Parameters
+    ----------
+    value : iterable of int
+        The widths a user passed (``hidden_dims``, ``decoder_dims``, ...).
+    name : str
+        The parameter's name, for the error message.
+    allow_empty : bool, default=False
+        Accept ``()`` (no hidden layer).
+    what : str, default="hidden layer widths"
+        What the widths are, for the error message.
+
+    Returns
+    -------
+    dims : tuple of int
+
+    Raises
+    ------
+    ValueError
+        When an entry is not a positive int (bools included), or ``value``
+        is empty and ``allow_empty`` is False.
+    """
+    try:
+        dims = tuple(value)
+    except TypeError:
+        dims = None
+    if (
+        dims is None
+        or (not dims and not allow_empty)
+        or any(
+            not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
+        )
+    ):
+        kind = "tuple" if allow_empty else "non-empty tuple"
+        raise ValueError(
+            f"{name} must be a {kind} of positive ints ({what}), got {value!r}."
+        )
+    return tuple(int(d) for d in dims)
 
 
 def check_n_clusters(estimator, n_samples):

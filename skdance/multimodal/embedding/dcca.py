@@ -13,7 +13,7 @@ from skdance.multimodal._dcca import (
     ModalityRows,
     cycle_stages,
 )
-from skdance.multimodal._scmm import check_hidden_dims, resolve_likelihood
+from skdance.multimodal._scmm import resolve_likelihood
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.nn import (
     TORCH_CONSTRAINTS,
@@ -23,7 +23,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = ["DCCA"]
 
@@ -36,16 +36,6 @@ _LR_DECAY, _LR_STEP, _LR_FLOOR = 0.9, 10, 0.1
 # Cells scored at once by the validation loss: its reconstruction target is
 # dense (512 x 25,734 SNARE-seq peaks = 53 MB in float32).
 _VALID_ROWS = 512
-
-
-def _check_decoder_dims(value, name):
-    dims = tuple(value)
-    if any(not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims):
-        raise ValueError(
-            f"{name} must be a tuple of positive ints (the decoder's hidden "
-            f"widths, possibly empty), got {value!r}."
-        )
-    return tuple(int(d) for d in dims)
 
 
 def _resolve(likelihood, X, whom):
@@ -347,12 +337,12 @@ class DCCA(BaseJointEmbedding):
 
     def _fit(self, X1, X2, y):
         hidden = (
-            check_hidden_dims(self.hidden_dims, "hidden_dims"),
-            check_hidden_dims(self.mod2_hidden_dims, "mod2_hidden_dims"),
+            check_widths(self.hidden_dims, "hidden_dims"),
+            check_widths(self.mod2_hidden_dims, "mod2_hidden_dims"),
         )
         decoders = (
-            _check_decoder_dims(self.decoder_dims, "decoder_dims"),
-            _check_decoder_dims(self.mod2_decoder_dims, "mod2_decoder_dims"),
+            check_widths(self.decoder_dims, "decoder_dims", allow_empty=True),
+            check_widths(self.mod2_decoder_dims, "mod2_decoder_dims", allow_empty=True),
         )
         whom = type(self).__name__
         likelihoods = (

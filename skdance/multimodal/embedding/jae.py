@@ -22,24 +22,17 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int, is_anndata
+from skdance.utils._validation import (
+    check_random_state_int,
+    check_widths,
+    is_anndata,
+)
 
 __all__ = ["JAE"]
 
 _PARTS = ("cell_type", "batch", "cell_cycle", "rest")
 # JAE's code sizes its embedding as cell types + batches + phases + 5.
 _JAE_FREE_DIMS = 5
-
-
-def _check_widths(value, name, *, allow_empty=False):
-    dims = tuple(value)
-    if (not dims and not allow_empty) or any(
-        not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-    ):
-        raise ValueError(
-            f"{name} must be a tuple of positive ints (layer widths), got {value!r}."
-        )
-    return tuple(int(d) for d in dims)
 
 
 def _check_svd_components(value):
@@ -458,8 +451,8 @@ default="tirosh2016"
         return tuple(list(g) for g in pair)
 
     def _fit_jae(self, X1, X2, codes, batch, cell_cycle):
-        hidden = _check_widths(self.hidden_dims, "hidden_dims")
-        decoder = _check_widths(self.decoder_dims, "decoder_dims", allow_empty=True)
+        hidden = check_widths(self.hidden_dims, "hidden_dims")
+        decoder = check_widths(self.decoder_dims, "decoder_dims", allow_empty=True)
         svd = _check_svd_components(self.svd_components)
         genes = self._cycle_genes()
         n_cells = X1.shape[0]

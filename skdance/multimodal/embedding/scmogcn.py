@@ -28,7 +28,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = ["ScMoGNNEmbedding"]
 
@@ -393,14 +393,9 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
                 "n_lsi_components must be a positive int or a pair of them (one "
                 f"per modality), got {self.n_lsi_components!r}."
             )
-        dims = tuple(self.hidden_dims)
-        if any(
-            not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-        ):
-            raise ValueError(
-                "hidden_dims must be a tuple of positive ints (encoder widths), "
-                f"got {self.hidden_dims!r}."
-            )
+        dims = check_widths(
+            self.hidden_dims, "hidden_dims", allow_empty=True, what="encoder widths"
+        )
         return comps, dims
 
     # -- fit -----------------------------------------------------------------

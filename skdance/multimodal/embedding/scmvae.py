@@ -24,7 +24,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = ["ScMVAE"]
 
@@ -417,17 +417,6 @@ class ScMVAE(BaseJointEmbedding):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _hidden_dims(self):
-        dims = tuple(self.hidden_dims)
-        if not dims or any(
-            not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-        ):
-            raise ValueError(
-                "hidden_dims must be a non-empty tuple of positive ints (the "
-                f"encoder widths), got {self.hidden_dims!r}."
-            )
-        return tuple(int(d) for d in dims)
-
     def _modalities(self, X1, X2):
         return [
             _Modality(X, lik, cols)
@@ -437,7 +426,7 @@ class ScMVAE(BaseJointEmbedding):
         ]
 
     def _fit(self, X1, X2, y):
-        dims = self._hidden_dims()
+        dims = check_widths(self.hidden_dims, "hidden_dims", what="encoder widths")
         n = X1.shape[0]
         if n < 2:
             raise ValueError(

@@ -24,7 +24,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = ["BABEL", "BABELDecoder", "BABELModule"]
 
@@ -396,18 +396,6 @@ class BABEL(BaseModalityPredictor):
 
     # -- checks --------------------------------------------------------------
     @staticmethod
-    def _check_dims(dims, name):
-        dims = tuple(dims)
-        if any(
-            not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-        ):
-            raise ValueError(
-                f"{name} must be a tuple of positive ints (hidden layer widths), "
-                f"got {dims!r}."
-            )
-        return dims
-
-    @staticmethod
     def _check_values(M, likelihood, name):
         """Check that ``M`` suits ``likelihood``; return its minimum."""
         low, high = float(M.min()), float(M.max())  # sparse: zeros included
@@ -439,8 +427,10 @@ class BABEL(BaseModalityPredictor):
 
     # -- fit -------------------------------------------------------------------
     def _fit(self, X, Y):
-        hidden = self._check_dims(self.hidden_dims, "hidden_dims")
-        hidden2 = self._check_dims(self.mod2_hidden_dims, "mod2_hidden_dims")
+        hidden = check_widths(self.hidden_dims, "hidden_dims", allow_empty=True)
+        hidden2 = check_widths(
+            self.mod2_hidden_dims, "mod2_hidden_dims", allow_empty=True
+        )
         likelihoods = (self.mod1_likelihood, self.mod2_likelihood)
         low1 = self._check_values(X, likelihoods[0], "X")
         low2 = self._check_values(Y, likelihoods[1], "Y")

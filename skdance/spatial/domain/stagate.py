@@ -28,7 +28,7 @@ from skdance.nn import (
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._validation import check_random_state_int
+from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = ["STAGATE", "STAGATEModule"]
 
@@ -592,20 +592,11 @@ class STAGATE(BaseSpatialDomain):
         positions = torch.from_numpy(np.searchsorted(keys, pkeys)).to(device)
         return adj, (_torch_csr(pruned).to(device), positions), self.pruned_graph_weight
 
-    def _check_dims(self):
-        dims = tuple(self.hidden_dims)
-        if not dims or any(
-            not isinstance(d, Integral) or isinstance(d, bool) or d < 1 for d in dims
-        ):
-            raise ValueError(
-                "hidden_dims must be a non-empty tuple of positive ints (the widths "
-                f"of the attention layers), got {self.hidden_dims!r}."
-            )
-        return dims
-
     # -- fit -----------------------------------------------------------------
     def _fit(self, X, coords):
-        dims = self._check_dims()
+        dims = check_widths(
+            self.hidden_dims, "hidden_dims", what="attention layer widths"
+        )
         trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         self.genes_ = self._select_genes(X)
