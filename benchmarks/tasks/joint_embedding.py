@@ -7,11 +7,12 @@ embeds the held-out cells, so the one model that trains with cell types
 (JAE) never sees the labels it is scored on.  On the held-out cells:
 k-means with k = the number of their cell types (n_init=10, seeded by the
 run), ARI and NMI against the types (SNARE-seq's unassigned 'Mis' cells
-are embedded but not scored).  Batch view: scIB's graph connectivity
-(Luecken et al. 2022; ``skdance.metrics.graph_connectivity``) of all
-cells, training and held-out embedded together, per cell type: where the
-held-out cells are another batch (the NeurIPS starters, SNARE-seq,
-sci-CAR) a type split by batch scores below 1.
+and sci-CAR's unannotated ones are embedded but not scored).  Batch view:
+scIB's graph connectivity (Luecken et al. 2022;
+``skdance.metrics.graph_connectivity``) of all cells, training and
+held-out embedded together, per cell type: where the held-out cells are
+another batch (the NeurIPS starters, SNARE-seq, sci-CAR) a type split by
+batch scores below 1.
 
 Rows: PCA of GEX alone, of the second modality alone and of both
 (``skdance.multimodal.embedding.JointPCA``, the baselines the issue sets)
@@ -45,8 +46,9 @@ EMBEDDERS = (
 SUPERVISED = ("JAE",)
 # models whose likelihood takes raw counts
 COUNT_MODELS = ("scMVAE", "DCCA")
-# cells scored: every labelled cell but SNARE-seq's unassigned ones
-UNSCORED = ("Mis",)
+# cells scored: every labelled cell but SNARE-seq's unassigned ('Mis') and
+# sci-CAR's unannotated ones (NaN labels, 'nan' as strings)
+UNSCORED = ("Mis", "nan")
 # the set drawn as UMAPs (two batches: the training one and the held-out one)
 FIGURE_DATASET = "neurips2021_bmmc_cite_starter"
 
