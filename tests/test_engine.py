@@ -53,6 +53,10 @@ def test_every_torch_model_file_is_a_torch_estimator():
         "ScMMMatcher",
         "ScMoGNN",
         "ScMoGNNMatcher",
+        "ScMoGNNEmbedding",
+        "ScMVAE",
+        "JAE",
+        "DCCA",
     }
     for _, cls in TORCH_ESTIMATORS:
         assert cls().device == "cpu"

@@ -18,7 +18,12 @@ def _reduce(X, n_components, seed):
     k = min(n_components, X.shape[1] - 1, X.shape[0] - 1)
     if k < 1:
         return None
-    return TruncatedSVD(n_components=k, random_state=seed).fit(X)
+    svd = TruncatedSVD(n_components=k, random_state=seed).fit(X)
+    # scikit-learn keeps components_ as a strided view; a pickle round trip
+    # stores it contiguous, which takes another BLAS path (last-bit
+    # differences): keep it contiguous from the start
+    svd.components_ = np.ascontiguousarray(svd.components_)
+    return svd
 
 
 def _project(svd, X):
