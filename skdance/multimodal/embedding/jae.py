@@ -146,9 +146,10 @@ class JAE(BaseJointEmbedding):
       (DataFrame or AnnData input), the S and G2/M scores are computed on
       the training cells with scanpy's ``score_genes_cell_cycle`` and the
       genes of ``cell_cycle_genes`` (Tirosh et al. 2016, matched
-      case-insensitively, so mouse names work); otherwise (no names, no
-      gene of a phase among them, or ``cell_cycle_genes=None``) the
-      embedding has no cycle part (``s = 0``).  ``cell_cycle_source_``
+      case-insensitively, so mouse names work); otherwise (no names, fewer
+      than two genes of a phase among them, fewer than 50 genes to draw
+      control genes from, or ``cell_cycle_genes=None``) the embedding has
+      no cycle part (``s = 0``).  ``cell_cycle_source_``
       says which happened.
 
     ``batch`` and ``cell_cycle`` are ``fit`` keywords, so they are routed
