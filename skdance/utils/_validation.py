@@ -221,6 +221,44 @@ def check_widths(value, name, *, allow_empty=False, what="hidden layer widths"):
     return tuple(int(d) for d in dims)
 
 
+def check_per_modality(value, name):
+    """Return ``value`` as a pair of positive ints, one per modality, or raise.
+
+    A single positive int applies to both modalities.
+
+    Parameters
+    ----------
+    value : int or pair of int
+        What a user passed (e.g. ``n_components`` of a per-modality LSI).
+    name : str
+        The parameter's name, for the error message.
+
+    Returns
+    -------
+    pair : tuple of (int, int)
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is neither a positive int nor a pair of them.
+    """
+    if isinstance(value, Integral):
+        pair = (value, value)
+    else:
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+    if len(pair) != 2 or any(
+        not isinstance(c, Integral) or isinstance(c, bool) or c < 1 for c in pair
+    ):
+        raise ValueError(
+            f"{name} must be a positive int or a pair of them (one per "
+            f"modality), got {value!r}."
+        )
+    return tuple(int(c) for c in pair)
+
+
 def check_n_clusters(estimator, n_samples):
     """Raise a clear error when ``estimator.n_clusters`` is missing or too large."""
     name = type(estimator).__name__

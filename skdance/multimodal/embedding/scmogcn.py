@@ -28,7 +28,11 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils._validation import (
+    check_per_modality,
+    check_random_state_int,
+    check_widths,
+)
 
 __all__ = ["ScMoGNNEmbedding"]
 
@@ -384,15 +388,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         return _DEFAULTS[self.variant][name] if isinstance(value, str) else value
 
     def _check_params(self):
-        comps = self.n_lsi_components
-        comps = (comps, comps) if isinstance(comps, Integral) else tuple(comps)
-        if len(comps) != 2 or any(
-            not isinstance(c, Integral) or isinstance(c, bool) or c < 1 for c in comps
-        ):
-            raise ValueError(
-                "n_lsi_components must be a positive int or a pair of them (one "
-                f"per modality), got {self.n_lsi_components!r}."
-            )
+        comps = check_per_modality(self.n_lsi_components, "n_lsi_components")
         dims = check_widths(
             self.hidden_dims, "hidden_dims", allow_empty=True, what="encoder widths"
         )

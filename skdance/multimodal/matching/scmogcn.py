@@ -21,7 +21,11 @@ from skdance.nn import (
     seeded,
     validation_split,
 )
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils._validation import (
+    check_per_modality,
+    check_random_state_int,
+    check_widths,
+)
 
 __all__ = ["ScMoGNNMatcher"]
 
@@ -247,15 +251,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
 
     # -- checks --------------------------------------------------------------
     def _check_params(self):
-        comps = self.n_components
-        comps = (comps, comps) if isinstance(comps, Integral) else tuple(comps)
-        if len(comps) != 2 or any(
-            not isinstance(c, Integral) or isinstance(c, bool) or c < 1 for c in comps
-        ):
-            raise ValueError(
-                "n_components must be a positive int or a pair of them (one per "
-                f"modality), got {self.n_components!r}."
-            )
+        comps = check_per_modality(self.n_components, "n_components")
         dims = check_widths(
             self.hidden_dims, "hidden_dims", allow_empty=True, what="encoder widths"
         )
