@@ -299,6 +299,33 @@ def test_merge_keeps_rows_not_rerun():
     assert merged.loc[("a", "m2", 0), "ari"] == 0.2
 
 
+def test_ranking_test_counts_paired_wins():
+    from benchmarks.tasks.modality_prediction import ranking_test
+
+    # two rows x two seeds; a beats b in 3 of 4 runs, b and c tie once
+    df = pd.DataFrame(
+        {
+            "dataset": ["r1"] * 6 + ["r2"] * 6,
+            "seed": [0, 0, 0, 1, 1, 1] * 2,
+            "model": ["a", "b", "c"] * 4,
+            "rmse": [0.1, 0.2, 0.3, 0.1, 0.2, 0.2, 0.3, 0.2, 0.5, 0.1, 0.4, 0.5],
+        }
+    )
+    table = ranking_test(df, order=("a", "b", "c")).set_index("better")
+    assert table.loc["a", ["comparisons", "wins", "rows_won", "rows"]].tolist() == [
+        4,
+        3,
+        2,
+        2,
+    ]
+    assert table.loc["a", "p_sign"] == pytest.approx(5 / 16)
+    # the tie is dropped: 3 comparisons, all won
+    assert table.loc["b", ["comparisons", "wins"]].tolist() == [3, 3]
+    assert table.loc["b", "p_sign"] == pytest.approx(1 / 8)
+    # a model missing from the table drops its pairs
+    assert ranking_test(df, order=("a", "z")).empty
+
+
 # -- the main job -----------------------------------------------------------------
 COMMITTED = _runner.RESULTS
 
