@@ -326,6 +326,24 @@ def test_ranking_test_counts_paired_wins():
     assert ranking_test(df, order=("a", "z")).empty
 
 
+def test_below_baseline_names_models_under_the_smoothed_pca():
+    from benchmarks.tasks.spatial_domain import below_baseline, below_baseline_text
+
+    df = pd.DataFrame(
+        {
+            "dataset": ["s1"] * 6 + ["s2"] * 3,
+            "model": ["smoothed PCA", "k-means (PCA)", "STAGATE"] * 3,
+            "seed": [0, 0, 0, 1, 1, 1, 0, 0, 0],
+            "ari": [0.5, 0.1, 0.45, 0.5, 0.1, 0.6, 0.3, 0.2, 0.2],
+        }
+    )
+    below = below_baseline(df)
+    # s1: STAGATE's mean 0.525 beats 0.5; s2: 0.2 < 0.3; k-means is a baseline
+    assert below[["dataset", "model"]].values.tolist() == [["s2", "STAGATE"]]
+    assert below_baseline_text(below).endswith("STAGATE on s2 (0.200 < 0.300).\n")
+    assert below_baseline_text(below.iloc[:0]).endswith("none.\n")
+
+
 # -- the main job -----------------------------------------------------------------
 COMMITTED = _runner.RESULTS
 

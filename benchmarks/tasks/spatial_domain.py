@@ -200,7 +200,12 @@ class SpatialDomainTask(Task):
         return {"dance_reported": self.reference.get(model, dataset)}
 
     def finish(self, results_dir, quick=False):
-        """Draw one PNG per slice: manual annotation | each model's domains."""
+        """Flag models below the smoothed PCA; one PNG per slice of domains."""
+        stem = f"{self.name}_quick" if quick else self.name
+        if (results_dir / f"{stem}.csv").exists():
+            below = below_baseline(pd.read_csv(results_dir / f"{stem}.csv"))
+            with open(results_dir / f"{stem}.md", "a") as md:
+                md.write("\n" + below_baseline_text(below))
         import matplotlib
 
         matplotlib.use("Agg")
@@ -222,6 +227,50 @@ class SpatialDomainTask(Task):
             written.append(figures / f"{stem}.png")
         self.maps = {}
         return written
+
+
+def below_baseline(df, baseline="smoothed PCA", metric="ari"):
+    """Models whose mean ``metric`` on a dataset is below the baseline's.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Result rows with ``dataset``, ``model`` and ``metric``.
+    baseline : str
+        The model to beat.
+    metric : str
+        Higher is better.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset``, ``model``, ``metric`` (its mean) and ``baseline`` (the
+        baseline's mean on that dataset), in the table's order; the other
+        baseline rows (k-means) are left out.
+    """
+    means = df.groupby(["dataset", "model"], sort=False)[metric].mean()
+    rows = []
+    for (dataset, model), value in means.items():
+        if model in SpatialDomainTask.baselines or (dataset, baseline) not in means:
+            continue
+        floor = means[(dataset, baseline)]
+        if value < floor:
+            rows.append(
+                {"dataset": dataset, "model": model, metric: value, baseline: floor}
+            )
+    return pd.DataFrame(rows, columns=["dataset", "model", metric, baseline])
+
+
+def below_baseline_text(below, baseline="smoothed PCA", metric="ari"):
+    """Markdown paragraph naming the models below the baseline."""
+    head = f"Models whose mean {metric.upper()} is below the {baseline} baseline: "
+    if below.empty:
+        return head + "none.\n"
+    items = [
+        f"{r.model} on {r.dataset} ({r[metric]:.3f} < {r[baseline]:.3f})"
+        for _, r in below.iterrows()
+    ]
+    return head + "; ".join(items) + ".\n"
 
 
 def _merged_maps(path, coords, truth, maps):
