@@ -272,7 +272,7 @@ def run(
     (results / f"{stem}.md").write_text(
         header(task, quick, jobs, device) + "\n\n" + md + "\n"
     )
-    for path in task.finish(results, quick):
+    for path in task.finish(results, quick, stem=stem):
         _log(verbose, f"{task.name}: written {path}")
     elapsed = time.perf_counter() - start
     print(

@@ -160,9 +160,18 @@ class Task:
         """Columns quoting DANCE beside our row (default: none)."""
         return {}
 
-    def finish(self, results_dir, quick=False):
-        """After the tables are written: extra outputs (figures); paths written."""
+    def finish(self, results_dir, quick=False, stem=None):
+        """After the tables are written: extra outputs (figures); paths written.
+
+        ``stem`` names the tables just written (``<stem>.csv`` and ``.md`` in
+        ``results_dir``; e.g. ``"spatial_domain_quick_cuda"``); None: the
+        CPU tables of ``quick``.
+        """
         return []
+
+    def table_stem(self, quick=False, stem=None):
+        """File stem of the tables ``finish`` reads (see :meth:`finish`)."""
+        return stem or (f"{self.name}_quick" if quick else self.name)
 
     # -- text --------------------------------------------------------------
     def protocol(self, quick=False):

@@ -225,7 +225,7 @@ class JointEmbeddingTask(Task):
     def reference_columns(self, model, dataset):
         return {"dance_reported": self.reference.get(model, dataset)}
 
-    def finish(self, results_dir, quick=False):
+    def finish(self, results_dir, quick=False, stem=None):
         """UMAPs of every model's embedding of the NeurIPS CITE starter."""
         if "truth" not in self.figure:
             return []

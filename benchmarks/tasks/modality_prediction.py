@@ -312,11 +312,11 @@ class ModalityPredictionTask(Task):
     def reference_columns(self, model, dataset):
         return {"dance_reported": self.reference.get(model, dataset)}
 
-    def finish(self, results_dir, quick=False):
+    def finish(self, results_dir, quick=False, stem=None):
         """Write the ranking test and the predicted vs measured proteins figure."""
         written = []
         if not quick:
-            written.append(self.write_ranking(results_dir))
+            written.append(self.write_ranking(results_dir, self.table_stem(stem=stem)))
         if "truth" not in self.figure:
             return written
         import matplotlib
@@ -337,11 +337,12 @@ class ModalityPredictionTask(Task):
         self.figure = {}
         return [*written, path]
 
-    def write_ranking(self, results_dir):
-        """Write ``modality_prediction_ranking.md`` from the full table."""
+    def write_ranking(self, results_dir, stem=None):
+        """Write ``<stem>_ranking.md`` from the table ``<stem>.csv``."""
         import pandas as pd
 
-        table = ranking_test(pd.read_csv(results_dir / f"{self.name}.csv"))
+        stem = stem or self.name
+        table = ranking_test(pd.read_csv(results_dir / f"{stem}.csv"))
         lines = [
             "# modality_prediction: DANCE's ranking, tested",
             "",
@@ -361,7 +362,7 @@ class ModalityPredictionTask(Task):
                 f"| {r.better} | {r.worse} | {r.wins} / {r.comparisons} "
                 f"| {r.rows_won} / {r.rows} | {r.p_sign:.3g} |"
             )
-        path = results_dir / f"{self.name}_ranking.md"
+        path = results_dir / f"{stem}_ranking.md"
         path.write_text("\n".join(lines) + "\n")
         return path
 

@@ -199,12 +199,12 @@ class SpatialDomainTask(Task):
     def reference_columns(self, model, dataset):
         return {"dance_reported": self.reference.get(model, dataset)}
 
-    def finish(self, results_dir, quick=False):
+    def finish(self, results_dir, quick=False, stem=None):
         """Flag models below the smoothed PCA; one PNG per slice of domains."""
-        stem = f"{self.name}_quick" if quick else self.name
-        if (results_dir / f"{stem}.csv").exists():
-            below = below_baseline(pd.read_csv(results_dir / f"{stem}.csv"))
-            with open(results_dir / f"{stem}.md", "a") as md:
+        table = self.table_stem(quick, stem)
+        if (results_dir / f"{table}.csv").exists():
+            below = below_baseline(pd.read_csv(results_dir / f"{table}.csv"))
+            with open(results_dir / f"{table}.md", "a") as md:
                 md.write("\n" + below_baseline_text(below))
         import matplotlib
 
@@ -219,12 +219,12 @@ class SpatialDomainTask(Task):
         for dataset, maps in self.maps.items():
             maps = dict(maps)
             coords, truth = maps.pop("coords"), maps.pop("truth")
-            stem = f"spatial_domain_{dataset}{'_quick' if quick else ''}"
-            maps = _merged_maps(figures / f"{stem}_labels.csv", coords, truth, maps)
+            fig_stem = f"spatial_domain_{dataset}{'_quick' if quick else ''}"
+            maps = _merged_maps(figures / f"{fig_stem}_labels.csv", coords, truth, maps)
             fig = spatial_domains_panel(coords, maps, truth=truth)
-            fig.savefig(figures / f"{stem}.png", dpi=80)
+            fig.savefig(figures / f"{fig_stem}.png", dpi=80)
             plt.close(fig)
-            written.append(figures / f"{stem}.png")
+            written.append(figures / f"{fig_stem}.png")
         self.maps = {}
         return written
 
