@@ -316,7 +316,9 @@ class ModalityPredictionTask(Task):
         """Write the ranking test and the predicted vs measured proteins figure."""
         written = []
         if not quick:
-            written.append(self.write_ranking(results_dir, self.table_stem(stem=stem)))
+            written.append(
+                self.write_ranking(results_dir, self.table_stem(quick, stem))
+            )
         if "truth" not in self.figure:
             return written
         import matplotlib
@@ -346,7 +348,7 @@ class ModalityPredictionTask(Task):
         lines = [
             "# modality_prediction: DANCE's ranking, tested",
             "",
-            "DANCE's Table 7 ranks the models scMoGNN < BABEL < CMAE < scMM "
+            f"DANCE's Table 7 ranks the models {' < '.join(DANCE_RANKING)} "
             "(RMSE). Each neighbouring pair is compared on every (dataset "
             "direction, seed) both ran on, same split and seed: wins = runs "
             "where the better-ranked model had the lower RMSE; rows_won = "
