@@ -15,6 +15,7 @@ from skdance.multimodal._scmogcn import (
     LSI,
     FeaturePropagation,
     MeanAggregation,
+    SparseTargetMSE,
     bipartite_matching,
     cell_feature_graph,
     correlation_links,
@@ -22,6 +23,7 @@ from skdance.multimodal._scmogcn import (
     read_gene_sets,
 )
 from skdance.multimodal.matching.scmogcn import ScMoGNNMatcher
+from skdance.multimodal.prediction import scmogcn as scmogcn_prediction
 from skdance.multimodal.prediction.scmogcn import ScMoGNN
 
 FAST = {"hidden_dim": 8, "n_layers": 2, "max_epochs": 5, "random_state": 0}
@@ -256,3 +258,39 @@ def test_matching_beats_random_on_cite(cite):
     ).fit(rna[train], adt[train])
     n = int((~train).sum())
     assert model.score(rna[~train], adt[~train]) * n > 3  # measured: ~7
+
+
+def test_sparse_target_mse_equals_elementwise_loss_and_gradient():
+    Y = sp.random(9, 7, density=0.3, random_state=1, format="csr") * 2.0
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 7)
+    H = torch.randn(9, 4, requires_grad=True)
+    closed = SparseTargetMSE(Y)(H, lin)
+    grads = torch.autograd.grad(closed, [H, lin.weight, lin.bias])
+    exact = torch.nn.functional.mse_loss(
+        lin(H), torch.tensor(Y.toarray(), dtype=torch.float32)
+    )
+    expected = torch.autograd.grad(exact, [H, lin.weight, lin.bias])
+    assert closed.item() == pytest.approx(exact.item(), rel=1e-6)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_prediction_large_sparse_target_is_not_densified(monkeypatch):
+    # the closed-form loss (taken for large sparse targets) trains the same
+    # model as the elementwise one, up to float rounding
+    X, Y = _paired()
+    Y = sp.csr_matrix(np.where(np.abs(Y) > 1.0, np.abs(Y), 0.0))
+    small = ScMoGNN(**FAST).fit(X[:50], Y[:50])
+    monkeypatch.setattr(scmogcn_prediction, "_DENSE_TARGET_MAX", 0)
+
+    def no_dense(*args, **kwargs):
+        raise AssertionError("the training targets were densified")
+
+    monkeypatch.setattr(scmogcn_prediction, "dense_rows", no_dense)
+    large = ScMoGNN(**FAST).fit(X[:50], Y[:50])
+    np.testing.assert_allclose(
+        large.predict(X[50:]), small.predict(X[50:]), rtol=1e-4, atol=1e-5
+    )
+    valid = [h["valid_loss"] for h in small.history_]
+    assert [h["valid_loss"] for h in large.history_] == pytest.approx(valid, rel=1e-5)

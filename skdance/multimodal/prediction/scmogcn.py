@@ -13,6 +13,7 @@ from skdance.graph._fit import fit_graph
 from skdance.multimodal._scmogcn import (
     MeanAggregation,
     ScMoGNNPredictionModule,
+    SparseTargetMSE,
     cell_feature_graph,
     cell_feature_weights,
     correlation_links,
@@ -34,6 +35,9 @@ __all__ = ["ScMoGNN"]
 
 # cells predicted at once
 _CHUNK_ROWS = 4096
+# a sparse target whose training block has more values than this is never
+# densified: the full-batch loss is computed in closed form
+_DENSE_TARGET_MAX = 2**25
 # without gene sets (DANCE's pathway file is not available offline) features
 # are linked by co-expression at this absolute Pearson correlation
 _CORRELATION_THRESHOLD = 0.5
@@ -321,10 +325,14 @@ class ScMoGNN(BaseModalityPredictor):
         full = cell_feature_graph(W, self.feature_links_, device)
         links = full.feature_to_feature
         full_batch = self.batch_size is None or self.batch_size >= train.size
+        sparse_target = sp.issparse(Y) and train.size * Y.shape[1] > _DENSE_TARGET_MAX
         if full_batch:
-            y_train = torch.from_numpy(
-                np.ascontiguousarray(dense_rows(Y, train), dtype=np.float32)
-            ).to(device)
+            if sparse_target:
+                target = SparseTargetMSE(Y[train], device)
+            else:
+                y_train = torch.from_numpy(
+                    np.ascontiguousarray(dense_rows(Y, train), dtype=np.float32)
+                ).to(device)
             train_t = torch.from_numpy(train).to(device)
         with seeded(seed) as gen:
             module = ScMoGNNPredictionModule(
@@ -362,8 +370,12 @@ class ScMoGNN(BaseModalityPredictor):
             def epoch(_):
                 module.train()
                 if full_batch:
-                    pred, _ = module(full)
-                    loss = torch.nn.functional.mse_loss(pred[train_t], y_train)
+                    if sparse_target:
+                        cells, _ = module.encoder(full)
+                        loss = target(module.mix(cells)[train_t], module.head)
+                    else:
+                        pred, _ = module(full)
+                        loss = torch.nn.functional.mse_loss(pred[train_t], y_train)
                     return trainer.step(optimizer, loss)
                 return trainer.minibatch_epoch(
                     optimizer,
@@ -374,14 +386,14 @@ class ScMoGNN(BaseModalityPredictor):
                     indices=train,
                 )
 
-            y_valid = dense_rows(Y, valid)
             valid_t = torch.from_numpy(valid).to(device)
 
             def validate():
                 module.eval()
                 with torch.no_grad():
-                    pred, _ = module(full)
-                return {"valid_loss": _rmse(self._finish(pred[valid_t]), y_valid)}
+                    cells, _ = module.encoder(full)
+                    h = module.mix(cells)[valid_t]
+                return {"valid_loss": self._rmse_rows(module.head, h, Y, valid)}
 
             self.best_epoch_ = trainer.run(
                 "train",
@@ -393,11 +405,29 @@ class ScMoGNN(BaseModalityPredictor):
             )
         module.eval()
         with torch.no_grad():
-            _, features_in = module(full)
+            _, features_in = module.encoder(full)
         self.feature_states_ = [f.cpu().numpy() for f in features_in]
         self.module_ = module.cpu()
         self.history_ = trainer.history
         self.n_iter_ = len(trainer.history)
+
+    def _rmse_rows(self, head, h, Y, rows):
+        """RMSE of ``head(h)`` (post-processed) against ``Y[rows]``, in row chunks."""
+        total = 0.0
+        for start in range(0, rows.size, _CHUNK_ROWS):
+            stop = start + _CHUNK_ROWS
+            pred = self._finish(head(h[start:stop]))
+            block = Y[rows[start:stop]]
+            if sp.issparse(block):  # sum (pred - y)^2 without densifying y
+                block = sp.csr_matrix(block, dtype=np.float64)
+                total += float(
+                    (pred * pred).sum()
+                    - 2.0 * block.multiply(pred).sum()
+                    + block.multiply(block).sum()
+                )
+            else:
+                total += float(((pred - block) ** 2).sum())
+        return float(np.sqrt(total / (rows.size * Y.shape[1])))
 
     def _finish(self, pred):
         """Output post-processing: tensor -> float64 array, clipped at 0 if asked."""
@@ -424,12 +454,11 @@ class ScMoGNN(BaseModalityPredictor):
 
 def _column_means(Y, rows):
     """Mean of every column of ``Y`` over ``rows`` (float32), sparse or dense."""
+    if sp.issparse(Y):
+        total = np.asarray(sp.csr_matrix(Y[rows], dtype=np.float64).sum(axis=0))
+        return (total.ravel() / max(rows.size, 1)).astype(np.float32)
     total = np.zeros(Y.shape[1])
     for start in range(0, rows.size, _CHUNK_ROWS):
-        block = dense_rows(Y, rows[start : start + _CHUNK_ROWS])
-        total += block.astype(np.float64).sum(axis=0)
+        block = np.asarray(Y[rows[start : start + _CHUNK_ROWS]], dtype=np.float64)
+        total += block.sum(axis=0)
     return (total / max(rows.size, 1)).astype(np.float32)
-
-
-def _rmse(pred, target):
-    return float(np.sqrt(np.mean((pred - np.asarray(target, dtype=np.float64)) ** 2)))
