@@ -33,8 +33,10 @@ from skdance.utils._validation import check_random_state_int
 
 __all__ = ["ScMoGNN"]
 
-# cells predicted at once
+# cells predicted at once: at most _CHUNK_ROWS, and at most _CHUNK_VALUES
+# predicted values (wide outputs such as 25,734 peaks get fewer cells)
 _CHUNK_ROWS = 4096
+_CHUNK_VALUES = 2**22
 # a sparse target whose training block has more values than this is never
 # densified: the full-batch loss is computed in closed form
 _DENSE_TARGET_MAX = 2**25
@@ -414,8 +416,9 @@ class ScMoGNN(BaseModalityPredictor):
     def _rmse_rows(self, head, h, Y, rows):
         """RMSE of ``head(h)`` (post-processed) against ``Y[rows]``, in row chunks."""
         total = 0.0
-        for start in range(0, rows.size, _CHUNK_ROWS):
-            stop = start + _CHUNK_ROWS
+        chunk = _chunk_rows(Y.shape[1])
+        for start in range(0, rows.size, chunk):
+            stop = start + chunk
             pred = self._finish(head(h[start:stop]))
             block = Y[rows[start:stop]]
             if sp.issparse(block):  # sum (pred - y)^2 without densifying y
@@ -431,8 +434,8 @@ class ScMoGNN(BaseModalityPredictor):
 
     def _finish(self, pred):
         """Output post-processing: tensor -> float64 array, clipped at 0 if asked."""
-        pred = pred.detach().cpu().numpy().astype(np.float64)
-        return np.maximum(pred, 0.0) if self.output_relu_ else pred
+        pred = pred.detach().cpu().numpy().astype(np.float64, copy=False)
+        return np.maximum(pred, 0.0, out=pred) if self.output_relu_ else pred
 
     # -- predict -------------------------------------------------------------
     def _predict(self, X):
@@ -444,12 +447,16 @@ class ScMoGNN(BaseModalityPredictor):
         features_in = [torch.from_numpy(f).double() for f in self.feature_states_]
         parts = []
         with torch.no_grad():
-            for start in range(0, W.shape[0], _CHUNK_ROWS):
-                to_cell = MeanAggregation(
-                    W[start : start + _CHUNK_ROWS], dtype=torch.float64
-                )
+            chunk = _chunk_rows(self.n_features_mod2_)
+            for start in range(0, W.shape[0], chunk):
+                to_cell = MeanAggregation(W[start : start + chunk], dtype=torch.float64)
                 parts.append(self._finish(module.predict_cells(to_cell, features_in)))
         return np.vstack(parts)
+
+
+def _chunk_rows(n_outputs):
+    """Cells per chunk when ``n_outputs`` values are predicted for each."""
+    return max(1, min(_CHUNK_ROWS, _CHUNK_VALUES // max(n_outputs, 1)))
 
 
 def _column_means(Y, rows):
