@@ -145,6 +145,10 @@ def test_matcher_contract(cite):
         CCAMatcher().fit(rna.X, adt.X[:-1])
     with pytest.raises(ValueError, match="second-modality features"):
         model.match(test_rna, _dense(test_adt.X)[:, :-1])
+    # match scores any two sets of cells; score needs pairs
+    assert model.match(test_rna[:10], test_adt[:12]).shape == (10, 12)
+    with pytest.raises(ValueError, match="same number of cells; got 10 and 12"):
+        model.score(test_rna[:10], test_adt[:12])
 
 
 def test_joint_embedding_contract(cite):

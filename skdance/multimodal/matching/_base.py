@@ -149,7 +149,21 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
         -------
         score : float
             In [0, 1]; ``1 / n_cells`` for random guessing.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` and ``y`` hold different numbers of cells (``match``
+            itself accepts any two sets of cells; the score needs pairs).
         """
+        n_x, n_y = (a.shape[0] if hasattr(a, "shape") else len(a) for a in (X, y))
+        if n_x != n_y:
+            raise ValueError(
+                f"{type(self).__name__}.score needs paired cells (row i of X "
+                f"with row i of y), so X and y must hold the same number of "
+                f"cells; got {n_x} and {n_y}. Use match() to score unpaired "
+                "sets of different sizes."
+            )
         return matching_score(self.match(X, y))
 
     def __sklearn_tags__(self):
