@@ -445,13 +445,14 @@ class ScMoGNN(BaseModalityPredictor):
         # cells predicted with it (inputs and weights are float32 values)
         module = copy.deepcopy(self.module_).double()
         features_in = [torch.from_numpy(f).double() for f in self.feature_states_]
-        parts = []
+        out = np.empty((W.shape[0], self.n_features_mod2_))  # filled chunk by chunk
         with torch.no_grad():
             chunk = _chunk_rows(self.n_features_mod2_)
             for start in range(0, W.shape[0], chunk):
                 to_cell = MeanAggregation(W[start : start + chunk], dtype=torch.float64)
-                parts.append(self._finish(module.predict_cells(to_cell, features_in)))
-        return np.vstack(parts)
+                pred = module.predict_cells(to_cell, features_in)
+                out[start : start + chunk] = self._finish(pred)
+        return out
 
 
 def _chunk_rows(n_outputs):
