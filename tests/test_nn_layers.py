@@ -209,3 +209,20 @@ def test_cell_gene_inputs():
     )
     with pytest.raises(ValueError, match="cells \\+ genes"):
         cell_gene_inputs(KNNGraph(n_neighbors=1), X)
+
+
+def test_stack_rows_fills_one_float64_array_from_chunks():
+    from skdance.nn import stack_rows
+
+    X = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    calls = []
+
+    def block(start, stop):
+        calls.append((start, stop))
+        return torch.from_numpy(X[start:stop])
+
+    out = stack_rows(block, 7, chunk_rows=3)
+    assert calls == [(0, 3), (3, 6), (6, 7)]
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, X.astype(np.float64))
+    assert stack_rows(block, 0).shape == (0, 0)

@@ -47,7 +47,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from skdance.nn import TORCH_CONSTRAINTS, FCLayers, Trainer, minibatches, seeded
-from skdance.nn._counts import CHUNK_ROWS, dense_rows
+from skdance.nn._counts import dense_rows, stack_rows
 from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = [
@@ -309,14 +309,11 @@ def fit_cmae(estimator, X, Y, *, decoupled_weight_decay=False):
 def _chunked(module, X, fn):
     """Apply ``fn(module, dense rows)`` to ``CHUNK_ROWS`` rows at a time."""
     X = as_rows(X)
-    out = []
     with torch.no_grad():
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            block = _rows(X, slice(start, start + CHUNK_ROWS), "cpu")
-            out.append(fn(module, block).numpy())
-    if not out:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(out).astype(np.float64)
+        return stack_rows(
+            lambda start, stop: fn(module, _rows(X, slice(start, stop), "cpu")),
+            X.shape[0],
+        )
 
 
 def latent(module, X, modality):

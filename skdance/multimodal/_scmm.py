@@ -35,7 +35,7 @@ from skdance.nn import (
     validation_split,
     zinb_nll,
 )
-from skdance.nn._counts import CHUNK_ROWS
+from skdance.nn._counts import CHUNK_ROWS, stack_rows
 from skdance.utils._validation import check_random_state_int, check_widths
 
 __all__ = [
@@ -394,27 +394,25 @@ class _Rows:
 def encode_rows(module, X, modality, likelihood):
     """Posterior locations of all rows of ``X`` (CHUNK_ROWS at a time), float64."""
     rows = _Rows(X, likelihood in _COUNT_LIKELIHOODS)
-    out = []
     module.eval()
+
+    def block(start, stop):
+        return module.latent(*rows.batch(np.arange(start, stop), "cpu"), modality)
+
     with torch.no_grad():
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            idx = np.arange(start, min(start + CHUNK_ROWS, X.shape[0]))
-            x, lib = rows.batch(idx, "cpu")
-            out.append(module.latent(x, lib, modality).numpy())
-    return np.concatenate(out).astype(np.float64)
+        return stack_rows(block, X.shape[0])
 
 
 def predict_rows(module, X, likelihood):
     """Cross-modal predictions of all rows of ``X`` (CHUNK_ROWS at a time)."""
     rows = _Rows(X, likelihood != "normal")
-    out = []
     module.eval()
+
+    def block(start, stop):
+        return module.predict_mod2(*rows.batch(np.arange(start, stop), "cpu"))
+
     with torch.no_grad():
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            idx = np.arange(start, min(start + CHUNK_ROWS, X.shape[0]))
-            x, lib = rows.batch(idx, "cpu")
-            out.append(module.predict_mod2(x, lib).numpy())
-    return np.concatenate(out).astype(np.float64)
+        return stack_rows(block, X.shape[0])
 
 
 def fit_scmm(estimator, X, Y):

@@ -20,6 +20,7 @@ from skdance.nn._counts import (
     dense_rows,
     median_total,
     size_factors,
+    stack_rows,
 )
 from skdance.nn._dec import (
     kl_clustering_loss,
@@ -109,6 +110,7 @@ __all__ = [
     "reconstruction_mse",
     "seeded",
     "size_factors",
+    "stack_rows",
     "sparse_matmul",
     "student_t_assignment",
     "target_distribution",

@@ -20,6 +20,7 @@ __all__ = [
     "column_mean_std",
     "dense_rows",
     "median_total",
+    "stack_rows",
     "size_factors",
 ]
 
@@ -100,6 +101,47 @@ def dense_rows(X, rows=slice(None)):
     """Rows of ``X`` (sparse or dense) as a dense array, nothing else densified."""
     block = X[rows]
     return block.toarray() if sp.issparse(block) else np.asarray(block)
+
+
+def stack_rows(fn, n_rows, chunk_rows=CHUNK_ROWS):
+    """Stack ``fn(start, stop)`` over row chunks into one float64 array.
+
+    The output is allocated once, at its final size, and filled chunk by
+    chunk: a wide output (e.g. 25,734 predicted peaks per cell) is held once,
+    not again as a list of chunks and their concatenation.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(start, stop)`` returns the (stop - start, n_columns) block of
+        rows ``start:stop`` (ndarray or CPU tensor).
+    n_rows : int
+        Number of rows.
+    chunk_rows : int, default=CHUNK_ROWS
+        Rows per call.
+
+    Returns
+    -------
+    out : ndarray of shape (n_rows, n_columns), float64
+        ``(0, 0)`` when ``n_rows`` is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.nn import stack_rows
+    >>> stack_rows(lambda a, b: np.arange(a, b)[:, None] * [1, 10], 5, 2)[:, 1]
+    array([ 0., 10., 20., 30., 40.])
+    """
+    out = np.zeros((0, 0))
+    for start in range(0, n_rows, chunk_rows):
+        stop = min(start + chunk_rows, n_rows)
+        block = fn(start, stop)
+        if hasattr(block, "numpy"):
+            block = block.numpy()
+        if start == 0:
+            out = np.empty((n_rows, block.shape[1]))
+        out[start:stop] = block
+    return out
 
 
 def _row_blocks(X, chunk_rows, shift=None):
