@@ -139,7 +139,7 @@ def test_second_modality_defects_rejected(name, cls):
         with pytest.raises(ValueError, match="features"):
             est.match(data.X, data.mod2[:, :-1])
         # score needs the paired cells: a different number of Y cells is not
-        with pytest.raises(ValueError, match="square"):
+        with pytest.raises(ValueError, match="needs paired cells"):
             est.score(data.X, data.mod2[:-3])
 
 

@@ -63,6 +63,6 @@ def test_bad_input():
     model = CCAMatcher(n_pcs=3, n_components=2).fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         model.match(X, Y[:, :3])
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(ValueError, match="needs paired cells"):
         model.score(X, Y[:10])
     assert np.all(np.isfinite(Y)) and not np.isnan(Y_nan[1:]).any()  # untouched
