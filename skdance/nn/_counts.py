@@ -20,8 +20,8 @@ __all__ = [
     "column_mean_std",
     "dense_rows",
     "median_total",
-    "stack_rows",
     "size_factors",
+    "stack_rows",
 ]
 
 #: Rows densified at once when statistics are computed or rows are encoded.

@@ -27,6 +27,7 @@ from skdance.nn import (
     cell_gene_inputs,
     dense_rows,
     seeded,
+    stack_rows,
     validation_split,
 )
 from skdance.utils._validation import check_random_state_int
@@ -445,14 +446,13 @@ class ScMoGNN(BaseModalityPredictor):
         # cells predicted with it (inputs and weights are float32 values)
         module = copy.deepcopy(self.module_).double()
         features_in = [torch.from_numpy(f).double() for f in self.feature_states_]
-        out = np.empty((W.shape[0], self.n_features_mod2_))  # filled chunk by chunk
+
+        def block(start, stop):
+            to_cell = MeanAggregation(W[start:stop], dtype=torch.float64)
+            return self._finish(module.predict_cells(to_cell, features_in))
+
         with torch.no_grad():
-            chunk = _chunk_rows(self.n_features_mod2_)
-            for start in range(0, W.shape[0], chunk):
-                to_cell = MeanAggregation(W[start : start + chunk], dtype=torch.float64)
-                pred = module.predict_cells(to_cell, features_in)
-                out[start : start + chunk] = self._finish(pred)
-        return out
+            return stack_rows(block, W.shape[0], _chunk_rows(self.n_features_mod2_))
 
 
 def _chunk_rows(n_outputs):
