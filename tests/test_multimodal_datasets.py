@@ -154,3 +154,85 @@ def test_read_competition_layout(tmp_path):
     (tmp_path / f"{prefix.name}.output_test_mod1.h5ad").unlink()
     with pytest.raises(FileNotFoundError, match="test_mod1"):
         read_competition(prefix)
+
+
+def _phase2_set(folder, stem, first, second, n_train=8, n_test=4):
+    """The organisers' four files; ``first``/``second``: (features, kind)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = folder / f"{stem}.censor_dataset"
+    rng = np.random.default_rng(0)
+    for split, n, batch in (("train", n_train, "s1d1"), ("test", n_test, "s4d1")):
+        obs = pd.DataFrame(
+            {"batch": [batch] * n}, index=[f"{split}{i}" for i in range(n)]
+        )
+        for mod, (p, kind) in (("mod1", first), ("mod2", second)):
+            counts = sp.csr_matrix(rng.poisson(2.0, size=(n, p)).astype(np.float32))
+            var = pd.DataFrame(
+                {"feature_types": [kind] * p}, index=[f"{kind}{j}" for j in range(p)]
+            )
+            adata = ad.AnnData(counts.log1p(), obs=obs, var=var)
+            adata.layers["counts"] = counts
+            adata.write_h5ad(f"{prefix}.output_{split}_{mod}.h5ad")
+    return prefix
+
+
+def test_load_multimodal_reads_competition_files_by_dance_name(tmp_path):
+    _phase2_set(
+        tmp_path / "openproblems_bmmc_cite_phase2_rna",
+        "openproblems_bmmc_cite_phase2_rna",
+        (5, "GEX"),
+        (3, "ADT"),
+    )
+    for name in ("openproblems_bmmc_cite_phase2_rna", "openproblems_bmmc_cite_phase2"):
+        rna, adt = load_multimodal(name, data_home=tmp_path)
+        assert rna.shape == (12, 5) and adt.shape == (12, 3)
+        assert (rna.uns["modality"], adt.uns["modality"]) == ("GEX", "ADT")
+        assert rna.obs["is_train"].sum() == 8 and list(rna.obs_names[:2]) == [
+            "train0",
+            "train1",
+        ]
+        assert sp.isspmatrix_csr(rna.X) and sp.isspmatrix_csr(adt.layers["counts"])
+    # the organisers' split, not a random or batch one
+    rna_tr, adt_tr, rna_te, adt_te = split_multimodal(rna, adt)
+    assert list(rna_te.obs_names) == [f"test{i}" for i in range(4)]
+    assert list(adt_tr.obs_names) == list(rna_tr.obs_names)
+    counts_rna, _ = load_multimodal(name, data_home=tmp_path, units="counts")
+    np.testing.assert_array_equal(
+        counts_rna.X.toarray(), rna.layers["counts"].toarray()
+    )
+    assert not np.allclose(counts_rna.X.toarray(), rna.X.toarray())
+
+
+def test_load_multimodal_competition_mod2_direction_puts_gex_first(tmp_path):
+    # DANCE's ``_mod2`` files have the second modality as mod1 (ADT2GEX)
+    _phase2_set(
+        tmp_path, "openproblems_bmmc_multiome_phase2_mod2", (7, "ATAC"), (4, "GEX")
+    )
+    rna, atac = load_multimodal(
+        "openproblems_bmmc_multiome_phase2_mod2", data_home=tmp_path
+    )
+    assert rna.var_names[0] == "GEX0" and atac.var_names[0] == "ATAC0"
+    assert (rna.n_vars, atac.n_vars, atac.uns["modality"]) == (4, 7, "ATAC")
+
+
+def test_competition_files_checksums_and_missing_files(tmp_path):
+    prefix = _phase2_set(
+        tmp_path, "openproblems_bmmc_cite_phase2_rna", (5, "GEX"), (3, "ADT")
+    )
+    good = sha256sum(f"{prefix}.output_test_mod2.h5ad")
+    rna, _ = load_multimodal(
+        "openproblems_bmmc_cite_phase2_rna",
+        data_home=tmp_path,
+        sha256={"test_mod2": good.upper()},
+    )
+    assert rna.n_obs == 12
+    with pytest.raises(OSError, match="Checksum mismatch.*train_mod1"):
+        read_competition(prefix, sha256={"train_mod1": good})
+    with pytest.raises(ValueError, match="sha256 keys"):
+        read_competition(prefix, sha256={"train": good})
+    with pytest.raises(FileNotFoundError, match="not under.*skdance ships no copy"):
+        load_multimodal("openproblems_bmmc_multiome_phase2", data_home=tmp_path)
+    with pytest.raises(ValueError, match="for the competition files"):
+        load_multimodal("neurips2021_bmmc_cite_starter", sha256={"train_mod1": good})
+    with pytest.raises(ValueError, match="Unknown multimodal dataset"):
+        load_multimodal("openproblems_bmmc_cite_phase1")

@@ -17,15 +17,23 @@ Raw counts stay in ``layers["counts"]`` where the source has them, for the
 models whose likelihood needs counts.  :func:`split_multimodal` holds out
 whole batches, the competition's protocol, and :func:`read_competition`
 reads the competition's own train/test files (DANCE's
-``openproblems_bmmc_{cite,multiome}_phase2_*`` data) from a folder.
+``openproblems_bmmc_{cite,multiome}_phase2_*`` data) from a folder;
+:func:`load_multimodal` loads them by DANCE's names too.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from skdance.datasets._base import REGISTRY, RemoteFile, fetch_file
+from skdance.datasets._base import (
+    REGISTRY,
+    RemoteFile,
+    fetch_file,
+    get_data_home,
+    sha256sum,
+)
 
 __all__ = [
     "MULTIMODAL_DATASETS",
@@ -205,7 +213,7 @@ def _competition_units(adata, modality, shipped_normalized):
     return adata
 
 
-def load_multimodal(name, data_home=None, *, units="competition"):
+def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
     """Load a real paired multimodal set: (gene expression, second modality).
 
     Parameters
@@ -217,14 +225,29 @@ def load_multimodal(name, data_home=None, *, units="competition"):
         cells, 46 proteins), ``"cbmc_citeseq"`` (8,617 cells, 10
         proteins); GEX + ATAC ``"snareseq_mouse_cortex"`` (10,309 cells,
         25,734 peaks), ``"neurips2021_bmmc_multiome_starter"`` (500 cells)
-        and ``"scicar_mouse_kidney"`` (554 cells).
+        and ``"scicar_mouse_kidney"`` (554 cells).  Or one of DANCE's
+        names for the full competition files,
+        ``"openproblems_bmmc_{cite,multiome}_phase2[_rna|_mod2]"``: skdance
+        ships no copy of these (1-6 GB); place the organisers' four files
+        (``<name>.censor_dataset.output_{train,test}_mod{1,2}.h5ad``) in
+        ``data_home`` or ``data_home/<name>/`` (no suffix means ``_rna``).
+        Their cells are train then test, ``obs["is_train"]`` tells which,
+        and :func:`split_multimodal` splits on it.
     data_home : str or path-like, default=None
         Folder holding the files (default ``$SKDANCE_DATA``).
     units : {"competition", "counts"}, default="competition"
         ``"competition"``: ``X`` in the NeurIPS 2021 units (log-normalised
-        GEX, CLR ADT, binarised ATAC; see the module docstring);
+        GEX, CLR ADT, binarised ATAC; see the module docstring; the
+        competition files' ``X`` is kept as the organisers ship it);
         ``"counts"``: ``X`` = raw counts (``ValueError`` where the source
         ships none: CBMC's proteins).
+    sha256 : dict, default=None
+        Competition files only: expected hex digests by part
+        (``"train_mod1"``, ``"train_mod2"``, ``"test_mod1"``,
+        ``"test_mod2"``), checked before reading (see
+        :func:`read_competition`).  The registered sets are always
+        verified against skdance's own digests; the organisers publish
+        none for the phase-2 files, so skdance cannot record them.
 
     Returns
     -------
@@ -242,12 +265,21 @@ def load_multimodal(name, data_home=None, *, units="competition"):
     >>> rna.shape, adt.shape, adt.uns["modality"]  # doctest: +SKIP
     ((600, 1000), (600, 134), 'ADT')
     """
-    if name not in _SPECS:
-        raise ValueError(
-            f"Unknown multimodal dataset {name!r}; choose one of {MULTIMODAL_DATASETS}."
-        )
     if units not in ("competition", "counts"):
         raise ValueError(f"units must be 'competition' or 'counts', got {units!r}.")
+    if _PHASE2.fullmatch(name):
+        return _load_phase2(name, data_home, units, sha256)
+    if name not in _SPECS:
+        raise ValueError(
+            f"Unknown multimodal dataset {name!r}; choose one of "
+            f"{MULTIMODAL_DATASETS} or a competition name "
+            "'openproblems_bmmc_{cite,multiome}_phase2[_rna|_mod2]'."
+        )
+    if sha256 is not None:
+        raise ValueError(
+            "sha256= is for the competition files; the registered sets are "
+            "verified against skdance's own digests."
+        )
     from skdance.datasets._loaders import _read_h5ad
 
     spec = _SPECS[name]
@@ -271,6 +303,59 @@ def load_multimodal(name, data_home=None, *, units="competition"):
     return tuple(out)
 
 
+_PHASE2 = re.compile(r"openproblems_bmmc_(cite|multiome)_phase2(_rna|_mod2)?")
+
+
+def _load_phase2(name, data_home, units, sha256):
+    """(rna, mod2) of a competition set: train then test, ``obs["is_train"]``."""
+    import anndata as ad
+
+    kind, suffix = _PHASE2.fullmatch(name).groups()
+    stem = name if suffix else f"{name}_rna"
+    home = get_data_home(data_home)
+    candidates = [
+        home / stem / f"{stem}.censor_dataset",
+        home / f"{stem}.censor_dataset",
+    ]
+    for prefix in candidates:
+        if Path(f"{prefix}.output_train_mod1.h5ad").exists():
+            break
+    else:
+        raise FileNotFoundError(
+            f"The competition files of {name!r} are not under {home}: looked for "
+            + " and ".join(f"{p}.output_train_mod1.h5ad" for p in candidates)
+            + ". skdance ships no copy; download the organisers' phase-2 files "
+            "(DANCE fetches them for its multimodality tasks) and set "
+            "SKDANCE_DATA or data_home= to their folder."
+        )
+    train1, train2, test1, test2 = read_competition(prefix, sha256=sha256)
+    modality = "ADT" if kind == "cite" else "ATAC"
+    pairs = [(train1, test1), (train2, test2)]
+    if stem.endswith("_mod2"):  # the organisers' mod1 is the second modality
+        pairs.reverse()
+    out = []
+    for (train, test), what in zip(pairs, ("GEX", modality), strict=True):
+        adata = ad.concat([train, test], merge="same", uns_merge="first")
+        adata.obs["is_train"] = np.r_[
+            np.ones(train.n_obs, dtype=bool), np.zeros(test.n_obs, dtype=bool)
+        ]
+        if units == "counts":
+            if "counts" not in adata.layers:
+                raise ValueError(
+                    f"{name}'s {what} file has no layers['counts']; use "
+                    "units='competition'."
+                )
+            adata.X = _csr(adata.layers["counts"])
+        else:
+            adata.X = _csr(adata.X)
+        if "counts" in adata.layers:
+            adata.layers["counts"] = _csr(adata.layers["counts"])
+        adata.uns["modality"] = what
+        adata.uns["test_batches"] = []
+        out.append(adata)
+    return tuple(out)
+
+
 def split_multimodal(rna, mod2, *, test_batches=None, test_size=0.2, random_state=0):
     """Split paired cells into train and test, holding out whole batches.
 
@@ -284,7 +369,9 @@ def split_multimodal(rna, mod2, *, test_batches=None, test_size=0.2, random_stat
     rna, mod2 : anndata.AnnData
         The pair :func:`load_multimodal` returns (same cells, same order).
     test_batches : list of str, default=None
-        Batches (``obs["batch"]``) to hold out.  Default: the set's own
+        Batches (``obs["batch"]``) to hold out.  Default: the organisers'
+        split where ``rna.obs["is_train"]`` exists (the competition files),
+        else the set's own
         (``rna.uns["test_batches"]``; NeurIPS starters: ``s1d2``), else the
         last quarter of the sorted batches, at least one, when there are
         two or more (SNARE-seq: 3 of 12 libraries; sci-CAR: replicate 2),
@@ -305,6 +392,14 @@ def split_multimodal(rna, mod2, *, test_batches=None, test_size=0.2, random_stat
             "modalities must describe the same cells."
         )
     batches = rna.obs["batch"].to_numpy() if "batch" in rna.obs else None
+    if test_batches is None and "is_train" in rna.obs:
+        test = ~rna.obs["is_train"].to_numpy(dtype=bool)
+        return (
+            rna[~test].copy(),
+            mod2[~test].copy(),
+            rna[test].copy(),
+            mod2[test].copy(),
+        )
     if test_batches is None:
         test_batches = rna.uns.get("test_batches")
     test = holdout_mask(
@@ -362,7 +457,7 @@ def holdout_mask(
     return test
 
 
-def read_competition(path):
+def read_competition(path, *, sha256=None):
     """Read the NeurIPS 2021 competition's train/test files from a folder.
 
     DANCE trains on the organisers' phase-2 files (e.g.
@@ -375,6 +470,10 @@ def read_competition(path):
     path : str or path-like
         ``<folder>/<name>.censor_dataset`` (the prefix before
         ``.output_train_mod1.h5ad``), or a folder with one set.
+    sha256 : dict, default=None
+        Expected hex digests by part (``"train_mod1"``, ``"train_mod2"``,
+        ``"test_mod1"``, ``"test_mod2"``; any subset).  A file whose digest
+        differs raises ``OSError`` before it is read.
 
     Returns
     -------
@@ -394,11 +493,22 @@ def read_competition(path):
                 f"found {len(found)}."
             )
         path = Path(str(found[0])[: -len(".output_train_mod1.h5ad")])
+    names = ("train_mod1", "train_mod2", "test_mod1", "test_mod2")
+    sha256 = dict(sha256 or {})
+    unknown = sorted(set(sha256) - set(names))
+    if unknown:
+        raise ValueError(f"sha256 keys must be among {names}; got {unknown}.")
     parts = []
-    for part in ("train_mod1", "train_mod2", "test_mod1", "test_mod2"):
+    for part in names:
         file = Path(f"{path}.output_{part}.h5ad")
         if not file.exists():
             raise FileNotFoundError(f"Missing competition file {file}.")
+        actual = sha256sum(file) if part in sha256 else None
+        if actual is not None and actual != sha256[part].lower():
+            raise OSError(
+                f"Checksum mismatch for {file}: expected sha256 {sha256[part]}, "
+                f"got {actual}."
+            )
         adata = ad.read_h5ad(file)
         adata.X = sp.csr_matrix(adata.X)
         parts.append(adata)
