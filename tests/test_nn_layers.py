@@ -226,3 +226,21 @@ def test_stack_rows_fills_one_float64_array_from_chunks():
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, X.astype(np.float64))
     assert stack_rows(block, 0).shape == (0, 0)
+
+
+def test_sparse_matmul_with_prebuilt_transpose_matches_torch_gradient():
+    from skdance.nn import sparse_matmul, to_torch_sparse
+
+    A = sp.random(7, 5, density=0.4, random_state=1, format="csr", dtype=np.float32)
+    h = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for adj_t in (None, to_torch_sparse(A.T)):
+        x = h.clone().requires_grad_(True)
+        out = sparse_matmul(to_torch_sparse(A), x, adj_t)
+        (out * torch.arange(21.0).reshape(7, 3)).sum().backward()
+        torch.testing.assert_close(out, torch.from_numpy(A.toarray()) @ h)
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+    # a dense operator takes the plain product
+    dense = torch.from_numpy(A.toarray())
+    torch.testing.assert_close(sparse_matmul(dense, h), dense @ h)

@@ -14,12 +14,11 @@ from sklearn.metrics import adjusted_rand_score
 from torch.nn import functional as F
 
 from skdance.graph import KNNGraph
-from skdance.nn import Trainer, clip_gradients_in_step
+from skdance.nn import Trainer, clip_gradients_in_step, to_torch_sparse
 from skdance.spatial.domain.stagate import (
     STAGATE,
     STAGATEModule,
     _Expression,
-    _torch_csr,
     _with_self_loops,
     spot_spacing,
 )
@@ -79,7 +78,7 @@ def _module_and_graph(n_genes=30, hidden_dims=(16,), latent_dim=4):
         KNNGraph(n_neighbors=5, symmetrize=False).fit_transform(coords)
     )
     module = STAGATEModule(n_genes, hidden_dims, latent_dim)
-    return module, (_torch_csr(A), None, 0.0), A
+    return module, (to_torch_sparse(A), None, 0.0), A
 
 
 def test_tied_decoder_owns_no_weights():

@@ -25,7 +25,6 @@ by :class:`MeanAggregation`.
 """
 
 import os
-import warnings
 from collections.abc import Mapping
 from math import gcd
 from typing import NamedTuple
@@ -40,7 +39,8 @@ from torch.nn import functional as F
 
 from skdance.graph._bipartite import _CHUNK, correlation_links
 from skdance.graph._bipartite import _float_csc as _csc
-from skdance.nn import FCLayers
+from skdance.nn import FCLayers, sparse_matmul
+from skdance.nn._graph_layers import _csr_tensor
 from skdance.preprocessing._utils import normalize_rows
 
 __all__ = [
@@ -231,29 +231,6 @@ def gene_set_links(gene_sets, feature_names, X):
 
 
 # -- graphs (torch) ----------------------------------------------------------
-def _csr_tensor(crow, col, values, shape):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
-
-
-class _FixedSparseMatmul(torch.autograd.Function):
-    """``A @ h`` for a constant sparse ``A`` whose transpose is given.
-
-    The gradient ``A.T @ grad`` uses the prebuilt CSR transpose: torch's own
-    backward of ``torch.sparse.mm`` transposes ``A`` on every call.
-    """
-
-    @staticmethod
-    def forward(ctx, h, A, A_t):
-        ctx.A_t = A_t
-        return torch.sparse.mm(A, h)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return torch.sparse.mm(ctx.A_t, grad.contiguous()), None, None
-
-
 class SparseTargetMSE:
     """Mean squared error of a linear layer against a sparse target, in closed form.
 
@@ -311,7 +288,7 @@ class SparseTargetMSE:
         H1 = torch.cat([H.double(), H.new_ones(n, 1, dtype=torch.float64)], 1)
         W1 = torch.cat([linear.weight, linear.bias[:, None]], 1).double()
         squares = ((H1.T @ H1) * (W1.T @ W1)).sum()
-        cross = (H1 * _FixedSparseMatmul.apply(W1, self.Y, self.Y_t)).sum()
+        cross = (H1 * sparse_matmul(self.Y, W1, self.Y_t)).sum()
         return (squares - 2.0 * cross + self.y_sq) / (n * p)
 
 
@@ -377,7 +354,7 @@ class MeanAggregation:
             if self._fixed is None:
                 self._fixed = self._tensors(self.values)
             A, A_t = self._fixed
-        return _FixedSparseMatmul.apply(h, A, A_t)
+        return sparse_matmul(A, h, A_t)
 
 
 class CellFeatureGraph(NamedTuple):

@@ -17,11 +17,55 @@ __all__ = [
 _INITS = ("torch", "glorot")
 
 
-def sparse_matmul(adj, h):
-    """``adj @ h`` for a torch sparse (COO / CSR) or dense ``adj``."""
+def sparse_matmul(adj, h, adj_t=None):
+    """``adj @ h`` for a torch sparse (COO / CSR) or dense ``adj``.
+
+    Parameters
+    ----------
+    adj : torch.Tensor of shape (n, m)
+        Sparse or dense operator, constant (no gradient flows into it when
+        ``adj_t`` is given).
+    h : torch.Tensor of shape (m, d)
+        Features.
+    adj_t : torch.Tensor of shape (m, n), default=None
+        ``adj``'s transpose, built once by the caller (e.g. a CSR tensor of
+        ``A.T.tocsr()``).  The gradient ``adj.T @ grad`` then reuses it,
+        where torch's own backward of ``torch.sparse.mm`` transposes
+        ``adj`` on every call: worth it for an operator applied every epoch.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, d)
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp, torch
+    >>> from skdance.nn import sparse_matmul, to_torch_sparse
+    >>> A = sp.csr_matrix([[0.0, 2.0], [1.0, 0.0]])
+    >>> h = torch.ones(2, 1, requires_grad=True)
+    >>> out = sparse_matmul(to_torch_sparse(A), h, to_torch_sparse(A.T))
+    >>> out.sum().backward()
+    >>> out.ravel().tolist(), h.grad.ravel().tolist()
+    ([2.0, 1.0], [1.0, 2.0])
+    """
     if adj.layout == torch.strided:
         return adj @ h
+    if adj_t is not None:
+        return _FixedSparseMatmul.apply(h, adj, adj_t)
     return torch.sparse.mm(adj, h)
+
+
+class _FixedSparseMatmul(torch.autograd.Function):
+    """``A @ h`` for a constant sparse ``A`` whose transpose ``A_t`` is given."""
+
+    @staticmethod
+    def forward(ctx, h, A, A_t):
+        ctx.A_t = A_t
+        return torch.sparse.mm(A, h)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.sparse.mm(ctx.A_t, grad.contiguous()), None, None
 
 
 class GraphConv(nn.Module):

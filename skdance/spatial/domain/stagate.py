@@ -1,6 +1,5 @@
 """STAGATE: graph attention autoencoder on a spatial spot network."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,6 +23,8 @@ from skdance.nn import (
     Trainer,
     clip_gradients_in_step,
     seeded,
+    sparse_matmul,
+    to_torch_sparse,
 )
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
@@ -54,23 +55,6 @@ def spot_spacing(coords):
     dist, _ = NearestNeighbors(n_neighbors=2).fit(coords).kneighbors(coords)
     dist = dist[:, 1][dist[:, 1] > 0]
     return float(np.median(dist)) if dist.size else 1.0
-
-
-class _FixedSparseMatmul(torch.autograd.Function):
-    """``X @ W`` for a constant sparse ``X``, differentiable in ``W`` only.
-
-    torch's own backward of ``torch.sparse.mm`` transposes ``X`` on every
-    call; here ``X.T`` is built once (``x_t``) and reused by every epoch.
-    """
-
-    @staticmethod
-    def forward(ctx, weight, x, x_t):
-        ctx.x_t = x_t
-        return torch.sparse.mm(x, weight)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return torch.sparse.mm(ctx.x_t, grad.contiguous()), None, None
 
 
 class _GramInner(torch.autograd.Function):
@@ -123,8 +107,8 @@ class _Expression:
             X = sp.csr_matrix(X, dtype=np.float32)
             X.sort_indices()
             self.sq_sum = float(np.square(X.data, dtype=np.float64).sum())
-            self.x = _torch_csr(X).to(device)
-            self.x_t = _torch_csr(X.T.tocsr()).to(device)
+            self.x = to_torch_sparse(X).to(device)
+            self.x_t = to_torch_sparse(X.T.tocsr()).to(device)
         else:
             X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
             self.sq_sum = float(np.square(X, dtype=np.float64).sum())
@@ -135,24 +119,11 @@ class _Expression:
         """``X @ weight``."""
         if self.x_t is None:
             return self.x @ weight
-        return _FixedSparseMatmul.apply(weight, self.x, self.x_t)
+        return sparse_matmul(self.x, weight, self.x_t)
 
     def dense(self):
         """``X`` as a dense tensor."""
         return self.x if self.x_t is None else self.x.to_dense()
-
-
-def _torch_csr(A):
-    """Convert a scipy CSR matrix to a float32 torch CSR tensor."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(A.indptr.astype(np.int64)),
-            torch.from_numpy(A.indices.astype(np.int64)),
-            torch.from_numpy(A.data.astype(np.float32)),
-            A.shape,
-            check_invariants=False,
-        )
 
 
 def _with_self_loops(A):
@@ -583,14 +554,15 @@ class STAGATE(BaseSpatialDomain):
         return louvain.fit(pcs).labels_
 
     def _graph_tensors(self, A, pruned, device):
-        adj = _torch_csr(A).to(device)
+        adj = to_torch_sparse(A).to(device)
         if pruned is None:
             return adj, None, 0.0
         n = A.shape[0]
         keys = np.repeat(np.arange(n), np.diff(A.indptr)) * n + A.indices
         pkeys = np.repeat(np.arange(n), np.diff(pruned.indptr)) * n + pruned.indices
         positions = torch.from_numpy(np.searchsorted(keys, pkeys)).to(device)
-        return adj, (_torch_csr(pruned).to(device), positions), self.pruned_graph_weight
+        pruned_adj = to_torch_sparse(pruned).to(device)
+        return adj, (pruned_adj, positions), self.pruned_graph_weight
 
     # -- fit -----------------------------------------------------------------
     def _fit(self, X, coords):
