@@ -22,6 +22,7 @@ reads the competition's own train/test files (DANCE's
 """
 
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,31 @@ def _competition_units(adata, modality, shipped_normalized):
     return adata
 
 
+def _in_units(adata, units, what, competition):
+    """``adata`` with ``X`` in ``units``, ``layers["counts"]`` as CSR.
+
+    ``competition(adata)`` returns it in the competition's units.
+    """
+    if units == "counts":
+        if "counts" not in adata.layers:
+            raise ValueError(
+                f"{what} is shipped normalised, without raw counts "
+                "(layers['counts']); use units='competition'."
+            )
+        adata.X = _csr(adata.layers["counts"])
+    else:
+        adata = competition(adata)
+    if "counts" in adata.layers:
+        adata.layers["counts"] = _csr(adata.layers["counts"])
+    return adata
+
+
+def _keep_units(adata):
+    """Keep the competition files' ``X`` as the organisers ship it, as CSR."""
+    adata.X = _csr(adata.X)
+    return adata
+
+
 def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
     """Load a real paired multimodal set: (gene expression, second modality).
 
@@ -286,17 +312,12 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
     out = []
     for part, modality in (("rna", "GEX"), ("mod2", spec.modality)):
         adata = _read_h5ad(fetch_file(f"{name}_{part}", data_home, False))
-        if units == "counts":
-            if "counts" not in adata.layers:
-                raise ValueError(
-                    f"{name}'s {modality} is shipped normalised, without raw "
-                    "counts; use units='competition'."
-                )
-            adata.X = _csr(adata.layers["counts"])
-        else:
-            adata = _competition_units(adata, modality, name.startswith("neurips2021"))
-        if "counts" in adata.layers:
-            adata.layers["counts"] = _csr(adata.layers["counts"])
+        convert = partial(
+            _competition_units,
+            modality=modality,
+            shipped_normalized=name.startswith("neurips2021"),
+        )
+        adata = _in_units(adata, units, f"{name}'s {modality}", convert)
         adata.uns["modality"] = modality
         adata.uns["test_batches"] = list(spec.test_batches or ())
         out.append(adata)
@@ -339,17 +360,7 @@ def _load_phase2(name, data_home, units, sha256):
         adata.obs["is_train"] = np.r_[
             np.ones(train.n_obs, dtype=bool), np.zeros(test.n_obs, dtype=bool)
         ]
-        if units == "counts":
-            if "counts" not in adata.layers:
-                raise ValueError(
-                    f"{name}'s {what} file has no layers['counts']; use "
-                    "units='competition'."
-                )
-            adata.X = _csr(adata.layers["counts"])
-        else:
-            adata.X = _csr(adata.X)
-        if "counts" in adata.layers:
-            adata.layers["counts"] = _csr(adata.layers["counts"])
+        adata = _in_units(adata, units, f"{name}'s {what} file", _keep_units)
         adata.uns["modality"] = what
         adata.uns["test_batches"] = []
         out.append(adata)
