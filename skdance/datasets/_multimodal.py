@@ -254,7 +254,7 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
         and ``"scicar_mouse_kidney"`` (554 cells).  Or one of DANCE's
         names for the full competition files,
         ``"openproblems_bmmc_{cite,multiome}_phase2[_rna|_mod2]"``: skdance
-        ships no copy of these (1-6 GB); place the organisers' four files
+        ships no copy of these; place the organisers' four files
         (``<name>.censor_dataset.output_{train,test}_mod{1,2}.h5ad``) in
         ``data_home`` or ``data_home/<name>/`` (no suffix means ``_rna``).
         Their cells are train then test, ``obs["is_train"]`` tells which,
@@ -402,24 +402,18 @@ def split_multimodal(rna, mod2, *, test_batches=None, test_size=0.2, random_stat
             f"rna has {rna.n_obs} cells but mod2 has {mod2.n_obs}: the two "
             "modalities must describe the same cells."
         )
-    batches = rna.obs["batch"].to_numpy() if "batch" in rna.obs else None
     if test_batches is None and "is_train" in rna.obs:
         test = ~rna.obs["is_train"].to_numpy(dtype=bool)
-        return (
-            rna[~test].copy(),
-            mod2[~test].copy(),
-            rna[test].copy(),
-            mod2[test].copy(),
+    else:
+        test = holdout_mask(
+            rna.n_obs,
+            rna.obs["batch"].to_numpy() if "batch" in rna.obs else None,
+            test_batches=(
+                rna.uns.get("test_batches") if test_batches is None else test_batches
+            ),
+            test_size=test_size,
+            random_state=random_state,
         )
-    if test_batches is None:
-        test_batches = rna.uns.get("test_batches")
-    test = holdout_mask(
-        rna.n_obs,
-        batches,
-        test_batches=test_batches,
-        test_size=test_size,
-        random_state=random_state,
-    )
     return rna[~test].copy(), mod2[~test].copy(), rna[test].copy(), mod2[test].copy()
 
 
