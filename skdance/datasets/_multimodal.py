@@ -272,8 +272,9 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
         (``"train_mod1"``, ``"train_mod2"``, ``"test_mod1"``,
         ``"test_mod2"``), checked before reading (see
         :func:`read_competition`).  The registered sets are always
-        verified against skdance's own digests; the organisers publish
-        none for the phase-2 files, so skdance cannot record them.
+        verified against skdance's own digests; skdance records none for
+        the phase-2 files (they could not be fetched where skdance was
+        built, to compute them).
 
     Returns
     -------
