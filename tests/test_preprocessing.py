@@ -253,3 +253,27 @@ def test_cell_ranger_with_many_unexpressed_genes():
     hvg = HighlyVariableGenes(n_top_genes=5, flavor="cell_ranger").fit(X)
     assert hvg.get_support().sum() == 5
     assert not hvg.get_support()[:10].any()
+
+
+def test_cell_ranger_selects_genes_when_top_scores_are_infinite():
+    # the lowest mean bin holds more never-expressed genes (dispersion 0) than
+    # genes detected in a single cell: its dispersions have a MAD of 0, so the
+    # single-cell genes get +inf and the 5th highest score is +inf
+    rng = np.random.default_rng(0)
+    n_cells = 40
+    expressed = rng.poisson(3.0, size=(n_cells, 180)).astype(float)
+    unexpressed = np.zeros((n_cells, 11))
+    single = np.zeros((n_cells, 9))
+    single[np.arange(9), np.arange(9)] = 1.0
+    X = np.hstack([expressed, unexpressed, single])
+    hvg = HighlyVariableGenes(n_top_genes=5, flavor="cell_ranger").fit(X)
+    score = hvg.dispersions_norm_
+    assert np.isposinf(score[-9:]).all()
+    support = hvg.get_support()
+    assert support.sum() == 5
+    assert np.isposinf(score[support]).all()
+    assert hvg.transform(X).shape == (n_cells, 5)
+    # a larger budget keeps every +inf gene and then the best finite ones
+    hvg = HighlyVariableGenes(n_top_genes=15, flavor="cell_ranger").fit(X)
+    support = hvg.get_support()
+    assert support.sum() == 15 and support[-9:].all()

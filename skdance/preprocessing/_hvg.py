@@ -27,7 +27,11 @@ def _mad(values):
 
 
 def _dispersion_stats(mean, var, flavor, n_bins):
-    """Normalised dispersion per gene for the seurat / cell_ranger flavours."""
+    """Normalised dispersion per gene for the seurat / cell_ranger flavours.
+
+    Returns the (possibly log) means, the dispersions, the normalised
+    dispersions and each gene's excess dispersion over its bin's average.
+    """
     mean = mean.copy()
     mean[mean == 0] = 1e-12
     dispersion = var / mean
@@ -54,9 +58,35 @@ def _dispersion_stats(mean, var, flavor, n_bins):
             warnings.simplefilter("ignore", RuntimeWarning)
             stats = grouped.agg(avg="median", dev=_mad)
     per_gene = stats.loc[df["mean_bin"]].to_numpy(dtype=np.float64)
+    excess = dispersion - per_gene[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        dispersion_norm = (dispersion - per_gene[:, 0]) / per_gene[:, 1]
-    return mean, dispersion, dispersion_norm
+        dispersion_norm = excess / per_gene[:, 1]
+    return mean, dispersion, dispersion_norm, excess
+
+
+def _top_dispersion_mask(score, excess, n_top_genes):
+    """Select the ``n_top_genes`` genes of highest normalised dispersion.
+
+    Genes whose normalised dispersion is NaN are never selected.  As in scanpy,
+    every gene tied with the ``n_top_genes``-th highest score is kept.  A bin
+    whose dispersions have no spread (more than half of its genes never
+    expressed, so of dispersion 0) gives its genes above the median a score of
+    +inf; when that is the cut-off, scanpy keeps no gene at all.  Here the
+    ``n_top_genes`` +inf genes of largest excess over their bin's median
+    dispersion are kept instead (ties broken by gene order).
+    """
+    valid = np.sort(score[~np.isnan(score)])[::-1]
+    n = min(n_top_genes, valid.size)
+    if n == 0:
+        return np.zeros(score.shape, dtype=bool)
+    cutoff = valid[n - 1]
+    if np.isposinf(cutoff):
+        infinite = np.flatnonzero(np.isposinf(score))
+        order = infinite[np.argsort(-excess[infinite], kind="stable")]
+        mask = np.zeros(score.shape, dtype=bool)
+        mask[order[:n]] = True
+        return mask
+    return ~np.isnan(score) & (score >= cutoff)
 
 
 def _seurat_v3_variances(X, span):
@@ -116,7 +146,11 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
       ``log_normalize=True`` (default) each cell is scaled to ``target_sum``
       counts and log1p-transformed internally (scanpy's standard recipe)
       before dispersions are computed.  Pass ``log_normalize=False`` when
-      ``X`` is already log-normalised.
+      ``X`` is already log-normalised.  A mean bin whose dispersions do not
+      spread (mostly never-expressed genes) gives its other genes an infinite
+      normalised dispersion; these rank first, and when more of them than
+      ``n_top_genes`` exist the ones furthest above their bin's median are
+      kept (scanpy then keeps no gene).
 
     Parameters
     ----------
@@ -245,7 +279,9 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         else:
             Xl = self._dispersion_input(X)
             mean, var = mean_var(Xl)
-            mean, _, score = _dispersion_stats(mean, var, self.flavor, self.n_bins)
+            mean, _, score, excess = _dispersion_stats(
+                mean, var, self.flavor, self.n_bins
+            )
             if self.n_top_genes is None:
                 filled = np.nan_to_num(score)
                 mask = (
@@ -255,10 +291,7 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
                     & (filled < self.max_disp)
                 )
             else:
-                valid = np.sort(score[~np.isnan(score)])[::-1]
-                n = min(self.n_top_genes, valid.size)
-                cutoff = valid[n - 1] if n else np.inf
-                mask = np.nan_to_num(score, nan=-np.inf) >= cutoff
+                mask = _top_dispersion_mask(score, excess, self.n_top_genes)
             self.means_, self.variances_ = mean, None
         self.dispersions_norm_ = score
         self.highly_variable_ = mask
