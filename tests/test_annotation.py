@@ -97,6 +97,20 @@ def test_actinn_learning_rate_decays(pbmc_split):
     assert frozen_loss[-1] > 0.95 * frozen_loss[0]
 
 
+def test_actinn_verbose_shows_the_loss_of_each_epoch(pbmc_split, capsys):
+    X_tr, _, y_tr, _ = pbmc_split
+    model = ACTINN(max_epochs=3, batch_size=64, random_state=0, verbose=1)
+    model.fit(X_tr[:150], y_tr[:150])
+    err = capsys.readouterr().err
+    # one bar over the epochs, left on screen with the last epoch's loss
+    last = [part for part in err.replace("\n", "\r").split("\r") if part.strip()][-1]
+    assert "3/3" in last
+    loss = history_values(model.history_)
+    assert f"train_loss={loss[-1]:.4g}" in last
+    for value in loss:
+        assert f"train_loss={value:.4g}" in err
+
+
 def test_gridsearch_over_actinn_pipeline(pbmc_split):
     X_tr, X_te, y_tr, y_te = pbmc_split
     pipe = Pipeline(

@@ -7,11 +7,18 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval
 from skorch import NeuralNetClassifier
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import Callback, LRScheduler
 from torch import nn
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.nn import TORCH_CONSTRAINTS, FCLayers, check_device, seeded, skorch_history
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    FCLayers,
+    check_device,
+    progress,
+    seeded,
+    skorch_history,
+)
 from skdance.utils._validation import (
     check_counts,
     check_random_state_int,
@@ -69,6 +76,39 @@ class ACTINNModule(nn.Module):
     def forward(self, x):
         """Class logits."""
         return self.net(x)
+
+
+class _EpochProgress(Callback):
+    """skorch callback: one progress bar over the epochs showing the losses.
+
+    It shows what the other skdance torch models show with ``verbose``: a
+    bar named after the training phase that advances once per epoch and
+    carries that epoch's ``train_loss`` (and ``valid_loss`` when the net
+    validates); the bar stays on screen after training.
+
+    Parameters
+    ----------
+    desc : str, default="train"
+        Name of the bar (the training phase).
+    """
+
+    def __init__(self, desc="train"):
+        self.desc = desc
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Open the bar, one step per epoch."""
+        self.bar_ = progress(range(net.max_epochs), True, self.desc)
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Advance the bar and show the epoch's losses."""
+        row = net.history[-1]
+        losses = {k: f"{row[k]:.4g}" for k in ("train_loss", "valid_loss") if k in row}
+        self.bar_.set_postfix(losses, refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Close the bar (it stays on screen)."""
+        self.bar_.close()
 
 
 class _ACTINNNet(NeuralNetClassifier):
@@ -137,7 +177,8 @@ class ACTINN(BaseAnnotator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the batch order.
     verbose : int, default=0
-        Show a progress bar with the loss.
+        When truthy, show a progress bar over the epochs with each epoch's
+        training loss (mean cross-entropy + L2 penalty).
 
     Attributes
     ----------
@@ -261,7 +302,7 @@ class ACTINN(BaseAnnotator):
             )
         ]
         if self.verbose:
-            callbacks.append(("progress", ProgressBar()))
+            callbacks.append(("progress", _EpochProgress()))
         with seeded(seed) as gen:
             net = _ACTINNNet(
                 ACTINNModule,
