@@ -227,6 +227,17 @@ def test_bad_input_and_params():
         model.transform((rna[:, :-1], atac))
 
 
+def test_too_few_cells_raise():
+    rna, atac, _ = _paired()
+    with pytest.raises(ValueError, match=r"at least 2 cells.*n_samples=1"):
+        DCCA(**TINY).fit((rna[:1], atac[:1]))
+    # two cells, one held out for validation: a single cell left to train
+    with pytest.raises(ValueError, match="at least 2 training cells"):
+        DCCA(validation_fraction=0.5, **TINY).fit((rna[:2], atac[:2]))
+    Z = DCCA(**TINY).fit_transform((rna[:2], atac[:2]))
+    assert Z.shape[0] == 2 and np.isfinite(Z).all()
+
+
 def test_pickle_clone_and_inputs_untouched():
     rna, atac, _ = _paired()
     rna_sp = sp.csr_matrix(rna)

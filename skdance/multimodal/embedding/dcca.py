@@ -13,6 +13,7 @@ from skdance.multimodal._dcca import (
     ModalityRows,
     cycle_stages,
 )
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmm import resolve_likelihood
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.nn import (
@@ -194,6 +195,10 @@ class DCCA(BaseJointEmbedding):
     device : str or torch.device, default="cpu"
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; the
         fitted module is kept on the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the batches, dropout
         and the latent draws.
@@ -253,6 +258,7 @@ class DCCA(BaseJointEmbedding):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_dims": [tuple, list],
         "mod2_hidden_dims": [tuple, list],
@@ -305,6 +311,7 @@ class DCCA(BaseJointEmbedding):
         validation_fraction=0.1,
         patience=10,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -332,6 +339,7 @@ class DCCA(BaseJointEmbedding):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 
@@ -345,15 +353,27 @@ class DCCA(BaseJointEmbedding):
             check_widths(self.mod2_decoder_dims, "mod2_decoder_dims", allow_empty=True),
         )
         whom = type(self).__name__
+        n = X1.shape[0]
+        if n < 2:
+            raise ValueError(
+                f"{whom} needs at least 2 cells to train (its encoders use batch "
+                f"normalisation); got n_samples={n}."
+            )
         likelihoods = (
             _resolve(self.mod1_likelihood, X1, whom),
             _resolve(self.mod2_likelihood, X2, whom),
         )
         data = [ModalityRows(M, lik) for M, lik in zip((X1, X2), likelihoods)]
-        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
-        n = X1.shape[0]
         train, valid = validation_split(n, self.validation_fraction, seed)
+        if train.size < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out "
+                f"{valid.size} of the {n} cells and leaves {train.size} to train; "
+                f"{whom} needs at least 2 training cells (batch normalisation). "
+                "Lower validation_fraction or pass more cells."
+            )
+        trainer = Trainer(self.device, self.verbose)
         weights = (self.mod1_attention_weight, self.mod2_attention_weight)
         rates = (self.learning_rate, self.mod2_learning_rate)
         stages = cycle_stages(self.n_cycles, 0 if self.first_modality == "mod1" else 1)
