@@ -109,6 +109,17 @@ def test_clustering_on_real_data(cls):
     assert pickle.loads(pickle.dumps(pipe[-1])).labels_.tolist() == labels.tolist()
 
 
+@pytest.mark.parametrize("cls", [Leiden, Louvain])
+def test_community_clustering_is_reproducible_by_default(cls):
+    # Gaussian noise has no clear communities: the partition depends on the
+    # optimiser's seed, so two fits agree only when the seed is fixed
+    X = np.random.default_rng(0).normal(size=(300, 5))
+    assert cls().random_state == 0
+    first, second = cls().fit_predict(X), cls().fit_predict(X)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(cls(random_state=0).fit_predict(X), first)
+
+
 def test_leiden_graph_parameter_is_cloned_and_tunable():
     X, _ = load_pbmc_4k_subset()
     Xp = PCA(10, random_state=0).fit_transform(

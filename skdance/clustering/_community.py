@@ -42,7 +42,7 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         resolution=1.0,
         n_clusters=None,
         n_iterations=-1,
-        random_state=None,
+        random_state=0,
     ):
         self.graph = graph
         self.resolution = resolution

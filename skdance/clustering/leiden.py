@@ -32,8 +32,9 @@ class Leiden(BaseCommunityClustering):
         many clusters (the benchmark protocol fixes the true number).
     n_iterations : int, default=-1
         Optimisation passes; -1 runs until no improvement.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the optimiser.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the optimiser.  The fixed default (scanpy's) makes repeated
+        fits give the same clusters; None draws a new seed at every fit.
 
     Attributes
     ----------

@@ -36,8 +36,9 @@ class Louvain(BaseCommunityClustering):
     n_iterations : int, default=-1
         Unused by Louvain (it always runs to convergence); kept so that Leiden
         and Louvain share parameters.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the optimiser.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the optimiser.  The fixed default (scanpy's) makes repeated
+        fits give the same clusters; None draws a new seed at every fit.
 
     Attributes
     ----------
