@@ -137,3 +137,37 @@ def test_embedding_umaps_colours_types_and_batches(tmp_path):
         embedding_umaps({"a": Z}, types, batches[:5], layouts={"a": xy})
     with pytest.raises(ValueError, match="NaN"):
         umap_coordinates(np.full((10, 3), np.nan))
+
+
+def test_embedding_umaps_legend_and_distinct_colours_for_many_types(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from skdance.plotting import embedding_umaps
+
+    rng = np.random.default_rng(0)
+    n_types = 41
+    types = np.array([f"type {i}" for i in range(n_types)] * 3)
+    batches = np.array(["s1", "s2", "s3"] * n_types)
+    xy = rng.normal(size=(types.size, 2))
+    fig = embedding_umaps(
+        {"a": xy, "b": xy}, types, batches, layouts={"a": xy, "b": xy}
+    )
+    legend = fig.axes[1].get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert sorted(labels) == sorted(set(types))
+    # no two cell types share a colour, in the legend or on the panels
+    handle_colours = {to_hex(h.get_color()) for h in legend.legend_handles}
+    assert len(handle_colours) == n_types
+    points = fig.axes[0].collections[0].get_facecolors()
+    assert len({to_hex(c) for c in points}) == n_types
+    # the long legend is split into columns, readable and outside the panel
+    assert min(t.get_fontsize() for t in legend.get_texts()) >= 7
+    fig.savefig(tmp_path / "umap.png")
+    renderer = fig.canvas.get_renderer()
+    lefts = {round(t.get_window_extent(renderer).x0) for t in legend.get_texts()}
+    assert len(lefts) > 1
+    legend_box = legend.get_window_extent(renderer)
+    assert legend_box.x0 >= fig.axes[1].get_window_extent(renderer).x1
+    assert legend_box.x1 <= fig.bbox.x1
+    assert len(fig.axes[3].get_legend().get_texts()) == 3

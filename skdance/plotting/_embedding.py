@@ -44,11 +44,27 @@ def umap_coordinates(embedding, *, n_neighbors=15, random_state=0):
     return UMAP(n_neighbors=k, random_state=random_state, n_jobs=1).fit_transform(Z)
 
 
+_LEGEND_FONTSIZE = 8
+
+
 def _legend_colours(values):
     from skdance.plotting._spatial import _palette
 
     levels = sorted(set(values), key=str)
     return levels, dict(zip(levels, _palette(len(levels)), strict=True))
+
+
+def _legend_columns(levels, panel_size):
+    """Columns of a legend of ``levels`` beside a panel, and its width in inches.
+
+    A column holds as many entries as fit the height of one panel; the width
+    is estimated from the longest label.
+    """
+    per_column = max(1, int(panel_size * 72 / (_LEGEND_FONTSIZE * 1.75)))
+    ncol = -(-len(levels) // per_column)
+    longest = max((len(str(v)) for v in levels), default=0)
+    column_width = (0.6 * _LEGEND_FONTSIZE * longest + 3 * _LEGEND_FONTSIZE) / 72
+    return ncol, ncol * column_width + 0.1
 
 
 def embedding_umaps(
@@ -83,8 +99,11 @@ def embedding_umaps(
     random_state : int, default=0
         Seeds the UMAP layouts.
     legend : bool, default=True
-        Draw a legend beside the last column of each row that has at most
-        20 levels (a legend of 40 cell types would hide the panels).
+        Draw a legend of every level beside the last column of each row,
+        outside the panels; a long legend (dozens of cell types) is split
+        into columns as tall as a panel, and the figure widened for it.
+        Every level has its own colour (see the palette of
+        :func:`spatial_domains`).
 
     Returns
     -------
@@ -123,17 +142,17 @@ def embedding_umaps(
             )
         if name not in layouts:
             layouts[name] = umap_coordinates(Z, random_state=random_state)
+    palettes = [_legend_colours(values) for _, values in rows]
+    columns = [_legend_columns(levels, panel_size) for levels, _ in palettes]
+    legend_width = max(width for _, width in columns) if legend else 0.0
     fig, axes = plt.subplots(
         len(rows),
         len(embeddings),
-        figsize=(
-            panel_size * len(embeddings) + (2.2 if legend else 0),
-            panel_size * len(rows),
-        ),
+        figsize=(panel_size * len(embeddings) + legend_width, panel_size * len(rows)),
         squeeze=False,
     )
     for r, (what, values) in enumerate(rows):
-        levels, colours = _legend_colours(values)
+        levels, colours = palettes[r]
         for c, name in enumerate(embeddings):
             ax = axes[r, c]
             xy = np.asarray(layouts[name])
@@ -146,7 +165,7 @@ def embedding_umaps(
                 ax.set_title(name, fontsize=10)
             if c == 0:
                 ax.set_ylabel(what)
-        if legend and len(levels) <= 20:
+        if legend:
             handles = [
                 plt.Line2D([], [], marker="o", ls="", color=colours[v], label=v)
                 for v in levels
@@ -155,7 +174,13 @@ def embedding_umaps(
                 handles=handles,
                 loc="upper left",
                 bbox_to_anchor=(1.02, 1.0),
-                fontsize=6,
+                ncol=columns[r][0],
+                fontsize=_LEGEND_FONTSIZE,
+                markerscale=0.8,
+                handletextpad=0.2,
+                columnspacing=0.8,
+                labelspacing=0.3,
+                borderaxespad=0.0,
                 frameon=False,
             )
     fig.tight_layout()

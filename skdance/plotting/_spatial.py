@@ -24,10 +24,27 @@ def _check_coords_labels(coords, labels):
 
 
 def _palette(n):
+    """Return ``n`` distinct colours for categories.
+
+    tab10 up to 10 categories, tab20 up to 20, then scanpy's default
+    palettes of 28 and 102 colours; above 102, hues spread evenly around the
+    colour wheel at three brightness levels.  No two categories share a
+    colour.
+    """
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    if n <= 20:
+        cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+        return [cmap(i) for i in range(n)]
+    if n <= 102:
+        from scanpy.plotting import palettes
+
+        colours = palettes.default_28 if n <= 28 else palettes.default_102
+        return [matplotlib.colors.to_rgba(c) for c in colours[:n]]
+    import colorsys
+
+    values = (0.9, 0.7, 0.5)
+    return [(*colorsys.hsv_to_rgb(i / n, 0.75, values[i % 3]), 1.0) for i in range(n)]
 
 
 def spatial_domains(
@@ -65,7 +82,8 @@ def spatial_domains(
         Colour of unlabelled spots.
     palette : dict, default=None
         Domain -> colour; domains it lacks get the next default colours.
-        None colours the sorted domains with tab10 (tab20 above 10).
+        None colours the sorted domains with tab10 (tab20 above 10,
+        scanpy's 28- and 102-colour palettes above 20), one colour each.
 
     Returns
     -------
