@@ -15,6 +15,7 @@ Estimators (and Pipelines) with ``predict`` are scored with ``predict``.
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.metrics import (
     accuracy_score,
@@ -23,6 +24,8 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
 )
 from sklearn.utils.metadata_routing import MetadataRequest
+
+from skdance.utils._side_info import MissingSideInfoError
 
 __all__ = [
     "accuracy_score",
@@ -315,6 +318,28 @@ def _cluster_labels(estimator, X, params):
     return clone(estimator).fit_predict(X, **params)
 
 
+def _routing_hint(name):
+    """Say how to route the side information ``name`` to a clustering scorer."""
+    steps = []
+    if not get_config()["enable_metadata_routing"]:
+        steps.append(
+            "enable scikit-learn's metadata routing with "
+            "sklearn.set_config(enable_metadata_routing=True)"
+        )
+    steps.append(
+        f"request {name} from the scorer with scorer.set_score_request({name}=True) "
+        f"(e.g. scoring=ari_scorer.set_score_request({name}=True))"
+    )
+    steps.append(
+        f"pass {name} to the model-selection call (GridSearchCV(...).fit(X, y, "
+        f"{name}={name}) or cross_validate(..., params={{'{name}': {name}}}))"
+    )
+    return (
+        f"The clustering scorer refits a clone of the model on the scored cells "
+        f"and received no {name}. To route {name} to it, " + ", ".join(steps) + "."
+    )
+
+
 class _ClusteringScorer:
     """Callable scorer ``(estimator, X, y, **metadata) -> float``.
 
@@ -336,7 +361,14 @@ class _ClusteringScorer:
                 "Clustering scorers compare with known labels: pass y to the "
                 "model-selection function."
             )
-        labels = _cluster_labels(estimator, X, fit_params)
+        try:
+            labels = _cluster_labels(estimator, X, fit_params)
+        except MissingSideInfoError as exc:
+            if exc.name is None or exc.name in fit_params:
+                raise
+            raise MissingSideInfoError(
+                f"{exc} {_routing_hint(exc.name)}", name=exc.name
+            ) from exc
         return float(self._score_func(np.asarray(y), labels, **self._kwargs))
 
     def set_score_request(self, **requests):

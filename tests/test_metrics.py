@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV, KFold
@@ -15,6 +16,7 @@ from skdance.metrics import (
     nmi_scorer,
     rmse,
 )
+from skdance.spatial.domain import SpatialLouvain
 
 
 def test_cluster_accuracy_permutation_invariant():
@@ -58,6 +60,38 @@ def test_clustering_scorers_in_grid_search():
     # an inductive one is scored with predict
     score = ari_scorer(KMeans(3, n_init=3, random_state=0).fit(X), X, y)
     assert score > 0.9
+
+
+def test_clustering_scorer_says_how_to_route_coords():
+    # two domains side by side on a 10 x 8 grid of spots
+    rng = np.random.default_rng(0)
+    coords = np.c_[np.arange(80) % 10, np.arange(80) // 10].astype(float)
+    y = (coords[:, 0] >= 5).astype(int)
+    X = rng.poisson(np.where(y[:, None] == 1, 4.0, 1.0), size=(80, 30)).astype(float)
+    model = SpatialLouvain(2, n_components=5, random_state=0)
+    # coords reach the searched model's fit, not the scorer's refitted clone
+    search = GridSearchCV(
+        model,
+        {"resolution": [1.0]},
+        scoring=ari_scorer,
+        cv=KFold(2, shuffle=True, random_state=0),
+        error_score="raise",
+    )
+    with pytest.raises(ValueError, match=r"set_score_request\(coords=True\)") as info:
+        search.fit(X, y, coords=coords)
+    message = str(info.value)
+    assert "requires coords" in message
+    assert "sklearn.set_config(enable_metadata_routing=True)" in message
+    with config_context(enable_metadata_routing=True):
+        with pytest.raises(
+            ValueError, match=r"set_score_request\(coords=True\)"
+        ) as info:
+            ari_scorer(model, X, y)
+        # routing is on already: the message does not ask to turn it on
+        assert "enable_metadata_routing" not in str(info.value)
+        search.set_params(scoring=ari_scorer.set_score_request(coords=True))
+        assert search.fit(X, y, coords=coords).best_score_ > 0.5
+    assert ari_scorer(model, X, y, coords=coords) > 0.5
 
 
 def test_graph_connectivity_counts_islands_per_type():

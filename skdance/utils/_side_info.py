@@ -1,7 +1,7 @@
 """Side information aligned with the cells: one protocol for every estimator.
 
 Spatial coordinates, batch labels, partial cell-type labels and similar
-per-cell values reach an estimator in one of two ways (DESIGN section 1):
+per-cell values reach an estimator in one of two ways:
 
 * as a keyword argument of ``fit`` / ``predict`` (``fit(X, coords=...)``),
   declared for scikit-learn metadata routing so that ``Pipeline`` and
@@ -19,7 +19,26 @@ from sklearn.utils.validation import _num_samples, check_array
 
 from skdance.utils._validation import is_anndata
 
-__all__ = ["resolve_side_info"]
+__all__ = ["MissingSideInfoError", "resolve_side_info"]
+
+
+class MissingSideInfoError(ValueError):
+    """Required side information (``coords``, ...) was not given.
+
+    A ``ValueError``, so callers that catch those keep working; the scorers
+    of :mod:`skdance.metrics` catch it to say how to route the information.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    name : str or None, default=None
+        Name of the missing keyword argument (``"coords"``).
+    """
+
+    def __init__(self, message, name=None):
+        super().__init__(message)
+        self.name = name
 
 
 def resolve_side_info(
@@ -68,9 +87,11 @@ def resolve_side_info(
 
     Raises
     ------
+    MissingSideInfoError
+        When required information is missing or the AnnData key is absent
+        (a ``ValueError``).
     ValueError
-        When required information is missing, the AnnData key is absent, or
-        the number of rows differs from the number of cells.
+        When the number of rows differs from the number of cells.
     """
     source = f"{name}="
     if value is None and key is not None and is_anndata(X):
@@ -78,9 +99,10 @@ def resolve_side_info(
         if key not in container:
             if required:
                 available = sorted(map(str, container.keys()))
-                raise ValueError(
+                raise MissingSideInfoError(
                     f"{whom} needs {name}: pass {name}=... or store it in "
-                    f"adata.{slot}[{key!r}] (not found; {slot} keys: {available})."
+                    f"adata.{slot}[{key!r}] (not found; {slot} keys: {available}).",
+                    name=name,
                 )
             return None
         value = container[key]
@@ -91,8 +113,9 @@ def resolve_side_info(
         hint = (
             f" or pass an AnnData with adata.{slot}[{key!r}]" if key is not None else ""
         )
-        raise ValueError(
-            f"{whom} requires {name} (one row per cell): pass {name}=...{hint}."
+        raise MissingSideInfoError(
+            f"{whom} requires {name} (one row per cell): pass {name}=...{hint}.",
+            name=name,
         )
     if kind == "matrix":
         info = check_array(
