@@ -5,6 +5,7 @@ import time
 
 from benchmarks._runner import run
 from benchmarks.tasks import TASKS
+from skdance.datasets import DatasetNotFoundError
 
 
 def main(argv=None):
@@ -63,23 +64,31 @@ def main(argv=None):
     seconds = {}
     for task in tasks:
         start = time.perf_counter()
-        run(
-            task,
-            args.datasets,
-            args.models,
-            tuple(args.seeds),
-            args.quick,
-            verbose=not args.quiet,
-            jobs=args.jobs,
-            merge=args.merge,
-            folds=args.folds,
-            device=args.device,
-        )
+        try:
+            _run(task, args)
+        except DatasetNotFoundError as exc:
+            # one line, no traceback: which data set, and how to provide it
+            parser.exit(2, f"python -m benchmarks {task}: error: {exc}\n")
         seconds[task] = time.perf_counter() - start
     if len(tasks) > 1:
         times = ", ".join(f"{t} {s:.1f} s" for t, s in seconds.items())
         print(f"done in {sum(seconds.values()):.1f} s ({times})", flush=True)
     return seconds
+
+
+def _run(task, args):
+    run(
+        task,
+        args.datasets,
+        args.models,
+        tuple(args.seeds),
+        args.quick,
+        verbose=not args.quiet,
+        jobs=args.jobs,
+        merge=args.merge,
+        folds=args.folds,
+        device=args.device,
+    )
 
 
 if __name__ == "__main__":

@@ -211,7 +211,13 @@ class DatasetSpec:
 
     def load(self):
         """Load, check the declared views are there, then filter rare genes."""
-        loaded = self.loader(**self.kwargs)
+        try:
+            loaded = self.loader(**self.kwargs)
+        except datasets.DatasetNotFoundError as exc:
+            raise datasets.DatasetNotFoundError(
+                f"dataset {self.name!r} is not available: {exc} (only the "
+                "shipped sets run without it: python -m benchmarks all --quick)"
+            ) from None
         data = loaded if isinstance(loaded, Data) else Data(*loaded)
         declared = {
             "labels": data.y is not None,
@@ -307,6 +313,10 @@ DATASETS = {
             for name, note in (
                 ("dlpfc_151673", "DANCE's slice, 5,000 top genes"),
                 ("dlpfc_151676", "DANCE's slice, 5,000 top genes"),
+                (
+                    "dlpfc_151673_subset",
+                    "1,062 spots of DANCE's 151673, all layers, 3,000 genes (shipped)",
+                ),
                 ("dlpfc_151510", "500 genes; same donor as DANCE's 151507"),
                 ("starmap_bz5", "STARmap mPFC section BZ5, 166 genes"),
                 ("starmap_bz9", "STARmap mPFC section BZ9, 166 genes"),

@@ -450,8 +450,14 @@ def rmse_scorer(estimator, X, y):
     Returns
     -------
     score : float
-        ``-rmse(y, estimator.predict(X))``.
+        ``-rmse(y, estimator.predict(X))``; for a skdance modality
+        predictor, its ``score``, which also checks ``y``'s feature names
+        against those seen in ``fit``.
     """
+    from skdance.multimodal.prediction._base import BaseModalityPredictor
+
+    if isinstance(estimator, BaseModalityPredictor):
+        return estimator.score(X, y)
     return -rmse(y, estimator.predict(X))
 
 

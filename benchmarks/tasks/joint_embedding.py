@@ -123,8 +123,8 @@ class JointEmbeddingTask(Task):
         },
     )
     quick_text = (
-        "seed 0, the NeurIPS CITE starter (train s1d1, embed s1d2; read from "
-        "$SKDANCE_DATA); the deep models train 20 epochs."
+        "seed 0, the NeurIPS CITE starter (train s1d1, embed s1d2; shipped); "
+        "the deep models train 20 epochs."
     )
 
     def __init__(self):

@@ -74,7 +74,7 @@ class ModalityMatchingTask(Task):
     )
     quick_text = (
         "seed 0, GEX-ADT on the NeurIPS CITE starter (train s1d1, test s1d2; "
-        "read from $SKDANCE_DATA); the deep models train 20 epochs."
+        "shipped); the deep models train 20 epochs."
     )
 
     @property

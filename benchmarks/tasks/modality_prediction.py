@@ -242,7 +242,7 @@ class ModalityPredictionTask(Task):
     )
     quick_text = (
         "seed 0, GEX->ADT on the NeurIPS CITE starter (train s1d1, test "
-        "s1d2; read from $SKDANCE_DATA); the deep models train 20 epochs."
+        "s1d2; shipped); the deep models train 20 epochs."
     )
 
     def __init__(self):

@@ -4,8 +4,8 @@ DANCE's protocol (paper appendix D.3, Table 10): every model clusters all
 spots of one slice into as many domains as the slice has annotated layers;
 ARI and NMI are computed on the annotated spots (the few unannotated ones
 are clustered but not scored).  No model sees the labels: nothing here picks
-epochs, resolutions or seeds by them (DANCE's scripts do, see
-``../shared/reference/dance-findings.md``).  Rows: two baselines
+epochs, resolutions or seeds by them (DANCE's published scripts choose
+them by the labels' ARI).  Rows: two baselines
 (non-spatial k-means on PCA, and the "smoothed PCA" a user could write in
 ten lines) and every skdance spatial-domain model, 3 seeds.
 """
@@ -132,8 +132,9 @@ class SpatialDomainTask(Task):
         },
     )
     quick_text = (
-        "seed 0 on the mouse olfactory bulb (262 spots, 5 layers; read from "
-        "$SKDANCE_DATA); the deep models train a tenth of their epochs."
+        "seed 0 on the shipped band of DLPFC slice 151673 (1,062 spots "
+        "across its 7 layers, 3,000 genes); the deep models train a tenth "
+        "of their epochs."
     )
 
     def __init__(self):
@@ -143,7 +144,7 @@ class SpatialDomainTask(Task):
     def quick_datasets(self):
         from benchmarks._datasets import DATASETS
 
-        return (DATASETS["mouse_olfactory_bulb"],)
+        return (DATASETS["dlpfc_151673_subset"],)
 
     def protocol(self, quick=False):
         return (

@@ -1,6 +1,6 @@
 """Loaders for the DANCE benchmark datasets (offline first, sha256-verified)."""
 
-from skdance.datasets._base import get_data_home
+from skdance.datasets._base import DatasetNotFoundError, get_data_home
 from skdance.datasets._deconvolution import (
     DECONVOLUTION_DATASETS,
     load_deconvolution_dataset,
@@ -31,6 +31,7 @@ from skdance.datasets._spatial import (
 )
 
 __all__ = [
+    "DatasetNotFoundError",
     "DECONVOLUTION_DATASETS",
     "IMPUTATION_DATASETS",
     "MCA_BENCHMARKS",

@@ -11,7 +11,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["get_data_home"]
+__all__ = ["DatasetNotFoundError", "get_data_home"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are neither in the data folder nor shipped.
+
+    The message says where skdance looked and how to provide the files
+    (``SKDANCE_DATA`` or ``data_home=``).  A subclass of
+    :class:`FileNotFoundError`, so code that catches that keeps working.
+    """
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,10 @@ REGISTRY = {
 
 _VERIFIED = {}
 
+#: Folder of the datasets shipped inside the package (same layout as the
+#: data home): a file found in neither place is looked up here.
+SHIPPED_DATA = Path(__file__).resolve().parent / "data"
+
 
 def get_data_home(data_home=None):
     """Folder where dataset files are looked up (and downloaded to).
@@ -133,7 +146,8 @@ def sha256sum(path):
 def fetch_file(key, data_home=None, download_if_missing=True, allow_unverified=False):
     """Return the local path of registry file ``key``, verified.
 
-    Looks in the data home; if absent and ``download_if_missing`` is true and
+    Looks in the data home, then among the files shipped inside the package
+    (:data:`SHIPPED_DATA`); if absent from both and ``download_if_missing`` is true and
     the file has a public source, downloads it there first.  A file whose
     sha256 differs from the registry raises ``OSError``.  A file with no
     recorded sha256 (its source could not be reached when the registry was
@@ -141,10 +155,12 @@ def fetch_file(key, data_home=None, download_if_missing=True, allow_unverified=F
     """
     spec = REGISTRY[key]
     path = get_data_home(data_home) / spec.path
+    if not path.exists() and (SHIPPED_DATA / spec.path).exists():
+        path = SHIPPED_DATA / spec.path  # shipped inside the package
     if not path.exists():
         if download_if_missing and spec.url and spec.sha256 is None:
             if not allow_unverified:
-                raise FileNotFoundError(
+                raise DatasetNotFoundError(
                     f"Dataset file {spec.path!r} is not under "
                     f"{path.parent.parent}, and skdance records no sha256 for it "
                     "(its source could not be reached when the registry was "
@@ -154,7 +170,7 @@ def fetch_file(key, data_home=None, download_if_missing=True, allow_unverified=F
                 )
         if not download_if_missing or spec.url is None:
             where = f" or download it from {spec.url}" if spec.url else ""
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"Dataset file {spec.path!r} not found under {path.parent.parent}. "
                 f"Set SKDANCE_DATA or pass data_home= to the folder holding it{where}."
                 f" Source: {spec.source}"
@@ -162,7 +178,7 @@ def fetch_file(key, data_home=None, download_if_missing=True, allow_unverified=F
         try:
             _download(spec.url, path)
         except OSError as exc:  # URLError, timeouts, refused connections
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"Dataset file {spec.path!r} is not under {path.parent.parent} and "
                 f"downloading it from {spec.url} failed ({exc}). Set SKDANCE_DATA "
                 "or pass data_home= to a folder that holds it."

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils import Bunch
 
-from skdance.datasets._base import get_data_home
+from skdance.datasets._base import DatasetNotFoundError, get_data_home
 
 __all__ = ["DECONVOLUTION_DATASETS", "load_deconvolution_dataset"]
 
@@ -105,7 +105,7 @@ def load_deconvolution_dataset(name, data_home=None):
     """
     folder = Path(get_data_home(data_home)) / "spatial" / name
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"{folder} not found. DANCE's deconvolution sets are folders "
             "<data_home>/spatial/<name>/ holding ref_sc_count, ref_sc_annot, "
             "mix_count (and true_p, spatial_location) as .csv or .h5ad; set "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from skdance.datasets._base import get_data_home, make_anndata
+from skdance.datasets._base import DatasetNotFoundError, get_data_home, make_anndata
 
 __all__ = ["IMPUTATION_DATASETS", "load_imputation_dataset"]
 
@@ -129,7 +129,7 @@ def load_imputation_dataset(name, data_home=None, *, return_anndata=False):
     paths = [root / f for f in files]
     for path in paths:
         if not path.exists():
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"{path} not found. DANCE's imputation files are laid out as "
                 "<data_home>/train/<name>_data/<file>; set SKDANCE_DATA or pass "
                 "data_home= to the folder holding them."

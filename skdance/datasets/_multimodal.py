@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from skdance.datasets._base import (
     REGISTRY,
+    DatasetNotFoundError,
     RemoteFile,
     fetch_file,
     get_data_home,
@@ -239,7 +240,9 @@ def _keep_units(adata):
     return adata
 
 
-def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
+def load_multimodal(
+    name, data_home=None, *, units="competition", sha256=None, return_mudata=False
+):
     """Load a real paired multimodal set: (gene expression, second modality).
 
     Parameters
@@ -247,7 +250,8 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
     name : str
         One of :data:`MULTIMODAL_DATASETS`: GEX + ADT
         ``"neurips2021_bmmc_cite_starter"`` (600 cells, 134 proteins, the
-        competition's own data subsampled), ``"teaseq_pbmc"`` (1,262
+        competition's own data subsampled; shipped inside the package, so
+        it needs no data folder), ``"teaseq_pbmc"`` (1,262
         cells, 46 proteins), ``"cbmc_citeseq"`` (8,617 cells, 10
         proteins); GEX + ATAC ``"snareseq_mouse_cortex"`` (10,309 cells,
         25,734 peaks), ``"neurips2021_bmmc_multiome_starter"`` (500 cells)
@@ -275,6 +279,9 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
         verified against skdance's own digests; skdance records none for
         the phase-2 files (they could not be fetched where skdance was
         built, to compute them).
+    return_mudata : bool, default=False
+        Return one :class:`mudata.MuData` with the modalities ``"rna"`` and
+        ``"prot"`` (ADT) or ``"atac"``, muon's names, instead of the pair.
 
     Returns
     -------
@@ -285,15 +292,26 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
         The second modality of the same cells in the same order,
         ``uns["modality"]`` = ``"ADT"`` or ``"ATAC"``.
 
+    mdata : mudata.MuData
+        With ``return_mudata=True``: both, as ``mdata["rna"]`` and
+        ``mdata["prot"]`` or ``mdata["atac"]``.
+
     Examples
     --------
     >>> from skdance.datasets import load_multimodal
-    >>> rna, adt = load_multimodal("neurips2021_bmmc_cite_starter")  # doctest: +SKIP
-    >>> rna.shape, adt.shape, adt.uns["modality"]  # doctest: +SKIP
+    >>> rna, adt = load_multimodal("neurips2021_bmmc_cite_starter")  # shipped
+    >>> rna.shape, adt.shape, adt.uns["modality"]
     ((600, 1000), (600, 134), 'ADT')
+    >>> mdata = load_multimodal("neurips2021_bmmc_cite_starter", return_mudata=True)
+    >>> list(mdata.mod)
+    ['rna', 'prot']
     """
     if units not in ("competition", "counts"):
         raise ValueError(f"units must be 'competition' or 'counts', got {units!r}.")
+    if return_mudata:
+        return _as_mudata(
+            load_multimodal(name, data_home, units=units, sha256=sha256)
+        )
     if _PHASE2.fullmatch(name):
         return _load_phase2(name, data_home, units, sha256)
     if name not in _SPECS:
@@ -325,6 +343,16 @@ def load_multimodal(name, data_home=None, *, units="competition", sha256=None):
     return tuple(out)
 
 
+def _as_mudata(pair):
+    """One MuData of a (rna, mod2) pair, with muon's modality names."""
+    import mudata
+
+    rna, mod2 = pair
+    name = {"ADT": "prot", "ATAC": "atac"}[mod2.uns["modality"]]
+    mdata = mudata.MuData({"rna": rna, name: mod2})
+    return mdata
+
+
 _PHASE2 = re.compile(r"openproblems_bmmc_(cite|multiome)_phase2(_rna|_mod2)?")
 
 
@@ -343,7 +371,7 @@ def _load_phase2(name, data_home, units, sha256):
         if Path(f"{prefix}.output_train_mod1.h5ad").exists():
             break
     else:
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"The competition files of {name!r} are not under {home}: looked for "
             + " and ".join(f"{p}.output_train_mod1.h5ad" for p in candidates)
             + ". skdance ships no copy; download the organisers' phase-2 files "

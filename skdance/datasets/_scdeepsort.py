@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils import Bunch
 
-from skdance.datasets._base import get_data_home
+from skdance.datasets._base import DatasetNotFoundError, get_data_home
 
 __all__ = ["MCA_BENCHMARKS", "load_scdeepsort"]
 
@@ -29,7 +29,7 @@ def _batch_paths(root, split, species, tissue, batch):
 def _read_batch(data_path, label_path, label_column):
     for path in (data_path, label_path):
         if not path.exists():
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"{path} not found. DANCE's annotation files are laid out as "
                 "<data_home>/{train,test}/<species>/<species>_<Tissue><id>_data.csv "
                 "(genes x cells) and ..._celltype.csv (one row per cell); set "

@@ -49,6 +49,15 @@ _SPECS = {
         "layer",
         n_domains=7,
     ),
+    "dlpfc_151673_subset": _Spatial(
+        "dlpfc_151673_subset",
+        "dlpfc_visium/151673_subset.h5ad",
+        "b260aabb82ce6880a04ca420ea26094cf2b7ae39619150091c382527ab44c6af",
+        _LIBD + "; shipped with skdance: the 1,062 spots with array_col < 40 "
+        "(a band across all 7 layers) and their 3,000 seurat_v3 genes",
+        "layer",
+        n_domains=7,
+    ),
     "dlpfc_151676": _Spatial(
         "dlpfc_151676",
         "dlpfc_visium/151676.h5ad",
@@ -121,14 +130,18 @@ def load_spatial_dataset(name, data_home=None, *, return_anndata=False):
     ----------
     name : str
         One of :data:`SPATIAL_DATASETS`: ``"dlpfc_151673"``,
-        ``"dlpfc_151676"`` (DANCE's slices, 5,000 genes), ``"dlpfc_151510"``
+        ``"dlpfc_151676"`` (DANCE's slices, 5,000 genes),
+        ``"dlpfc_151673_subset"`` (1,062 spots of 151673 across all seven
+        layers, 3,000 genes; shipped inside the package, so it needs no data
+        folder), ``"dlpfc_151510"``
         (500 genes; DANCE's 151507 is not reachable), ``"starmap_bz5"``,
         ``"starmap_bz9"``, ``"starmap_bz14"`` (STARmap mPFC, 166 genes, 4
         layers), ``"mouse_olfactory_bulb"`` (262 spots, 5 layers) or
         ``"merfish_hypothalamus"`` (single cells, two z planes, cell classes;
         volume-normalised values, not counts).
     data_home : str or path-like, default=None
-        Folder holding the files (default ``$SKDANCE_DATA``).
+        Folder holding the files (default ``$SKDANCE_DATA``; the shipped
+        subset is read from the package when the folder lacks it).
     return_anndata : bool, default=False
         Return the file's AnnData instead of arrays.
 
@@ -151,9 +164,9 @@ def load_spatial_dataset(name, data_home=None, *, return_anndata=False):
     Examples
     --------
     >>> from skdance.datasets import load_spatial_dataset
-    >>> X, y, coords = load_spatial_dataset("mouse_olfactory_bulb")  # doctest: +SKIP
-    >>> X.shape, coords.shape  # doctest: +SKIP
-    ((262, 15928), (262, 2))
+    >>> X, y, coords = load_spatial_dataset("dlpfc_151673_subset")  # shipped
+    >>> X.shape, coords.shape
+    ((1062, 3000), (1062, 2))
     """
     if name not in _SPECS:
         raise ValueError(

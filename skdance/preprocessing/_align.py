@@ -9,12 +9,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from skdance.utils._validation import _unwrap_anndata, is_anndata, validate_input
+from skdance.utils._validation import (
+    _unwrap_anndata,
+    is_anndata,
+    reject_mudata,
+    validate_input,
+)
 
 __all__ = ["GeneAligner"]
 
 
 def _matrix_and_names(X):
+    reject_mudata(X, "GeneAligner")
     if is_anndata(X):
         return _unwrap_anndata(X, None)
     if isinstance(X, pd.DataFrame):

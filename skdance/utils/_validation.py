@@ -17,7 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
-__all__ = ["check_counts", "check_no_empty_rows", "is_anndata", "validate_input"]
+__all__ = [
+    "check_counts",
+    "check_no_empty_rows",
+    "is_anndata",
+    "is_mudata",
+    "validate_input",
+]
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -25,6 +31,25 @@ FLOAT_DTYPES = (np.float64, np.float32)
 def is_anndata(X):
     """Return True when ``X`` is an :class:`anndata.AnnData` object."""
     return type(X).__name__ == "AnnData" and hasattr(X, "var_names")
+
+
+def is_mudata(X):
+    """Return True when ``X`` is a :class:`mudata.MuData` object."""
+    return type(X).__name__ == "MuData" and hasattr(X, "mod")
+
+
+def reject_mudata(X, whom):
+    """Raise a clear ``ValueError`` when ``X`` is a MuData.
+
+    ``numpy.asarray(mdata)`` does not fail but hangs, so every estimator
+    that reads one matrix checks this before anything converts ``X``.
+    """
+    if is_mudata(X):
+        raise ValueError(
+            f"{whom} takes one modality (cells x features), not a MuData with "
+            f"modalities {list(X.mod)}: pass one of them, e.g. "
+            f"mdata[{next(iter(X.mod), 'rna')!r}] (an AnnData)."
+        )
 
 
 def _unwrap_anndata(X, layer):
@@ -135,6 +160,7 @@ def validate_input(
         caller later modifies it (callers copy before in-place work).
     """
     names = None
+    reject_mudata(X, type(estimator).__name__)
     if is_anndata(X):
         X, names = _unwrap_anndata(X, getattr(estimator, "layer", None))
         if not reset:

@@ -1,10 +1,11 @@
-"""Contract of the joint-embedding estimators (DESIGN section 2).
+"""Contract of the joint-embedding estimators.
 
-A joint embedding is a transformer of paired cells: ``X`` is either the two
+A joint embedding is a transformer of paired cells: ``X`` is the two
 modalities side by side (``[mod1 | mod2]`` column blocks, the first
-``n_features_mod1`` columns being mod1) or a pair ``(mod1, mod2)`` of
-matrices / AnnData objects with the same cells; ``transform`` returns the
-joint embedding.  ``y`` (cell types) is used only by methods that say so.
+``n_features_mod1`` columns being mod1), a pair ``(mod1, mod2)`` of
+matrices / AnnData objects with the same cells, or a MuData whose two
+modalities ``mudata_mods`` names; ``transform`` returns the joint
+embedding.  ``y`` (cell types) is used only by methods that say so.
 """
 
 from abc import ABCMeta, abstractmethod
@@ -12,12 +13,16 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.multimodal._paired import validate_paired
+from skdance.multimodal._paired import split_mudata, validate_paired
 from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils._validation import is_mudata, validate_input
 
 __all__ = ["BaseJointEmbedding"]
 
@@ -29,11 +34,21 @@ def _is_pair(X):
     return all(len(getattr(part, "shape", ())) == 2 for part in X)
 
 
-class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseJointEmbedding(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base of the joint embeddings: split the modalities, embed the cells.
 
     Subclasses have an ``n_features_mod1`` parameter and implement
     ``_fit(X1, X2, y)`` and ``_transform(X1, X2)`` on validated blocks.
+
+    The embedding's columns are named ``<class name in lower case>0``,
+    ``...1``, ... (``get_feature_names_out``), so that
+    ``set_output(transform="pandas")`` returns DataFrames, indexed as a
+    DataFrame ``X`` is.  ``fit`` (a subclass's own too) ends with
+    ``_set_n_features_out``, which takes the embedding's width from the
+    embedding of the first training cells (a cell's embedding does not
+    depend on the cells embedded with it).
     """
 
     @abstractmethod
@@ -44,8 +59,18 @@ class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     def _transform(self, X1, X2):
         """Return the (n_cells, n_components) embedding of paired blocks."""
 
+    def _set_n_features_out(self, X1, X2):
+        """Record the embedding's width; every ``fit`` ends with it.
+
+        The width of the first training cells' embedding names the output
+        columns (``get_feature_names_out``) for ``set_output``.
+        """
+        self._n_features_out = np.asarray(self._transform(X1[:2], X2[:2])).shape[1]
+
     def _split(self, X, *, reset):
         whom = type(self).__name__
+        if is_mudata(X):
+            X = split_mudata(self, X)
         if _is_pair(X):
             X1, X2 = validate_paired(self, X[0], X[1], reset=reset)
             if reset:
@@ -78,9 +103,11 @@ class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_cells, n_features) or pair
+        X : {array-like, sparse matrix} of shape (n_cells, n_features), pair \
+or MuData
             ``[mod1 | mod2]`` column blocks (the first ``n_features_mod1``
-            columns are mod1), or a pair ``(mod1, mod2)`` with the same cells.
+            columns are mod1), a pair ``(mod1, mod2)`` with the same cells,
+            or a MuData (``mudata_mods`` names its two modalities).
         y : array-like of shape (n_cells,), default=None
             Cell types, for the methods that use them.
 
@@ -96,6 +123,7 @@ class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             if y.shape[0] != X1.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} labels for {X1.shape[0]} cells.")
         self._fit(X1, X2, y)
+        self._set_n_features_out(X1, X2)
         return self
 
     def transform(self, X):
@@ -103,8 +131,10 @@ class BaseJointEmbedding(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_cells, n_features) or pair
-            The same layout as in ``fit``.
+        X : {array-like, sparse matrix} of shape (n_cells, n_features), pair \
+or MuData
+            The same layout as in ``fit``, on the features (and, where named,
+            in the feature order) seen in ``fit``.
 
         Returns
         -------

@@ -8,6 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.multimodal._jae import JAEModule, ModalityReducer
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS, as_pair
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.multimodal.embedding._cell_cycle import (
     G2M_GENES,
@@ -219,6 +220,10 @@ default="tirosh2016"
     device : str or torch.device, default="cpu"
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``;
         the fitted module is kept on the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the reductions, the validation split, the initialisation,
         the mini-batches, dropout and the control genes of the scores.
@@ -291,6 +296,7 @@ default="tirosh2016"
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
         "svd_components": [tuple, list],
@@ -337,6 +343,7 @@ default="tirosh2016"
         validation_fraction=0.1,
         patience=10,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -361,6 +368,7 @@ default="tirosh2016"
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 
@@ -396,6 +404,7 @@ default="tirosh2016"
                 "cell type of each cell (-1, None or NaN for an unlabelled cell), "
                 "fit(X, y); part of JAE's embedding is trained to predict them."
             )
+        X = as_pair(self, X)  # a MuData's two modalities, as AnnData
         X1, X2 = self._split(X, reset=True)
         n_cells = X1.shape[0]
         classes, codes = _encode_cell_types(y, n_cells)
@@ -424,6 +433,7 @@ default="tirosh2016"
         )
         self.classes_ = classes
         self._fit_jae(X1, X2, codes, batch, cell_cycle)
+        self._set_n_features_out(X1, X2)
         return self
 
     def _fit(self, X1, X2, y):

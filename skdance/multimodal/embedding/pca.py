@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 
 __all__ = ["JointPCA"]
@@ -120,6 +121,10 @@ class JointPCA(BaseJointEmbedding):
     mod2 : {"auto", "adt", "atac"}, default="auto"
         Kind of the second block; ``"auto"``: ATAC when every value is 0
         or 1, else ADT.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the randomised decompositions.
 
@@ -151,6 +156,7 @@ class JointPCA(BaseJointEmbedding):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "modalities": [StrOptions({"both", "mod1", "mod2"})],
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -169,6 +175,7 @@ class JointPCA(BaseJointEmbedding):
         n_pcs=50,
         n_top_genes=2000,
         mod2="auto",
+        mudata_mods=None,
         random_state=None,
     ):
         self.n_features_mod1 = n_features_mod1
@@ -177,6 +184,7 @@ class JointPCA(BaseJointEmbedding):
         self.n_pcs = n_pcs
         self.n_top_genes = n_top_genes
         self.mod2 = mod2
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
 
     def _seed(self):

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS, as_pair
 from skdance.multimodal._scmogcn import (
     LSI,
     EmbeddingLayout,
@@ -232,6 +233,10 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
     verbose : int, default=0
@@ -302,6 +307,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "variant": [StrOptions({"v1", "v2"})],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
@@ -358,6 +364,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         validation_fraction=0.1,
         patience="auto",
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -379,6 +386,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 
@@ -420,6 +428,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
             Fitted estimator.
         """
         self._validate_params()
+        X = as_pair(self, X)  # a MuData's two modalities, as AnnData
         X1, X2 = self._split(X, reset=True)
         n = X1.shape[0]
         whom = type(self).__name__
@@ -447,6 +456,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
             X, cell_cycle, name="cell_cycle", n_samples=n, required=False, whom=whom
         )
         self._fit(X1, X2, y, batch, cell_cycle)
+        self._set_n_features_out(X1, X2)
         return self
 
     def _fit(self, X1, X2, y, batch=None, cell_cycle=None):

@@ -8,6 +8,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmvae import (
     COMBINATIONS,
     COUNT_LIKELIHOODS,
@@ -294,6 +295,10 @@ class ScMVAE(BaseJointEmbedding):
     device : str or torch.device, default="cpu"
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``;
         the fitted module is kept on the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the mixture
         initialisation, the batches and the latent draws.
@@ -350,6 +355,7 @@ class ScMVAE(BaseJointEmbedding):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "combination": [StrOptions(set(COMBINATIONS))],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
@@ -392,6 +398,7 @@ class ScMVAE(BaseJointEmbedding):
         validation_fraction=0.1,
         patience=30,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -414,6 +421,7 @@ class ScMVAE(BaseJointEmbedding):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

@@ -1,4 +1,4 @@
-"""Contract of the modality-matching estimators (DESIGN section 2).
+"""Contract of the modality-matching estimators.
 
 A matcher learns on paired cells (``fit(X_mod1, Y_mod2)``, row i of ``X``
 paired with row i of ``Y``) and then, for new cells measured separately in
@@ -17,7 +17,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.metrics import matching_score
-from skdance.multimodal._paired import validate_paired, validate_second_modality
+from skdance.multimodal._paired import (
+    paired_inputs,
+    validate_paired,
+    validate_second_modality,
+)
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
@@ -74,14 +78,17 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
     def _match(self, X, Y):
         """Return non-negative (n_x, n_y) match scores (dense or sparse)."""
 
-    def fit(self, X, Y):
+    def fit(self, X, Y=None):
         """Learn the correspondence between the modalities on paired cells.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
-            First modality.
-        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_cells, n_features_mod1)
+            First modality, or a MuData holding both (``mudata_mods``
+            chooses which two; ``Y`` is then left out).
+        Y : {array-like, sparse matrix, AnnData} of shape \
+(n_cells, n_features_mod2), default=None
             Second modality of the same cells, in the same row order.
 
         Returns
@@ -94,15 +101,18 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
         self._fit(X, Y)
         return self
 
-    def match(self, X, Y):
+    def match(self, X, Y=None):
         """Probability that each cell of ``Y`` is the partner of each cell of ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_x, n_features_mod1)
-            First modality of new cells.
-        Y : {array-like, sparse matrix, AnnData} of shape (n_y, n_features_mod2)
-            Second modality of new cells, in any order.
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_x, n_features_mod1)
+            First modality of new cells, or a MuData holding both.
+        Y : {array-like, sparse matrix, AnnData} of shape \
+(n_y, n_features_mod2), default=None
+            Second modality of new cells, in any order, on the features
+            (and, where named, in the feature order) seen in ``fit``.
 
         Returns
         -------
@@ -110,7 +120,13 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
             Non-negative; every row sums to 1.
         """
         check_is_fitted(self)
+        X, Y = paired_inputs(self, X, Y)
         X = validate_input(self, X, reset=False)
+        if Y is None:
+            raise ValueError(
+                f"{type(self).__name__}.match needs the second modality Y (or "
+                "a MuData holding both as X)."
+            )
         n_y = Y.shape[0] if hasattr(Y, "shape") else len(Y)
         Y = validate_second_modality(self, Y, n_y, reset=False)
         S = self._match(X, Y)
@@ -134,14 +150,16 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
         S = np.divide(S, rows, out=np.full_like(S, 1 / S.shape[1]), where=rows > 0)
         return S
 
-    def score(self, X, y):
+    def score(self, X, y=None):
         """Mean probability ``match`` gives to the true pairs.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
-            First modality.
-        y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_cells, n_features_mod1)
+            First modality, or a MuData holding both.
+        y : {array-like, sparse matrix, AnnData} of shape \
+(n_cells, n_features_mod2), default=None
             Second modality, row i paired with row i of ``X`` (named ``y``
             as scikit-learn's scorers pass it).
 
@@ -156,6 +174,13 @@ class BaseModalityMatcher(BaseEstimator, metaclass=ABCMeta):
             If ``X`` and ``y`` hold different numbers of cells (``match``
             itself accepts any two sets of cells; the score needs pairs).
         """
+        check_is_fitted(self)
+        X, y = paired_inputs(self, X, y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__}.score needs the second modality y (or "
+                "a MuData holding both as X)."
+            )
         n_x, n_y = (a.shape[0] if hasattr(a, "shape") else len(a) for a in (X, y))
         if n_x != n_y:
             raise ValueError(

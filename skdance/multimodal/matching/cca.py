@@ -8,6 +8,7 @@ from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import TruncatedSVD
 from sklearn.utils._param_validation import Interval
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.matching._base import BaseModalityMatcher
 
 __all__ = ["CCAMatcher"]
@@ -54,6 +55,10 @@ class CCAMatcher(BaseModalityMatcher):
         Candidate partners kept per cell (a sparse result); None keeps all.
     temperature : float, default=0.1
         Softmax temperature on the cosine similarities.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the randomized SVD.
 
@@ -83,6 +88,7 @@ class CCAMatcher(BaseModalityMatcher):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_pcs": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "n_partners": [Interval(Integral, 1, None, closed="left"), None],
@@ -97,12 +103,14 @@ class CCAMatcher(BaseModalityMatcher):
         n_components=20,
         n_partners=50,
         temperature=0.1,
+        mudata_mods=None,
         random_state=None,
     ):
         self.n_pcs = n_pcs
         self.n_components = n_components
         self.n_partners = n_partners
         self.temperature = temperature
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
 
     def _fit(self, X, Y):

@@ -5,6 +5,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.multimodal._cmae import CMAE_CONSTRAINTS, fit_cmae, latent
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
 
 __all__ = ["CMAEMatcher"]
@@ -70,6 +71,10 @@ class CMAEMatcher(BaseModalityMatcher):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the batch order.
     verbose : int, default=0
@@ -121,6 +126,7 @@ class CMAEMatcher(BaseModalityMatcher):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_partners": [Interval(Integral, 1, None, closed="left")],
         "distance": [StrOptions({"manhattan", "euclidean", "cosine"})],
         **CMAE_CONSTRAINTS,
@@ -142,6 +148,7 @@ class CMAEMatcher(BaseModalityMatcher):
         adversarial_weight=10.0,
         pairing_weight=0.1,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -158,6 +165,7 @@ class CMAEMatcher(BaseModalityMatcher):
         self.adversarial_weight = adversarial_weight
         self.pairing_weight = pairing_weight
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

@@ -4,6 +4,7 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmm import SCMM_CONSTRAINTS, encode_rows, fit_scmm
 from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
 
@@ -69,6 +70,10 @@ class ScMMMatcher(BaseModalityMatcher):
         stopping; None trains all ``max_epochs``.
     device : str or torch.device, default="cpu"
         Where to train; the fitted module is kept on the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the batches and the
         latent draws.
@@ -122,6 +127,7 @@ class ScMMMatcher(BaseModalityMatcher):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_partners": [Interval(Integral, 1, None, closed="left")],
         "distance": [str],
         **SCMM_CONSTRAINTS,
@@ -146,6 +152,7 @@ class ScMMMatcher(BaseModalityMatcher):
         validation_fraction=0.15,
         patience=10,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -165,6 +172,7 @@ class ScMMMatcher(BaseModalityMatcher):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

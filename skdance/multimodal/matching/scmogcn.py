@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmogcn import (
     LSI,
     FeaturePropagation,
@@ -132,6 +133,10 @@ class ScMoGNNMatcher(BaseModalityMatcher):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
     verbose : int, default=0
@@ -188,6 +193,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left"), tuple],
         "n_layers": [Interval(Integral, 2, None, closed="left")],
         "hidden_dims": [tuple, list],
@@ -226,6 +232,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
         validation_fraction=0.15,
         patience=20,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -246,6 +253,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

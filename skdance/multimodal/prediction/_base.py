@@ -1,4 +1,4 @@
-"""Contract of the modality-prediction estimators (DESIGN section 2).
+"""Contract of the modality-prediction estimators.
 
 A modality predictor is a multi-output regressor: ``fit(X_mod1, Y_mod2)``
 on paired cells, ``predict(X_mod1)`` returns the second modality (n_cells x
@@ -14,7 +14,12 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.metrics import rmse
-from skdance.multimodal._paired import validate_paired
+from skdance.multimodal._paired import (
+    first_modality,
+    paired_inputs,
+    validate_paired,
+    validate_second_modality,
+)
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import validate_input
 
@@ -37,14 +42,17 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     def _predict(self, X):
         """Return the predicted second modality of validated ``X``."""
 
-    def fit(self, X, Y):
+    def fit(self, X, Y=None):
         """Learn the mapping from the first modality to the second.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
-            First modality.
-        Y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_cells, n_features_mod1)
+            First modality, or a MuData holding both (``mudata_mods``
+            chooses which two; ``Y`` is then left out).
+        Y : {array-like, sparse matrix, AnnData} of shape \
+(n_cells, n_features_mod2), default=None
             Second modality of the same cells, in the same row order.
 
         Returns
@@ -53,6 +61,7 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted predictor.
         """
         self._validate_params()
+        X, Y = paired_inputs(self, X, Y)
         values = getattr(Y, "X", Y)
         ndim = getattr(values, "ndim", None)  # not np.ndim: array-likes
         self._y_1d = (np.asarray(values).ndim if ndim is None else ndim) == 1
@@ -65,8 +74,10 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
-            First modality, on the features seen in ``fit``.
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_cells, n_features_mod1)
+            First modality, on the features seen in ``fit`` (of a MuData:
+            the first of ``mudata_mods``).
 
         Returns
         -------
@@ -74,7 +85,7 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             Predicted second modality (1-D when ``fit`` saw a 1-D ``Y``).
         """
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False)
+        X = validate_input(self, first_modality(self, X), reset=False)
         Y = np.asarray(self._predict(X), dtype=np.float64)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
@@ -84,15 +95,18 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return Y.ravel() if self._y_1d else Y
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Negative RMSE of the prediction (greater is better).
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod1)
-            First modality.
-        y : {array-like, sparse matrix, AnnData} of shape (n_cells, n_features_mod2)
-            True second modality.
+        X : {array-like, sparse matrix, AnnData, MuData} of shape \
+(n_cells, n_features_mod1)
+            First modality, or a MuData holding both.
+        y : {array-like, sparse matrix, AnnData} of shape \
+(n_cells, n_features_mod2), default=None
+            True second modality, on the features (and, where named, in the
+            feature order) seen in ``fit``.
         sample_weight : None
             Not supported; must be None.
 
@@ -103,8 +117,11 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by the RMSE score.")
-        Y = getattr(y, "X", y)
-        return -rmse(Y, self.predict(X))
+        check_is_fitted(self)
+        X, y = paired_inputs(self, X, y)
+        pred = self.predict(X)
+        Y = validate_second_modality(self, y, pred.shape[0], reset=False, name="y")
+        return -rmse(Y, pred.reshape(Y.shape))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,6 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.prediction._base import BaseModalityPredictor
 from skdance.nn import (
     TORCH_CONSTRAINTS,
@@ -287,6 +288,10 @@ class BABEL(BaseModalityPredictor):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation and the batch order.
     verbose : int, default=0
@@ -342,6 +347,7 @@ class BABEL(BaseModalityPredictor):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "hidden_dims": [tuple, list],
         "mod2_hidden_dims": [tuple, list],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
@@ -374,6 +380,7 @@ class BABEL(BaseModalityPredictor):
         validation_fraction=0.15,
         patience=20,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -391,6 +398,7 @@ class BABEL(BaseModalityPredictor):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

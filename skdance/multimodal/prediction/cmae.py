@@ -1,6 +1,7 @@
 """Cross-modal autoencoders (CMAE) as a modality predictor."""
 
 from skdance.multimodal._cmae import CMAE_CONSTRAINTS, fit_cmae, translate
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.prediction._base import BaseModalityPredictor
 
 __all__ = ["CMAE"]
@@ -70,6 +71,10 @@ class CMAE(BaseModalityPredictor):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the batch order.
     verbose : int, default=0
@@ -119,7 +124,7 @@ class CMAE(BaseModalityPredictor):
     ((60, 5), 5)
     """
 
-    _parameter_constraints = dict(CMAE_CONSTRAINTS)
+    _parameter_constraints = CMAE_CONSTRAINTS | MUDATA_CONSTRAINTS
 
     def __init__(
         self,
@@ -135,6 +140,7 @@ class CMAE(BaseModalityPredictor):
         adversarial_weight=10.0,
         pairing_weight=0.1,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -149,6 +155,7 @@ class CMAE(BaseModalityPredictor):
         self.adversarial_weight = adversarial_weight
         self.pairing_weight = pairing_weight
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

@@ -1,5 +1,6 @@
 """scMM: modality prediction by cross-modal generation of a mixture-of-experts VAE."""
 
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmm import SCMM_CONSTRAINTS, fit_scmm, predict_rows
 from skdance.multimodal.prediction._base import BaseModalityPredictor
 
@@ -90,6 +91,10 @@ class ScMM(BaseModalityPredictor):
     device : str or torch.device, default="cpu"
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; the
         fitted module is kept on the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the batches and the
         latent draws.
@@ -146,7 +151,7 @@ class ScMM(BaseModalityPredictor):
     (60, 5)
     """
 
-    _parameter_constraints = dict(SCMM_CONSTRAINTS)
+    _parameter_constraints = SCMM_CONSTRAINTS | MUDATA_CONSTRAINTS
 
     def __init__(
         self,
@@ -165,6 +170,7 @@ class ScMM(BaseModalityPredictor):
         validation_fraction=0.15,
         patience=10,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -182,6 +188,7 @@ class ScMM(BaseModalityPredictor):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

@@ -10,6 +10,7 @@ import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.graph._fit import fit_graph
+from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmogcn import (
     MeanAggregation,
     ScMoGNNPredictionModule,
@@ -159,6 +160,10 @@ class ScMoGNN(BaseModalityPredictor):
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
         ``ValueError`` names an absent device.  The fitted module is kept on
         the CPU.
+    mudata_mods : pair of str or None, default=None
+        The two modalities to read when the data come as a
+        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
+        None takes its first two.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialisation and the dropout.
     verbose : int, default=0
@@ -215,6 +220,7 @@ class ScMoGNN(BaseModalityPredictor):
     """
 
     _parameter_constraints = {
+        **MUDATA_CONSTRAINTS,
         "graph": [HasMethods(["fit_transform"]), None],
         "gene_sets": [dict, str, os.PathLike, None],
         "feature_graph": [HasMethods(["fit_transform"]), StrOptions({"drop"}), None],
@@ -253,6 +259,7 @@ class ScMoGNN(BaseModalityPredictor):
         validation_fraction=0.15,
         patience=50,
         device="cpu",
+        mudata_mods=None,
         random_state=None,
         verbose=0,
     ):
@@ -273,6 +280,7 @@ class ScMoGNN(BaseModalityPredictor):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.mudata_mods = mudata_mods
         self.random_state = random_state
         self.verbose = verbose
 

@@ -15,6 +15,7 @@ from skdance.utils._validation import (
     _unwrap_anndata,
     check_counts,
     is_anndata,
+    reject_mudata,
     validate_input,
 )
 
@@ -119,6 +120,7 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
 
     def _aligned(self, X):
         """Return the validated spots on the fitted genes they contain."""
+        reject_mudata(X, type(self).__name__)
         fitted = getattr(self, "feature_names_in_", None)
         names = _feature_names(X)
         if (
