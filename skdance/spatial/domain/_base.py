@@ -20,7 +20,34 @@ from skdance.utils._side_info import resolve_side_info
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import check_n_clusters, validate_input
 
-__all__ = ["BaseSpatialDomain"]
+__all__ = ["BaseSpatialDomain", "check_distinct_positions"]
+
+
+def check_distinct_positions(coords, whom):
+    """Raise a ValueError when every spot sits at the same position.
+
+    A spatial-domain model needs spots at distinct places: with a single
+    position there is no spot spacing, no spatial neighbourhood and no
+    length scale to measure them in.
+
+    Parameters
+    ----------
+    coords : ndarray of shape (n_spots, n_dims)
+        Validated spot positions.
+    whom : str
+        Estimator name, at the start of the message.
+
+    Raises
+    ------
+    ValueError
+        When all the rows of ``coords`` are identical.
+    """
+    if coords.shape[0] > 1 and (coords == coords[0]).all():
+        raise ValueError(
+            f"{whom}: all {coords.shape[0]} spots share one position (every row "
+            f"of coords is {coords[0].tolist()}); spatial domains need the spots' "
+            "distinct positions. Check that coords holds the spot coordinates."
+        )
 
 
 class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
@@ -30,7 +57,8 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     implement ``_fit(X, coords)``, which must set ``labels_`` (one domain
     per spot, integers ``0..n_clusters-1``).  ``X`` reaches ``_fit``
     validated (non-negative, finite, CSR or ndarray); ``coords`` is a new
-    float array of shape (n_spots, n_dims).
+    float array of shape (n_spots, n_dims), its spots not all at one
+    position (a ValueError in ``fit`` and ``transform`` otherwise).
     """
 
     __metadata_request__fit = {"coords": True}
@@ -52,6 +80,7 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         )
         if coords.shape[0] != Xv.shape[0]:  # pragma: no cover - checked above
             raise ValueError("coords and X disagree on the number of spots.")
+        check_distinct_positions(coords, type(self).__name__)
         return Xv, coords
 
     def fit(self, X, y=None, coords=None):

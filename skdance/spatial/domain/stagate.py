@@ -8,7 +8,6 @@ import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
@@ -17,6 +16,13 @@ from torch.nn import functional as F
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph, RadiusGraph
+from skdance.graph._spatial import (
+    MIN_SPATIAL_NEIGHBORS,
+    is_regular_array,
+    isolated_spots,
+    spot_spacing,
+    warn_isolated,
+)
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     GraphAttention,
@@ -31,30 +37,62 @@ from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
 from skdance.utils._validation import check_random_state_int, check_widths
 
-__all__ = ["STAGATE", "STAGATEModule"]
+__all__ = ["STAGATE", "STAGATEModule", "default_spot_network"]
 
 # The default graph: STAGATE links spots closer than ``rad_cutoff``; on 10x
 # Visium its tutorials use 150 full-resolution pixels, a little more than the
 # 138-pixel spot pitch (5.8 neighbours per spot on slice 151673).  Expressed in
 # spot spacings, 1.3 keeps the first ring of a hexagonal (Visium: 6) or square
-# (ST: 4) array and nothing beyond (the next rings lie at 1.73 and 1.41).
+# (ST: 4) array and nothing beyond (the next rings lie at 1.73 and 1.41).  On
+# cells scattered at single-cell resolution the same radius reaches few cells
+# (500 uniform random points: 1.1 neighbours per cell, 31% with none), so
+# there every cell is also linked to its MIN_SPATIAL_NEIGHBORS nearest cells.
 _DEFAULT_RADIUS_SPACINGS = 1.3
+
+
+def default_spot_network(coords):
+    """STAGATE's default spot network for these positions, adapted to the layout.
+
+    A :class:`~skdance.graph.RadiusGraph` with a radius of 1.3 spot spacings
+    (the median distance to the nearest other spot): on a regular array
+    (:func:`~skdance.graph._spatial.is_regular_array`: Visium's hexagonal
+    or ST's square lattice) the first ring of 6 or 4 spots, STAGATE's
+    Visium setting, and each spot is also linked to its nearest spot (which
+    changes only spots separated from the rest of the array by a gap).  On
+    an irregular layout (cells at single-cell resolution) every cell is
+    also linked to its 6 nearest cells, in both directions: STAGATE's
+    ``model="KNN"`` network with ``k_cutoff=6`` on top of the radius.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_spots, n_dims)
+        Spot positions.
+
+    Returns
+    -------
+    builder : RadiusGraph
+        The unfitted builder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.spatial.domain.stagate import default_spot_network
+    >>> grid = np.array([[x, y] for x in range(5) for y in range(5)], float)
+    >>> default_spot_network(grid * 100.0)
+    RadiusGraph(min_neighbors=1, radius=130.0)
+    """
+    floor = 1 if is_regular_array(coords) else MIN_SPATIAL_NEIGHBORS
+    return RadiusGraph(
+        radius=_DEFAULT_RADIUS_SPACINGS * spot_spacing(coords), min_neighbors=floor
+    )
+
+
 # DANCE's stand-in for R's ``Mclust(modelNames="EEE")``
 _GMM = {"n_init": 10, "max_iter": 300, "tol": 2e-4, "reg_covar": 1.5e-4}
 # STAGATE's expression input and its pre-clustering (``train_STAGATE``)
 _TARGET_SUM = 1e4
 _PRE_PCS = 50
 _PRE_NEIGHBORS = 15
-
-
-def spot_spacing(coords):
-    """Median distance from each spot to its nearest other spot (1.0 if none)."""
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.shape[0] < 2:
-        return 1.0
-    dist, _ = NearestNeighbors(n_neighbors=2).fit(coords).kneighbors(coords)
-    dist = dist[:, 1][dist[:, 1] > 0]
-    return float(np.median(dist)) if dist.size else 1.0
 
 
 class _GramInner(torch.autograd.Function):
@@ -288,9 +326,10 @@ class STAGATE(BaseSpatialDomain):
        counts of a whole slice; ``n_top_genes=None`` uses every gene (put a
        selector in a Pipeline in front instead).
     2. Spatial network: ``graph`` links the spots (default: a radius of
-       1.3 spot spacings, see ``graph``), self loops are added (STAGATE's
-       ``G + I``).  With ``pruned_graph_weight > 0`` the cell-type-aware
-       network is built too: the spots are pre-clustered by Louvain
+       1.3 spot spacings with a nearest-neighbour floor on irregular
+       layouts, see ``graph``), self loops are added (STAGATE's ``G + I``).
+       With ``pruned_graph_weight > 0`` the cell-type-aware network is
+       built too: the spots are pre-clustered by Louvain
        (resolution ``pruning_resolution``) on a 15-neighbour graph of 50
        principal components of the log-normalised genes (STAGATE's
        ``sc.tl.pca``, ``sc.pp.neighbors``, ``sc.tl.louvain``) and only the
@@ -337,11 +376,17 @@ class STAGATE(BaseSpatialDomain):
         coordinates as side information; any other builder (e.g.
         ``KNNGraph(n_neighbors=6, symmetrize=False)``, STAGATE's ``"KNN"``
         model) is fitted on the coordinates themselves.  Only the pattern
-        of the adjacency is used.  None: ``RadiusGraph`` with a radius of
+        of the adjacency is used.  None: adapted to the layout
+        (:func:`default_spot_network`): ``RadiusGraph`` with a radius of
         1.3 spot spacings (the median distance to the nearest other spot),
         STAGATE's Visium setting in units that do not depend on the image
         (``RadiusGraph(radius=150)`` reproduces STAGATE on full-resolution
-        Visium pixels).
+        Visium pixels); on a regular array (Visium, ST) that is the first
+        ring of 6 or 4 spots, on an irregular one (cells at single-cell
+        resolution) every cell is also linked to its 6 nearest cells, and
+        on either no spot is left without a neighbour.  A network that
+        leaves spots without neighbours (e.g. a radius below the spacing)
+        is used as given, with a warning that names them.
     n_top_genes : int or None, default=3000
         Number of highly variable genes (seurat_v3); None, or more than the
         genes given, uses every gene.
@@ -513,7 +558,7 @@ class STAGATE(BaseSpatialDomain):
     def _builder(self, coords):
         if self.graph is not None:
             return clone(self.graph)
-        return RadiusGraph(radius=_DEFAULT_RADIUS_SPACINGS * spot_spacing(coords))
+        return default_spot_network(coords)
 
     def _networks(self, builder, expr, coords, seed):
         """Spot network (with self loops) and the cell-type-aware one, or None."""
@@ -527,6 +572,15 @@ class STAGATE(BaseSpatialDomain):
             raise ValueError(
                 f"graph must return the spot network of shape {(n, n)}, got {A.shape}."
             )
+        warn_isolated(
+            isolated_spots(A),
+            n,
+            "STAGATE",
+            "widen the graph (a larger radius, or RadiusGraph(min_neighbors=k)), "
+            "or leave graph=None for the default network, which links every "
+            "spot.",
+            stacklevel=4,
+        )
         A = _with_self_loops(A)
         if self.pruned_graph_weight == 0:
             return A, None, None

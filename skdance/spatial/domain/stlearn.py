@@ -15,11 +15,17 @@ import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph
+from skdance.graph._spatial import (
+    MIN_SPATIAL_NEIGHBORS,
+    is_regular_array,
+    spot_spacing,
+    warn_isolated,
+)
 from skdance.preprocessing import filter_genes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
@@ -39,6 +45,8 @@ WEIGHTS = (
 )
 # the factors of each of stLearn's weighting matrices: physical distance
 # ("pd"), gene-expression correlation ("gd"), morphological similarity ("md")
+# stLearn's neighbourhood radius in spot spacings (DANCE's SMEGraph(radius=3))
+_DEFAULT_RADIUS = 3.0
 _FACTORS = {
     "weights_matrix_all": ("pd", "gd", "md"),
     "weights_matrix_pd_gd": ("pd", "gd"),
@@ -48,34 +56,6 @@ _FACTORS = {
     "physical_distance": ("pd",),
     "morphological_distance": ("md",),
 }
-
-
-def spot_spacing(coords):
-    """Distance between neighbouring spots: the median nearest-neighbour distance.
-
-    stLearn measures its neighbourhood radius in the array's spot pitch
-    (regressing pixel on array coordinates); the median distance from each
-    spot to its nearest other spot is that pitch on a regular array (Visium,
-    ST) and the typical cell spacing on single-cell data.
-
-    Parameters
-    ----------
-    coords : ndarray of shape (n_spots, n_dims)
-        Spot positions.
-
-    Returns
-    -------
-    spacing : float
-        The median positive nearest-neighbour distance (1.0 when all spots
-        coincide).
-    """
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.shape[0] < 2:
-        return 1.0
-    dist, _ = NearestNeighbors(n_neighbors=2).fit(coords).kneighbors(coords)
-    dist = dist[:, 1]
-    dist = dist[dist > 0]
-    return float(np.median(dist)) if dist.size else 1.0
 
 
 def _unit_rows(Z, center):
@@ -94,12 +74,14 @@ def sme_weights(
     weights="weights_matrix_all",
     radius=3.0,
     n_neighbors=None,
+    min_neighbors=0,
 ):
     """Row-normalised SME neighbour weights, as stLearn's ``impute_neighbour``.
 
     For spots ``i`` and ``j`` stLearn multiplies up to three factors:
     ``pd`` = 1 when ``j`` lies closer than ``radius`` spot spacings to ``i``
-    (0 otherwise), ``gd`` = Pearson correlation of their expression
+    or is one of ``i``'s ``min_neighbors`` nearest spots (or ``i`` one of
+    ``j``'s; 0 otherwise), ``gd`` = Pearson correlation of their expression
     principal components, and ``md`` = cosine similarity of their
     morphology features, clipped at 0.  ``weights`` names the product (as
     stLearn's ``weights=`` argument).  Each spot keeps its ``n_neighbors``
@@ -128,6 +110,10 @@ def sme_weights(
     n_neighbors : int or None, default=None
         Candidates kept per spot; None: stLearn's 3 (6 for
         ``"physical_distance"``).
+    min_neighbors : int, default=0
+        Every spot's physical neighbourhood also holds its ``min_neighbors``
+        nearest spots (capped at ``n_spots - 1``); 0: the radius alone
+        (stLearn).
 
     Returns
     -------
@@ -163,6 +149,10 @@ def sme_weights(
         n_neighbors = 6 if weights == "physical_distance" else 3
     k = min(int(n_neighbors), n)
     reach = radius * spot_spacing(coords)
+    floor = None
+    if "pd" in factors and min(min_neighbors, n - 1) > 0:
+        floor = kneighbors_graph(coords, min(min_neighbors, n - 1))
+        floor = (floor + floor.T).tocsr()
     expr = _unit_rows(expression, center=True) if "gd" in factors else None
     morph = _unit_rows(morphology, center=False) if "md" in factors else None
 
@@ -173,7 +163,10 @@ def sme_weights(
         dist = cdist(coords[start:stop], coords)
         w = np.ones_like(dist)
         if "pd" in factors:
-            w *= dist < reach
+            near = dist < reach
+            if floor is not None:
+                near |= floor[start:stop].toarray() > 0
+            w *= near
         if expr is not None:
             w *= expr[start:stop] @ expr.T
         if morph is not None:
@@ -298,7 +291,8 @@ class StLearn(BaseSpatialDomain):
     1. Genes detected in no spot are dropped; counts are normalised to
        10,000 per spot and ``log1p``-transformed.
     2. SME normalisation (:func:`sme_weights`, :func:`sme_normalize`): the
-       spots within ``radius`` spot spacings of a spot are weighted by the
+       spots within ``radius`` spot spacings of a spot (by default 3, with
+       a nearest-neighbour floor, see ``radius``) are weighted by the
        product of stLearn's factors (``weights``): physical proximity,
        Pearson correlation of the first ``n_similarity_components``
        expression principal components, and cosine similarity of
@@ -372,10 +366,17 @@ class StLearn(BaseSpatialDomain):
         ``"gene_expression_correlation"``, ``"physical_distance"`` or
         ``"morphological_distance"``.  The choices without physical
         distance look for neighbours among all spots.
-    radius : float, default=3.0
-        Neighbourhood radius in spot spacings (DANCE's ``SMEGraph(radius=3)``).
-        Below 1, a spot's only neighbour is itself and the SME step is the
-        identity.
+    radius : float or None, default=None
+        Neighbourhood radius in spot spacings, used as given: below 1, a
+        spot's only neighbour is itself and the SME step is the identity,
+        and a warning names the spots left without neighbours.  None: 3
+        spacings (DANCE's ``SMEGraph(radius=3)``) adapted to the layout, so
+        that no spot is left alone: on a regular array (Visium, ST) each
+        spot's neighbourhood also holds its nearest spot (which changes
+        only spots cut off from the array by a gap), on an irregular
+        layout (cells at single-cell resolution) its 6 nearest cells (on
+        500 uniform random points 3 spacings leave 1.6% of the cells
+        without a neighbour and 48% with fewer than 6).
     n_sme_neighbors : int or None, default=None
         Candidates kept per spot, itself included; None: stLearn's 3 (6 for
         ``"physical_distance"``).
@@ -429,6 +430,11 @@ class StLearn(BaseSpatialDomain):
         ``"weights_matrix_all"`` was asked without morphology).
     spot_spacing_ : float
         Spot spacing the radius and ``localization_eps`` are measured in.
+    radius_ : float
+        Neighbourhood radius used, in spot spacings.
+    min_neighbors_ : int
+        Nearest spots every neighbourhood holds besides those within the
+        radius (0 for an explicit ``radius``).
     resolution_ : float or None
         Louvain resolution used (None for k-means).
     n_features_in_ : int
@@ -466,7 +472,7 @@ class StLearn(BaseSpatialDomain):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "cluster_method": [StrOptions({"louvain", "kmeans"})],
         "weights": [StrOptions(set(WEIGHTS))],
-        "radius": [Interval(Real, 0, None, closed="neither")],
+        "radius": [Interval(Real, 0, None, closed="neither"), None],
         "n_sme_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "n_similarity_components": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -486,7 +492,7 @@ class StLearn(BaseSpatialDomain):
         *,
         cluster_method="louvain",
         weights="weights_matrix_all",
-        radius=3.0,
+        radius=None,
         n_sme_neighbors=None,
         n_similarity_components=10,
         n_components=50,
@@ -570,6 +576,22 @@ class StLearn(BaseSpatialDomain):
         """
         return self.fit(X, coords=coords, morphology=morphology).labels_
 
+    def _warn_isolated(self, coords):
+        """Warn about spots with no other spot in their physical neighbourhood."""
+        if self.min_neighbors_ > 0:
+            return  # the floor links every spot
+        nearest = NearestNeighbors(n_neighbors=2).fit(coords).kneighbors(coords)[0]
+        reach = self.radius_ * self.spot_spacing_
+        warn_isolated(
+            np.flatnonzero(nearest[:, 1] >= reach),
+            coords.shape[0],
+            "StLearn",
+            f"no other spot lies within radius={self.radius_:g} spot spacings "
+            "of them, so SME leaves them unchanged; raise radius, or leave "
+            "radius=None for the default neighbourhood, which links every spot.",
+            stacklevel=5,
+        )
+
     def _fit(self, X, coords):
         n = X.shape[0]
         seed = check_random_state_int(self.random_state)
@@ -589,13 +611,22 @@ class StLearn(BaseSpatialDomain):
             if self._morphology is None and self.weights == "weights_matrix_all"
             else self.weights
         )
+        if self.radius is None:
+            self.radius_ = _DEFAULT_RADIUS
+            regular = is_regular_array(coords)
+            self.min_neighbors_ = 1 if regular else MIN_SPATIAL_NEIGHBORS
+        else:
+            self.radius_, self.min_neighbors_ = float(self.radius), 0
+        if "pd" in factors:
+            self._warn_isolated(coords)
         self.sme_weights_ = sme_weights(
             coords,
             similarity,
             self._morphology if "md" in factors else None,
             weights=self.weights,
-            radius=self.radius,
+            radius=self.radius_,
             n_neighbors=self.n_sme_neighbors,
+            min_neighbors=self.min_neighbors_,
         )
         adjusted = sme_normalize(logged, self.sme_weights_)
         del logged
