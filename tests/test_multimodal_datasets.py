@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from skdance.datasets import (
     MULTIMODAL_DATASETS,
+    DatasetNotFoundError,
     load_multimodal,
     read_competition,
     split_multimodal,
@@ -15,7 +16,8 @@ from skdance.datasets import (
 from skdance.datasets._base import REGISTRY, fetch_file, sha256sum
 from skdance.datasets._multimodal import binarize, clr, holdout_mask, log_normalize
 
-# ../shared/data/README.md: cells, features, cell types, batches, modality
+# the released files of each registered set (their digests are in REGISTRY):
+# cells, genes, second-modality features, cell types, batches, modality
 EXPECTED = {
     "neurips2021_bmmc_cite_starter": (600, 1000, 134, 41, 2, "ADT"),
     "neurips2021_bmmc_multiome_starter": (500, 600, 600, 21, 2, "ATAC"),
@@ -236,3 +238,16 @@ def test_competition_files_checksums_and_missing_files(tmp_path):
         load_multimodal("neurips2021_bmmc_cite_starter", sha256={"train_mod1": good})
     with pytest.raises(ValueError, match="Unknown multimodal dataset"):
         load_multimodal("openproblems_bmmc_cite_phase1")
+
+
+def test_the_shipped_cite_starter_loads_without_a_data_folder(tmp_path):
+    # an empty data home: the organisers' starter files come from the package
+    rna, adt = load_multimodal("neurips2021_bmmc_cite_starter", data_home=tmp_path)
+    assert rna.shape == (600, 1000) and adt.shape == (600, 134)
+    mdata = load_multimodal(
+        "neurips2021_bmmc_cite_starter", data_home=tmp_path, return_mudata=True
+    )
+    assert list(mdata.mod) == ["rna", "prot"]
+    assert mdata["prot"].uns["modality"] == "ADT"
+    with pytest.raises(DatasetNotFoundError, match="SKDANCE_DATA"):
+        load_multimodal("teaseq_pbmc", data_home=tmp_path)

@@ -19,10 +19,11 @@ from skdance.datasets._base import REGISTRY, fetch_file, sha256sum
 
 needs_data = pytest.mark.skipif(
     "SKDANCE_DATA" not in os.environ,
-    reason="SKDANCE_DATA is not set (real spatial slices, ../shared/data)",
+    reason="SKDANCE_DATA is not set (the folder holding the real spatial slices)",
 )
 
-# ../shared/data/README.md: spots x genes, unannotated spots, label counts
+# the released slices (their digests are in REGISTRY): spots x genes,
+# unannotated spots, spots per manual label
 EXPECTED = {
     "dlpfc_151673": (
         (3639, 5000),
@@ -37,6 +38,20 @@ EXPECTED = {
             "Layer4": 218,
         },
     ),
+    # shipped inside the package: the band array_col < 40 of 151673
+    "dlpfc_151673_subset": (
+        (1062, 3000),
+        0,
+        {
+            "WM": 364,
+            "Layer1": 165,
+            "Layer5": 155,
+            "Layer3": 154,
+            "Layer6": 136,
+            "Layer4": 49,
+            "Layer2": 39,
+        },
+    ),
     "dlpfc_151676": ((3460, 5000), 29, None),
     "dlpfc_151510": ((4634, 500), 39, None),
     "starmap_bz5": ((1049, 166), 0, {"L5": 449, "L6": 347, "L2/3": 167, "L1": 86}),
@@ -46,6 +61,24 @@ EXPECTED = {
     "merfish_hypothalamus": ((11162, 161), 0, None),
 }
 N_LABELS = {"starmap": 4, "dlpfc": 7, "mouse": 5, "merfish": 16}
+
+
+def test_the_shipped_slice_loads_without_a_data_folder(tmp_path):
+    # an empty data home: the shipped band of 151673 comes from the package
+    X, y, coords = load_spatial_dataset("dlpfc_151673_subset", data_home=tmp_path)
+    assert X.shape == (1062, 3000) and coords.shape == (1062, 2)
+    assert pd.Series(y).nunique() == 7
+
+
+def test_the_shipped_slice_is_a_band_of_the_full_slice():
+    # counts, labels and positions unchanged (needs the full slice)
+    band = load_spatial_dataset("dlpfc_151673_subset", return_anndata=True)
+    full = load_spatial_dataset("dlpfc_151673", return_anndata=True)
+    assert (full.obs["array_col"] < 40).sum() == band.n_obs
+    same = full[band.obs_names, band.var_names]
+    assert (sp.csr_matrix(same.X) != sp.csr_matrix(band.X)).nnz == 0
+    np.testing.assert_array_equal(same.obsm["spatial"], band.obsm["spatial"])
+    assert list(same.obs["layer"]) == list(band.obs["layer"])
 
 
 def test_every_spatial_dataset_is_specified():

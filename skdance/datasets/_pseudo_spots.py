@@ -137,6 +137,12 @@ def make_pseudo_spots(
         )
     X_ref, y_ref = check_X_y(X_ref, y_ref, accept_sparse="csr", dtype=np.float64)
     check_counts(X_ref, whom="make_pseudo_spots")
+    if layout == "random" and high > X_ref.shape[0]:
+        raise ValueError(
+            f"cells_per_spot={tuple(cells_per_spot)} asks for up to {high} "
+            f"distinct reference cells per spot, but the reference has "
+            f"{X_ref.shape[0]}; lower cells_per_spot or pass more cells."
+        )
     rng = check_random_state(random_state)
     classes, y_idx = np.unique(y_ref, return_inverse=True)
     n_types = classes.size

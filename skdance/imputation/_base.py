@@ -4,11 +4,11 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils._validation import check_finite_output, validate_input
 
 __all__ = ["BaseImputer", "replace_columns"]
 
@@ -33,11 +33,19 @@ def replace_columns(X, columns, block):
     return out
 
 
-class BaseImputer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseImputer(
+    OneToOneFeatureMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Validation for imputers: counts in, same-shape counts out.
 
     Subclasses implement ``_fit(X)`` and ``_transform(X)`` on validated,
     non-negative input (CSR or ndarray, float64).
+
+    The output's columns are the input's genes (``get_feature_names_out``),
+    so that ``set_output(transform="pandas")`` returns DataFrames of the
+    imputed genes, indexed as a DataFrame ``X`` is.  A sparse output (of
+    sparse input, where the method keeps it sparse) has no DataFrame form:
+    scikit-learn then raises a ``ValueError`` saying so.
     """
 
     @abstractmethod
@@ -86,7 +94,9 @@ class BaseImputer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = validate_input(self, X, reset=False, counts=True, dtype=np.float64)
-        return self._transform(X)
+        return check_finite_output(
+            self._transform(X), whom=type(self).__name__, what="imputation"
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

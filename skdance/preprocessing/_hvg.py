@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import mean_var, normalize_rows
 from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import is_anndata, validate_input
+from skdance.utils._validation import is_anndata, reject_mudata, validate_input
 
 __all__ = ["HighlyVariableGenes"]
 
@@ -332,6 +332,7 @@ class HighlyVariableGenes(SelectorMixin, BaseEstimator):
         X_selected : ndarray or sparse matrix of shape (n_cells, n_selected)
             The columns of the selected genes.
         """
+        reject_mudata(X, type(self).__name__)
         if is_anndata(X):
             check_is_fitted(self)
             X = validate_input(self, X, reset=False, dtype=None, accept_sparse="csr")

@@ -190,6 +190,38 @@ def validate_input(
     return out
 
 
+def check_finite_output(out, *, whom, what="output"):
+    """Raise a clear ``ValueError`` when a model's output is not finite.
+
+    Finite but extreme input (say 1e30 in one entry) overflows the float32
+    arithmetic of the torch models and yields NaN or inf; this turns that
+    into an error instead of silent garbage.
+
+    Parameters
+    ----------
+    out : ndarray or sparse matrix
+        The output about to be returned.
+    whom : str
+        Estimator name for the message.
+    what : str, default="output"
+        What the output is, for the message.
+
+    Returns
+    -------
+    out : ndarray or sparse matrix
+        Unchanged.
+    """
+    values = out.data if sp.issparse(out) else np.asarray(out)
+    if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        raise ValueError(
+            f"{whom} produced a non-finite {what}: the input holds values too "
+            "extreme for the model's arithmetic (an overflow). Check that the "
+            "input is in the units the model expects (counts, log-normalised "
+            "values) and clip or remove extreme entries."
+        )
+    return out
+
+
 def dense_float(X, dtype=np.float32):
     """Dense, writable copy of ``X`` (sparse or array) as ``dtype``."""
     if sp.issparse(X):

@@ -22,7 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdance.multimodal._paired import split_mudata, validate_paired
 from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import is_mudata, validate_input
+from skdance.utils._validation import (
+    check_finite_output,
+    is_mudata,
+    validate_input,
+)
 
 __all__ = ["BaseJointEmbedding"]
 
@@ -143,7 +147,8 @@ or MuData
         """
         check_is_fitted(self)
         X1, X2 = self._split(X, reset=False)
-        return np.asarray(self._transform(X1, X2))
+        Z = np.asarray(self._transform(X1, X2))
+        return check_finite_output(Z, whom=type(self).__name__, what="embedding")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -21,7 +21,7 @@ from skdance.multimodal._paired import (
     validate_second_modality,
 )
 from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils._validation import check_finite_output, validate_input
 
 __all__ = ["BaseModalityPredictor"]
 
@@ -87,6 +87,7 @@ class BaseModalityPredictor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = validate_input(self, first_modality(self, X), reset=False)
         Y = np.asarray(self._predict(X), dtype=np.float64)
+        check_finite_output(Y, whom=type(self).__name__, what="prediction")
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
         if Y.shape != (X.shape[0], self.n_features_mod2_):

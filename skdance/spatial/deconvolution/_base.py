@@ -14,6 +14,7 @@ from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import (
     _unwrap_anndata,
     check_counts,
+    check_finite_output,
     is_anndata,
     reject_mudata,
     validate_input,
@@ -226,9 +227,9 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X, genes = self._aligned(X)
         coords = self._check_coords(coords, X.shape[0])
-        P = np.clip(
-            np.asarray(self._predict(X, genes, coords), dtype=np.float64), 0.0, None
-        )
+        P = np.asarray(self._predict(X, genes, coords), dtype=np.float64)
+        check_finite_output(P, whom=type(self).__name__, what="proportions")
+        P = np.clip(P, 0.0, None)
         totals = P.sum(axis=1, keepdims=True)
         uniform = np.full(P.shape[1], 1.0 / P.shape[1])
         return np.where(totals > 0, P / np.where(totals > 0, totals, 1.0), uniform)
