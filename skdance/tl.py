@@ -212,11 +212,11 @@ def fit(estimator, data, y=None, *, key_added=None, copy=False, **fit_params):
 
     Examples
     --------
-    >>> import scanpy as sc
     >>> from skdance import tl
     >>> from skdance.datasets import load_spatial_dataset
     >>> from skdance.spatial.domain import SpatialLouvain
     >>> adata = load_spatial_dataset("dlpfc_151673_subset", return_anndata=True)
+    >>> adata = adata[:400].copy()  # 400 of the 1,062 spots keep it quick
     >>> tl.fit(SpatialLouvain(n_clusters=7, random_state=0), adata)
     >>> adata.obs["spatiallouvain"].cat.categories.size
     7
