@@ -23,6 +23,9 @@ metrics
     Task metrics and scikit-learn scorers.
 datasets
     Loaders for the benchmark datasets.
+tl
+    Fit on AnnData / MuData and write the results where scanpy and
+    squidpy read them (``obs``, ``obsm``, ``obsp``, ``layers``, ``uns``).
 """
 
 __version__ = "0.1.0.dev0"
@@ -38,4 +41,5 @@ __all__ = [
     "nn",
     "preprocessing",
     "spatial",
+    "tl",
 ]
