@@ -1,4 +1,4 @@
-"""Every estimator uses the project's parameter vocabulary (DESIGN.md section 5)."""
+"""Every estimator uses the project's parameter vocabulary (doc/contributing.rst)."""
 
 import pytest
 
@@ -88,7 +88,7 @@ def test_no_parameter_synonyms(name, cls):
 
 
 # Neighbour-graph settings belong to the graph builder a model takes as
-# ``graph=`` (DESIGN.md section 3), not to the model.
+# ``graph=`` (skdance.graph._fit.fit_graph), not to the model.
 GRAPH_SETTINGS = ("n_neighbors", "prune", "metric")
 MODELS = [
     (name, cls) for name, cls in ESTIMATORS if not issubclass(cls, BaseGraphBuilder)

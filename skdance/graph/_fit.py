@@ -7,7 +7,7 @@ __all__ = ["fit_graph"]
 
 
 def fit_graph(graph, default, X, *, shape=None, what="adjacency"):
-    """Adjacency of ``X`` from a model's ``graph`` parameter (DESIGN section 3).
+    """Adjacency of ``X`` from a model's ``graph`` parameter.
 
     A clone of ``graph`` (the user's builder is never fitted in place), or
     the method's own ``default`` builder when ``graph`` is None, is fitted

@@ -37,7 +37,8 @@ __all__ = [
     "validation_split",
 ]
 
-# Parameters every torch estimator has (DESIGN section 5).
+# Parameters every torch estimator has, with the same names and meaning in
+# every model (the vocabulary tests/test_vocabulary.py enforces).
 TORCH_CONSTRAINTS = {
     "device": [str, torch.device],
     "random_state": ["random_state"],

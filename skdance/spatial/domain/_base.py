@@ -1,4 +1,4 @@
-"""Contract of the spatial-domain estimators (DESIGN section 2).
+"""Contract of the spatial-domain estimators.
 
 A spatial-domain model clusters the spots of one tissue section into
 domains from expression *and* position: ``fit(X, coords=...)`` (or an

@@ -299,7 +299,8 @@ _OUTPUT = {
     "proportions": dict.fromkeys(
         ("check_estimator_sparse_matrix", "check_estimator_sparse_array"),
         "predict returns the (n_spots, n_types) matrix of cell-type proportions "
-        "(DESIGN.md section 2); the sparse checks assert a 1-D prediction",
+        "(the deconvolution task's output, by design); the sparse checks assert "
+        "a 1-D prediction",
     ),
 }
 _EMPTY_CELLS_REASON = (
@@ -327,7 +328,7 @@ _COUNTS_CLUSTERING = dict.fromkeys(
     "model rejects them with a clear ValueError",
 )
 _TRANSDUCTIVE = {
-    "check_methods_subset_invariance": "transductive (DESIGN.md section 2): the "
+    "check_methods_subset_invariance": "transductive by design: the "
     "output for a cell comes from a graph built over, or a scaling across, the "
     "cells passed together, so a cell's output depends on the others"
 }
