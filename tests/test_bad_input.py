@@ -16,6 +16,7 @@ from skdance.utils import all_estimators
 from skdance.utils._tags import get_skdance_tags
 from skdance.utils._test_common.fitting import (
     check_data,
+    check_instance,
     estimator_output,
     fit_estimator,
 )
@@ -64,7 +65,7 @@ def test_count_tags_cover_the_count_models():
 @pytest.mark.parametrize("name,cls", PREDICTING)
 def test_wrong_number_of_genes_after_fit(name, cls):
     data = check_data()
-    est = fit_estimator(fast_instance(cls), data.X, data)
+    est = fit_estimator(check_instance(cls), data.X, data)
     with pytest.raises(ValueError, match="features"):
         estimator_output(est, data.X[:, :-1], data)
 
@@ -154,18 +155,20 @@ def test_joint_embeddings_are_all_covered():
 @pytest.mark.parametrize("name,cls", JOINT)
 def test_joint_embedding_layout_defects_rejected(name, cls):
     data = check_data()
-    est = fast_instance(cls)
+    est = check_instance(cls)
     k = est.n_features_mod1
     with pytest.raises(ValueError, match="n_features_mod1"):
-        fit_estimator(fast_instance(cls).set_params(n_features_mod1=None), data.X, data)
+        fit_estimator(
+            check_instance(cls).set_params(n_features_mod1=None), data.X, data
+        )
     with pytest.raises(ValueError, match="n_features_mod1"):
         fit_estimator(
-            fast_instance(cls).set_params(n_features_mod1=data.X.shape[1]),
+            check_instance(cls).set_params(n_features_mod1=data.X.shape[1]),
             data.X,
             data,
         )
     with pytest.raises(ValueError, match="same cells"):
         est.fit((data.X[:, :k], data.X[:-5, k:]), data.y)
-    fitted = fit_estimator(fast_instance(cls), data.X, data)
+    fitted = fit_estimator(check_instance(cls), data.X, data)
     with pytest.raises(ValueError, match="features"):
         fitted.transform(data.X[:, :-1])

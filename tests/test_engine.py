@@ -18,10 +18,10 @@ from skdance.nn import (
 from skdance.utils import all_estimators
 from skdance.utils._test_common.fitting import (
     check_data,
+    check_instance,
     estimator_output,
     fit_estimator,
 )
-from skdance.utils.estimator_checks import fast_instance
 
 TORCH_ESTIMATORS = [
     (name, cls) for name, cls in all_estimators() if "device" in cls().get_params()
@@ -209,7 +209,7 @@ def test_absent_device_is_a_clear_error(name, cls, small_counts):
     if torch.cuda.is_available():
         pytest.skip("CUDA is present here; test_fit_on_cuda covers this machine")
     X, data = small_counts
-    est = fast_instance(cls).set_params(device="cuda")
+    est = check_instance(cls).set_params(device="cuda")
     with pytest.raises(ValueError, match="device='cuda' was requested"):
         _fit(est, X, data)
 
@@ -217,7 +217,7 @@ def test_absent_device_is_a_clear_error(name, cls, small_counts):
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_history_and_fitted_pickle(name, cls, small_counts):
     X, data = small_counts
-    est = _fit(fast_instance(cls), X, data)
+    est = _fit(check_instance(cls), X, data)
     if not _is_deconv(est):  # DSTG trains in predict (transductive)
         assert isinstance(est.history_, list) and est.history_
         for record in est.history_:
@@ -234,7 +234,7 @@ def test_history_and_fitted_pickle(name, cls, small_counts):
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
 def test_fit_on_cuda(name, cls, small_counts):
     X, data = small_counts
-    est = _fit(fast_instance(cls).set_params(device="cuda"), X, data)
+    est = _fit(check_instance(cls).set_params(device="cuda"), X, data)
     module = getattr(est, "module_", None)
     if module is not None:
         assert all(p.device.type == "cpu" for p in module.parameters())

@@ -14,7 +14,13 @@ import scipy.sparse as sp
 
 from skdance.utils._tags import get_skdance_tags
 
-__all__ = ["CheckData", "check_data", "fit_estimator", "estimator_output"]
+__all__ = [
+    "CheckData",
+    "check_data",
+    "check_instance",
+    "fit_estimator",
+    "estimator_output",
+]
 
 
 class CheckData:
@@ -35,6 +41,9 @@ class CheckData:
     ----------
     mod2 : ndarray of shape (n_cells, 20)
         Paired second modality for the multimodal tasks.
+    n_features_mod1 : int
+        Where the joint embeddings split ``X`` into ``[mod1 | mod2]``
+        column blocks: all genes but the last 20 are mod1.
     """
 
     def __init__(self, X, y, coords, genes):
@@ -46,6 +55,7 @@ class CheckData:
         # log-normalised expression of 20 genes, a per-cell function of X
         totals = X.sum(axis=1, keepdims=True)
         self.mod2 = np.log1p(X[:, :20] / totals * 1e4)
+        self.n_features_mod1 = X.shape[1] - 20
 
 
 _CACHE = {}
@@ -65,6 +75,33 @@ def check_data():
         genes = np.array([f"gene{i}" for i in range(X.shape[1])], dtype=object)
         _CACHE["data"] = CheckData(X, y, coords, genes)
     return _CACHE["data"]
+
+
+def check_instance(Estimator):
+    """Return the fast instance of ``Estimator`` for :func:`check_data`.
+
+    :func:`~skdance.utils.estimator_checks.fast_instance`, except that the
+    joint embeddings split the check data's genes at
+    :attr:`CheckData.n_features_mod1`: their fast instance takes only the
+    first column as mod1, so that scikit-learn's checks (as few as 2
+    features) can run it, which would leave one gene of the 150 as mod1.
+
+    Parameters
+    ----------
+    Estimator : type
+        A public skdance estimator class.
+
+    Returns
+    -------
+    estimator : Estimator
+        Unfitted, with fast parameters.
+    """
+    from skdance.utils.estimator_checks import fast_instance
+
+    estimator = fast_instance(Estimator)
+    if get_skdance_tags(estimator).task == "joint_embedding":
+        estimator.set_params(n_features_mod1=check_data().n_features_mod1)
+    return estimator
 
 
 def _side(tags, method, coords):

@@ -201,17 +201,18 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     CCAMatcher: {"n_pcs": 5, "n_components": 2, "n_partners": 5, "random_state": 0},
-    # joint embeddings: skdance's checks fit [130 genes | 20 genes] of the
-    # check data (tests/test_common.py splits sklearn's data after column 1)
+    # joint embeddings: scikit-learn's check data have as few as 2 features,
+    # so mod1 is the first column and mod2 the rest; skdance's own checks on
+    # 150 genes split them [130 | 20] (fitting.check_instance)
     JointPCA: {
-        "n_features_mod1": 130,
+        "n_features_mod1": 1,
         "n_components": 5,
         "n_pcs": 4,
         "n_top_genes": 50,
         "random_state": 0,
     },
     ScMoGNNEmbedding: {
-        "n_features_mod1": 130,
+        "n_features_mod1": 1,
         "latent_dim": 6,
         "n_lsi_components": 10,
         "hidden_dims": (16,),
@@ -219,7 +220,7 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     ScMVAE: {
-        "n_features_mod1": 130,
+        "n_features_mod1": 1,
         "hidden_dims": (16, 8),
         "latent_dim": 3,
         "n_clusters": 3,
@@ -228,7 +229,7 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     JAE: {
-        "n_features_mod1": 130,
+        "n_features_mod1": 1,
         "latent_dim": 12,
         "svd_components": (8, None),
         "hidden_dims": (16,),
@@ -239,7 +240,7 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     DCCA: {
-        "n_features_mod1": 130,
+        "n_features_mod1": 1,
         "hidden_dims": (16,),
         "mod2_hidden_dims": (16, 8),
         "decoder_dims": (8,),
@@ -388,14 +389,15 @@ _COORDS = {
         ),
         _COORDS_REASON,
     ),
+    # the spatial graph builders: fit needs no coordinates, and transform
+    # validates X before it looks for them, so the checks of bad X passed to
+    # transform (NaN, a 1-D row, another number of features) pass
     "transform": dict.fromkeys(
         (
             "check_fit_score_takes_y",
-            "check_n_features_in_after_fitting",
             "check_estimators_dtypes",
             "check_dtype_object",
             "check_pipeline_consistency",
-            "check_estimators_nan_inf",
             "check_estimators_pickle",
             "check_estimators_pickle(readonly_memmap=True)",
             "check_f_contiguous_array_estimator",
@@ -407,7 +409,6 @@ _COORDS = {
             "check_methods_subset_invariance",
             "check_dict_unchanged",
             "check_fit_idempotent",
-            "check_fit2d_predict1d",
         ),
         _COORDS_REASON,
     ),
