@@ -1,5 +1,6 @@
 """scikit-learn conformance of every public skdance estimator."""
 
+import inspect
 import pickle
 
 import anndata as ad
@@ -7,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.utils.estimator_checks import (
     check_estimator,
     check_param_validation,
     parametrize_with_checks,
 )
 
+from skdance.graph._base import BaseGraphBuilder
 from skdance.utils import all_estimators
 from skdance.utils._tags import get_skdance_tags
 from skdance.utils._test_common.fitting import (
@@ -302,3 +305,74 @@ def test_inputs_never_modified(name, cls):
     np.testing.assert_array_equal(adata.X, data.X)
     np.testing.assert_array_equal(adata.obsm["spatial"], data.coords)
     np.testing.assert_array_equal(coords, data.coords)
+
+
+# ---------------------------------------------------------------------------
+# set_output: DataFrames from every transformer with a dense per-cell output;
+# graph builders (sparse adjacencies) refuse them clearly.
+# ---------------------------------------------------------------------------
+TRANSFORMERS = [(n, c) for n, c in ESTIMATORS if hasattr(c, "transform")]
+DENSE_TRANSFORMERS = [
+    (n, c) for n, c in TRANSFORMERS if get_skdance_tags(c).output == "samples"
+]
+GRAPH_BUILDERS = [(n, c) for n, c in ESTIMATORS if issubclass(c, BaseGraphBuilder)]
+
+
+def test_transformers_are_all_covered():
+    dense = {n for n, _ in DENSE_TRANSFORMERS}
+    graphs = {n for n, _ in GRAPH_BUILDERS}
+    assert dense | graphs == {n for n, _ in TRANSFORMERS} and not dense & graphs
+    assert {"STAGATE", "SpaGCN", "JAE", "DeepImpute", "GraphSC", "ScDSC"} <= dense
+
+
+@pytest.mark.parametrize("name,cls", DENSE_TRANSFORMERS)
+def test_set_output_pandas(name, cls):
+    data = check_data()
+    index = pd.Index([f"cell{i}" for i in range(data.X.shape[0])])
+    frame = pd.DataFrame(data.X.copy(), columns=data.genes, index=index)
+    est = _seeded(cls).set_output(transform="pandas")
+    tags = get_skdance_tags(cls)
+    y = data.y if est.__sklearn_tags__().target_tags.required else None
+    side = {"coords": data.coords} if tags.requires_coords == "fit" else {}
+    out = est.fit_transform(frame, y, **side)
+    assert isinstance(out, pd.DataFrame)
+    names = est.get_feature_names_out()
+    assert list(out.columns) == list(names) and len(names) == out.shape[1]
+    assert out.index.equals(index)
+    # the DataFrame holds the default output's values
+    if "coords" not in inspect.signature(est.transform).parameters:
+        side = {}
+    framed = est.transform(frame, **side)
+    plain = est.set_output(transform="default").transform(frame, **side)
+    assert isinstance(framed, pd.DataFrame) and isinstance(plain, np.ndarray)
+    np.testing.assert_array_equal(framed.to_numpy(), plain)
+
+
+@pytest.mark.parametrize("name,cls", GRAPH_BUILDERS)
+def test_graph_builders_refuse_dataframe_output(name, cls):
+    est = fast_instance(cls)
+    assert est.set_output(transform="default") is est
+    for container in ("pandas", "polars"):
+        with pytest.raises(ValueError, match="sparse adjacency.*no DataFrame output"):
+            est.set_output(transform=container)
+    # a global DataFrame configuration leaves the adjacency sparse
+    data = check_data()
+    side = {"coords": data.coords} if get_skdance_tags(cls).requires_coords else {}
+    with config_context(transform_output="pandas"):
+        assert sp.issparse(fast_instance(cls).fit_transform(data.X, **side))
+
+
+@pytest.mark.parametrize("name,cls", ESTIMATORS)
+def test_set_output_only_with_transform(name, cls):
+    # the optional fit_transform of the spatial-domain models stays absent
+    # where there is no transform, also through with_check_coords
+    classes = [cls]
+    if get_skdance_tags(cls).requires_coords:
+        classes.append(with_check_coords(cls))
+    for klass in classes:
+        est = klass(**fast_instance(cls).get_params(deep=False))
+        has = {m for m in ("fit_transform", "set_output") if hasattr(est, m)}
+        if hasattr(est, "transform"):
+            assert has == {"fit_transform", "set_output"}
+        else:
+            assert not has and not hasattr(est, "get_feature_names_out")

@@ -10,7 +10,13 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval
@@ -91,7 +97,9 @@ class LabelChangeStop:
         return target_distribution(q)
 
 
-class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+class BaseCountClusterer(
+    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator
+):
     """Base of the count-likelihood clustering models.
 
     ``_normalized`` turns raw counts into the model inputs the ZINB methods
@@ -101,7 +109,17 @@ class BaseCountClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     counts for the likelihood, kept sparse and densified by mini-batch.
     ``_cell_graph`` builds the cell graph with a clone of the ``graph``
     parameter on the normalised data (after PCA when ``graph_pcs`` is set).
+
+    ``transform`` returns the cells' embedding, as wide as ``embedding_``;
+    its columns are named ``<class name in lower case>0``, ``...1``, ...
+    (``get_feature_names_out``), so that ``set_output(transform="pandas")``
+    returns DataFrames, indexed as a DataFrame ``X`` is.
     """
+
+    @property
+    def _n_features_out(self):
+        """Width of the embedding (``get_feature_names_out``)."""
+        return self.embedding_.shape[1]
 
     def _validate_fit_input(self, X):
         """Validate parameters and training counts; check ``n_clusters``."""

@@ -25,6 +25,12 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     ``SpatialGaussianGraph``) take the coordinates as side information,
     ``fit_transform(X, coords=...)`` or an AnnData ``X`` holding them in
     ``obsm[spatial_key]``, requested for metadata routing by default.
+
+    The adjacency is sparse and its columns are cells (or genes), not
+    features, so a builder has no ``get_feature_names_out`` and no
+    DataFrame output: ``set_output(transform="pandas")`` (or ``"polars"``)
+    raises a ``ValueError``, and a global ``transform_output="pandas"``
+    configuration leaves the adjacency sparse.
     """
 
     @abstractmethod
@@ -126,6 +132,34 @@ class BaseGraphBuilder(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Weighted adjacency.
         """
         return self.fit(X, coords=coords).transform(X, coords=coords)
+
+    def set_output(self, *, transform=None):
+        """Keep the default output: an adjacency has no DataFrame form.
+
+        Parameters
+        ----------
+        transform : {"default", None}, default=None
+            ``"default"`` or None (no change) only.
+
+        Returns
+        -------
+        self : estimator instance
+            The builder, unchanged.
+
+        Raises
+        ------
+        ValueError
+            For ``"pandas"``, ``"polars"`` or any other container.
+        """
+        if transform not in (None, "default"):
+            raise ValueError(
+                f"{type(self).__name__} returns a sparse adjacency over the "
+                "cells (or genes), whose columns are not features, so it has "
+                f"no DataFrame output: set_output(transform={transform!r}) is "
+                "not supported. Keep the default output (or convert the "
+                "adjacency yourself, e.g. pandas.DataFrame.sparse.from_spmatrix)."
+            )
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -6,7 +6,9 @@ AnnData with ``obsm[spatial_key]``) sets ``labels_``; ``fit_predict``
 returns them; models with a latent space also set ``embedding_`` and
 ``transform``.  The coordinates are side information with one row per
 spot, declared for metadata routing (requested by default), so that
-``Pipeline`` and ``GridSearchCV`` slice them with the spots.
+``Pipeline`` and ``GridSearchCV`` slice them with the spots.  The models
+with ``transform`` name the embedding's columns (``get_feature_names_out``)
+and take ``set_output(transform="pandas")``.
 """
 
 from abc import ABCMeta, abstractmethod
@@ -15,6 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import TransformerTags
 from sklearn.utils._available_if import available_if
+from sklearn.utils._set_output import _SetOutputMixin
+from sklearn.utils.validation import _generate_get_feature_names_out, check_is_fitted
 
 from skdance.utils._side_info import resolve_side_info
 from skdance.utils._tags import SkdanceTags
@@ -50,7 +54,20 @@ def check_distinct_positions(coords, whom):
         )
 
 
-class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
+def _has_transform(estimator):
+    return hasattr(estimator, "transform")
+
+
+# auto_wrap_output_keys=None: the base wraps nothing itself (wrapping would
+# make the optional fit_transform always present); each subclass with a
+# ``transform`` gets it wrapped for set_output, and fit_transform returns it
+class BaseSpatialDomain(
+    ClusterMixin,
+    _SetOutputMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
+    auto_wrap_output_keys=None,
+):
     """Base of the spatial-domain clusterers: counts plus spot coordinates.
 
     Subclasses set ``spatial_key`` and ``n_clusters`` in ``__init__`` and
@@ -59,6 +76,11 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     validated (non-negative, finite, CSR or ndarray); ``coords`` is a new
     float array of shape (n_spots, n_dims), its spots not all at one
     position (a ValueError in ``fit`` and ``transform`` otherwise).
+
+    A subclass with a latent space sets ``embedding_`` in ``_fit`` and
+    defines ``transform``, which returns an embedding as wide as
+    ``embedding_``; it then has ``get_feature_names_out`` and
+    ``set_output`` too.
     """
 
     __metadata_request__fit = {"coords": True}
@@ -127,7 +149,7 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         """
         return self.fit(X, coords=coords).labels_
 
-    @available_if(lambda self: hasattr(self, "transform"))
+    @available_if(_has_transform)
     def fit_transform(self, X, y=None, coords=None):
         """Fit and return the spots' embedding (models with one).
 
@@ -146,6 +168,27 @@ class BaseSpatialDomain(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             ``transform`` of the training spots.
         """
         return self.fit(X, coords=coords).transform(X, coords=coords)
+
+    @available_if(_has_transform)
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding's columns (models with one).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the genes seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``<class name in lower case>0``, ``...1``, ..., one per column of
+            ``transform``'s embedding; ``set_output(transform="pandas")``
+            names the DataFrame's columns with them.
+        """
+        check_is_fitted(self, "embedding_")
+        return _generate_get_feature_names_out(
+            self, self.embedding_.shape[1], input_features=input_features
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

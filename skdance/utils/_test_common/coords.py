@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._available_if import available_if
+from sklearn.utils._set_output import _SetOutputMixin
 
 __all__ = ["check_coords", "with_check_coords"]
 
@@ -104,6 +105,17 @@ def with_check_coords(Estimator):
             # a method that exists only sometimes (available_if) stays so
             check = getattr(inspect.getattr_static(Estimator, name), "check", None)
             namespace[name] = available_if(check)(filling) if check else filling
-    subclass = type(Estimator.__name__, (Estimator,), namespace)
+    if issubclass(Estimator, _SetOutputMixin):
+        # the estimator's own methods already wrap their output for
+        # set_output; wrapping the filling methods again would make an
+        # available_if method (fit_transform) always present
+        subclass = type(
+            Estimator.__name__, (Estimator,), namespace, auto_wrap_output_keys=None
+        )
+        subclass._sklearn_auto_wrap_output_keys = set(
+            Estimator._sklearn_auto_wrap_output_keys
+        )
+    else:
+        subclass = type(Estimator.__name__, (Estimator,), namespace)
     setattr(module, qualname, subclass)
     return subclass
