@@ -1,6 +1,6 @@
 """Peak memory of deep model fits as the number of cells grows.
 
-Run as ``SKDANCE_DATA=/work/shared/data python -m benchmarks.memory``.
+Run as ``SKDANCE_DATA=<the data folder> python -m benchmarks.memory``.
 
 Cells: the 4,271 real PBMC 4k cells (2,000 genes, raw counts, CSR) resampled
 with replacement to 4k, 16k and 64k cells, each copy binomially thinned

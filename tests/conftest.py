@@ -1,9 +1,16 @@
 import os
-from pathlib import Path
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # numba's first parallel call (UMAP, scanpy's neighbours) resets the
+    # OpenMP thread count that torch.set_num_threads(1) set below, unless it
+    # starts with one thread itself; it reads this before it is imported
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-from skdance.datasets import DatasetNotFoundError
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from skdance.datasets import DatasetNotFoundError  # noqa: E402
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one torch thread per xdist worker: workers x threads must not exceed cores

@@ -21,7 +21,7 @@ from skdance.multimodal._dcca import (
 )
 from skdance.multimodal.embedding.dcca import DCCA
 
-DATA = Path(os.environ.get("SKDANCE_DATA", "/work/shared/data"))
+DATA = Path(os.environ["SKDANCE_DATA"])  # set by conftest.py
 
 TINY = {
     "hidden_dims": (16,),

@@ -231,7 +231,7 @@ def test_bad_parameters(data):
         JAE(**{**FAST, "cell_cycle_genes": ("MCM5", "TOP2A")}).fit((gex, adt), y)
 
 
-DATA = os.environ.get("SKDANCE_DATA", "/work/shared/data")
+DATA = os.environ["SKDANCE_DATA"]  # set by conftest.py
 
 
 @pytest.mark.skipif(

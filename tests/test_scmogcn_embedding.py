@@ -164,7 +164,7 @@ def test_cell_cycle_scores():
 def _load(name):
     from skdance.datasets import load_multimodal
 
-    root = Path(os.environ.get("SKDANCE_DATA", "/work/shared/data"))
+    root = Path(os.environ["SKDANCE_DATA"])  # set by conftest.py
     if not (root / name).exists():
         pytest.skip(f"{name} not under SKDANCE_DATA")
     return load_multimodal(name, data_home=root)

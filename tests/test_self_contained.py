@@ -7,15 +7,17 @@ They state their points themselves (or point inside the repository), never
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# pointers to a design document and to a sibling folder of the checkout,
-# neither of which is part of the repository
-OUTSIDE = ("DESIGN", "../shared")
+# pointers to a design document, to a sibling folder of the checkout and to
+# absolute paths of one machine, none of which is part of the repository
+OUTSIDE = ("DESIGN", "../shared", "/work/")
 
 
 def _text_files():
-    for top in ("skdance", "tests", "benchmarks"):
+    yield ROOT / "README.rst", (ROOT / "README.rst").read_text()
+    for top in ("skdance", "tests", "benchmarks", "doc"):
         for path in sorted((ROOT / top).rglob("*")):
-            if not path.is_file() or "__pycache__" in path.parts:
+            skipped = {"__pycache__", "_build", "generated"}  # caches, doc builds
+            if not path.is_file() or skipped & set(path.parts):
                 continue
             if path == Path(__file__).resolve():  # names the pointers above
                 continue
@@ -26,7 +28,13 @@ def _text_files():
 
 def test_text_files_are_found():
     names = {path.name for path, _ in _text_files()}
-    assert {"instance_generator.py", "conftest.py", "spatial_domain.py"} <= names
+    assert {
+        "README.rst",
+        "api.rst",
+        "instance_generator.py",
+        "conftest.py",
+        "spatial_domain.py",
+    } <= names
 
 
 def test_no_pointer_outside_the_repository():
