@@ -309,9 +309,7 @@ def load_multimodal(
     if units not in ("competition", "counts"):
         raise ValueError(f"units must be 'competition' or 'counts', got {units!r}.")
     if return_mudata:
-        return _as_mudata(
-            load_multimodal(name, data_home, units=units, sha256=sha256)
-        )
+        return _as_mudata(load_multimodal(name, data_home, units=units, sha256=sha256))
     if _PHASE2.fullmatch(name):
         return _load_phase2(name, data_home, units, sha256)
     if name not in _SPECS:
