@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # numba's first parallel call (UMAP, scanpy's neighbours) resets the
@@ -29,33 +30,36 @@ ROOT = Path(__file__).resolve().parents[1]
 # saying how to provide them; the shipped subsets are always there.
 os.environ.setdefault("SKDANCE_DATA", str(ROOT.parent / "shared" / "data"))
 DATA = Path(os.environ["SKDANCE_DATA"])
-HAVE_DATA = (DATA / "README.md").exists()
+HAVE_DATA = DATA.is_dir()
 NO_DATA = (
     f"needs the benchmark data folder, not found at {DATA}: set SKDANCE_DATA "
-    "to the folder holding the data sets (skdance.datasets says which files, "
-    "with their sources and sha256)"
+    "to the folder holding the data sets (doc/datasets.rst says which sets "
+    "skdance reads and where they come from)"
 )
+
+
+@contextmanager
+def _skip_without_data():
+    # a test (or fixture) that reads an external data file skips when the
+    # folder is absent; with the folder, a missing file is a failure
+    try:
+        yield
+    except DatasetNotFoundError as exc:
+        if HAVE_DATA:
+            raise
+        pytest.skip(f"{NO_DATA}. {exc}")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
-    # a test that reads an external data file skips when the folder is absent
-    try:
+    with _skip_without_data():
         return (yield)
-    except DatasetNotFoundError as exc:
-        if HAVE_DATA:
-            raise
-        pytest.skip(f"{NO_DATA}. {exc}")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef, request):
-    try:
+    with _skip_without_data():
         return (yield)
-    except DatasetNotFoundError as exc:
-        if HAVE_DATA:
-            raise
-        pytest.skip(f"{NO_DATA}. {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -353,6 +353,21 @@ def test_committed_tables_keep_their_columns(name):
     assert list(df.columns) == list(TASKS[name].columns)
 
 
+def test_missing_dataset_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    # a full run on a machine without the data folder: no traceback, one line
+    # naming the data set and how to provide it, exit status 2, nothing run
+    monkeypatch.setattr(_runner, "RESULTS", tmp_path)
+    monkeypatch.setenv("SKDANCE_DATA", str(tmp_path / "absent"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["spatial_domain", "--datasets", "dlpfc_151676", "-q"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "'dlpfc_151676' is not available" in err
+    assert "SKDANCE_DATA" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("spatial_domain*"))
+
+
 def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(_runner, "RESULTS", tmp_path)
     # offline, on a fresh machine: an empty data folder, so every task must
