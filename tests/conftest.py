@@ -1,5 +1,4 @@
 import os
-from contextlib import contextmanager
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # numba's first parallel call (UMAP, scanpy's neighbours) resets the
@@ -38,28 +37,29 @@ NO_DATA = (
 )
 
 
-@contextmanager
-def _skip_without_data():
-    # a test (or fixture) that reads an external data file skips when the
-    # folder is absent; with the folder, a missing file is a failure
-    try:
-        yield
-    except DatasetNotFoundError as exc:
-        if HAVE_DATA:
-            raise
-        pytest.skip(f"{NO_DATA}. {exc}")
+def _missing_data(exc):
+    """Whether ``exc`` says a file of the (absent) data folder is missing."""
+    if isinstance(exc, DatasetNotFoundError):
+        return True
+    return isinstance(exc, FileNotFoundError) and str(DATA) in str(exc)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call(pyfuncitem):
-    with _skip_without_data():
-        return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    with _skip_without_data():
-        return (yield)
+def pytest_runtest_makereport(item, call):
+    # a test (or a fixture it uses) that reads a file of the data folder
+    # skips, saying how to provide it, when the folder is absent; with the
+    # folder, a missing file stays a failure
+    report = yield
+    if (
+        not HAVE_DATA
+        and report.failed
+        and call.excinfo is not None
+        and _missing_data(call.excinfo.value)
+    ):
+        report.outcome = "skipped"
+        path, line, _ = item.location
+        report.longrepr = (path, (line or 0) + 1, f"{NO_DATA}. {call.excinfo.value}")
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,8 @@
 """BABEL: modality prediction through a shared latent space."""
 
-import os
 import pickle
 import time
 import warnings
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -13,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse import _compressed
 
+from skdance.datasets._base import fetch_file
 from skdance.multimodal.prediction import babel as babel_module
 from skdance.multimodal.prediction.babel import BABEL, BABELModule
 from skdance.nn import history_values
@@ -190,15 +189,11 @@ def test_pickled_model_predicts_identically(paired):
 
 
 def _cite_starter():
-    folder = Path(os.environ["SKDANCE_DATA"]) / "neurips2021_bmmc_cite_starter"
-    stem = folder / "openproblems_bmmc_cite_starter"
-    rna_path = Path(f"{stem}.output_rna.h5ad")
-    if not rna_path.exists():
-        pytest.skip(f"{rna_path} is absent")
+    # the organisers' files, shipped inside the package
     with warnings.catch_warnings():  # the organisers' files use an old format
         warnings.simplefilter("ignore", ad.OldFormatWarning)
-        rna = ad.read_h5ad(rna_path)
-        adt = ad.read_h5ad(f"{stem}.output_mod2.h5ad")
+        rna = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_rna"))
+        adt = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_mod2"))
     # the organisers' X: log-normalised GEX, CLR ADT (the competition's units)
     train = (rna.obs["batch"] == "s1d1").to_numpy()
     X, Y = sp.csr_matrix(rna.X), sp.csr_matrix(adt.X).toarray()

@@ -6,9 +6,6 @@ NeurIPS 2021 CITE-seq starter cells; the models of the multimodal issues
 inherit exactly this behaviour.
 """
 
-import os
-from pathlib import Path
-
 import anndata as ad
 import numpy as np
 import pytest
@@ -18,6 +15,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
+from skdance.datasets._base import fetch_file
 from skdance.metrics import matching_score
 from skdance.multimodal import (
     BaseJointEmbedding,
@@ -90,9 +88,9 @@ class ConcatPCA(BaseJointEmbedding):
 
 @pytest.fixture(scope="module")
 def cite():
-    folder = Path(os.environ["SKDANCE_DATA"]) / "neurips2021_bmmc_cite_starter"
-    rna = ad.read_h5ad(folder / "openproblems_bmmc_cite_starter.output_rna.h5ad")
-    adt = ad.read_h5ad(folder / "openproblems_bmmc_cite_starter.output_mod2.h5ad")
+    # the organisers' files, shipped inside the package
+    rna = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_rna"))
+    adt = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_mod2"))
     train = np.asarray(rna.obs["is_train"]).astype(bool)
     return rna, adt, train
 

@@ -1,8 +1,5 @@
 """scMoGNN for modality prediction and matching (and its shared graph code)."""
 
-import os
-from pathlib import Path
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -10,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from skdance.datasets._base import fetch_file
 from skdance.graph import CellGeneGraph, GeneCorrelationGraph
 from skdance.multimodal._scmogcn import (
     LSI,
@@ -226,9 +224,9 @@ def test_matching_errors():
 # -- real data: NeurIPS 2021 CITE-seq starter, train s1d1 -> test s1d2 ---------
 @pytest.fixture(scope="module")
 def cite():
-    folder = Path(os.environ["SKDANCE_DATA"]) / "neurips2021_bmmc_cite_starter"
-    rna = ad.read_h5ad(folder / "openproblems_bmmc_cite_starter.output_rna.h5ad")
-    adt = ad.read_h5ad(folder / "openproblems_bmmc_cite_starter.output_mod2.h5ad")
+    # the organisers' files, shipped inside the package
+    rna = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_rna"))
+    adt = ad.read_h5ad(fetch_file("neurips2021_bmmc_cite_starter_mod2"))
     train = (rna.obs["batch"] == "s1d1").to_numpy()
     return rna, adt, train
 
