@@ -250,9 +250,6 @@ def test_pickle_clone_and_inputs_untouched():
     assert not hasattr(clone(model), "module_")
 
 
-@pytest.mark.skipif(
-    not (DATA / "neurips2021_bmmc_cite_starter").exists(), reason="no real data"
-)
 def test_real_cite_starter_counts_accuracy_floor():
     """Raw GEX + ADT counts of the 600 NeurIPS CITE starter cells.
 

@@ -234,9 +234,6 @@ def test_bad_parameters(data):
 DATA = os.environ["SKDANCE_DATA"]  # set by conftest.py
 
 
-@pytest.mark.skipif(
-    not os.path.isdir(os.path.join(DATA, "teaseq_pbmc")), reason="TEA-seq not found"
-)
 def test_teaseq_held_out_cells_accuracy_floor():
     """Fit on labelled TEA-seq cells, cluster the embedding of held-out cells."""
     from skdance.datasets import load_multimodal

@@ -28,10 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def _read(relative):
-    path = Path(os.environ["SKDANCE_DATA"]) / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    adata = ad.read_h5ad(path)
+    # without the data folder, conftest.py reports the test as skipped
+    adata = ad.read_h5ad(Path(os.environ["SKDANCE_DATA"]) / relative)
     labels = adata.obs["layer"].astype(object).to_numpy()
     annotated = ~adata.obs["layer"].isna().to_numpy()
     return adata, labels, annotated

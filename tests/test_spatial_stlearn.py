@@ -22,12 +22,10 @@ DLPFC = "dlpfc_visium/151673.h5ad"
 
 
 def _read(relative):
-    root = os.environ.get("SKDANCE_DATA")
-    if not root:
-        pytest.skip("SKDANCE_DATA is not set (folder of the real data sets)")
     import anndata as ad
 
-    return ad.read_h5ad(Path(root) / relative)
+    # without the data folder, conftest.py reports the test as skipped
+    return ad.read_h5ad(Path(os.environ["SKDANCE_DATA"]) / relative)
 
 
 def _ari(adata, labels):
