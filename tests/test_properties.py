@@ -39,7 +39,7 @@ from skdance.utils._tags import get_skdance_tags
 from skdance.utils.estimator_checks import fast_instance
 
 ESTIMATORS = all_estimators()
-EXAMPLES = 6  # per estimator
+EXAMPLES = 25  # per estimator
 TIME_LIMIT = 90  # seconds per example, a hard limit (SIGALRM)
 PAIRED = ("joint_embedding", "modality_prediction", "modality_matching")
 # where a ValueError / TypeError may come from: the validation of skdance
