@@ -3,8 +3,9 @@
 For each estimator that :func:`skdance.utils.all_estimators` discovers (a new
 one joins on its own), hypothesis draws inputs:
 
-* 1 to 24 cells and 1 to 12 features of real PBMC counts, rows drawn with
-  repetition (duplicated cells), optionally all-zero cells or features;
+* 1 to 24 cells (of 1 to 3 cell types) and 1 to 12 features of real PBMC
+  counts, rows drawn with repetition (duplicated cells), optionally
+  all-zero cells or features;
 * as a dense array, a CSR matrix, a DataFrame, an AnnData or a MuData;
 * with NaN, +inf, -inf, a huge or a negative value at a drawn position;
 * coordinates (for the spatial models) that are random, all identical,
@@ -50,11 +51,12 @@ _POOL = {}
 
 
 def _pool():
-    """Real counts to draw from: 200 PBMC cells x 40 expressed genes."""
+    """Real counts to draw from: 200 PBMC cells x their 40 most detected genes."""
     if "X" not in _POOL:
         X, y = load_pbmc_4k_subset()
         X = X[:200].toarray().astype(np.float64)
-        genes = np.flatnonzero((X > 0).sum(axis=0) >= 20)[:40]
+        # the 40 genes detected in most cells: few cells are empty by chance
+        genes = np.argsort(-(X > 0).sum(axis=0), kind="stable")[:40]
         _POOL["X"], _POOL["y"] = X[:, genes], np.asarray(y)[:200]
     return _POOL["X"], _POOL["y"]
 
@@ -64,7 +66,11 @@ def hostile_inputs(draw):
     X_pool, y_pool = _pool()
     n = draw(st.integers(1, 24))
     p = draw(st.integers(1, 12))
-    rows = draw(st.lists(st.integers(0, X_pool.shape[0] - 1), min_size=n, max_size=n))
+    # cells of 1 to 3 types, so that classifiers see several cells per type
+    kinds = st.sampled_from(sorted(set(y_pool)))
+    types = draw(st.lists(kinds, min_size=1, max_size=3, unique=True))
+    members = np.flatnonzero(np.isin(y_pool, types))
+    rows = draw(st.lists(st.sampled_from(members.tolist()), min_size=n, max_size=n))
     cols = draw(
         st.lists(
             st.integers(0, X_pool.shape[1] - 1), min_size=p, max_size=p, unique=True
