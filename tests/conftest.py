@@ -62,6 +62,24 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+@pytest.fixture
+def one_thread():
+    """One torch and one BLAS thread while a test runs.
+
+    Small problems only contend for a second thread on a busy 2-core
+    machine (the xdist workers start with one, above).  Set per test, since
+    numba's OpenMP layer (scanpy's neighbours, UMAP) can raise it again.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def data_home():
     if not HAVE_DATA:

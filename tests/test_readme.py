@@ -30,20 +30,7 @@ def _run(index, path=README):
     return code, namespace
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_each():
-    # On a loaded 2-core machine torch's and OpenMP's thread pools wait for
-    # busy cores and the examples get several times slower (the suite's
-    # xdist workers get the same limit from conftest.py).  Set per test:
-    # numba's OpenMP layer (scanpy's neighbors, umap) can raise it again.
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def test_readme_setup_commands():

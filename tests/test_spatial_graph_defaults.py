@@ -12,8 +12,6 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
-from threadpoolctl import threadpool_limits
 
 from skdance.graph import RadiusGraph, SpatialGaussianGraph
 from skdance.graph._spatial import (
@@ -30,14 +28,7 @@ from skdance.utils.estimator_checks import fast_instance
 STAGATE_FAST = {"hidden_dims": (8,), "latent_dim": 3, "max_epochs": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # small problems: a second thread only contends on a busy 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def _hex(n=12, pitch=1.0):

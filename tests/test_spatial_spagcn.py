@@ -11,7 +11,6 @@ import torch
 from scipy.spatial import cKDTree
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
-from threadpoolctl import threadpool_limits
 
 from skdance.spatial.domain.spagcn import (
     SpaGCN,
@@ -22,9 +21,7 @@ from skdance.spatial.domain.spagcn import (
 
 ad = pytest.importorskip("anndata")
 
-pytestmark = pytest.mark.skipif(
-    "SKDANCE_DATA" not in os.environ, reason="SKDANCE_DATA (real data) is not set"
-)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def _read(relative):
@@ -33,17 +30,6 @@ def _read(relative):
     labels = adata.obs["layer"].astype(object).to_numpy()
     annotated = ~adata.obs["layer"].isna().to_numpy()
     return adata, labels, annotated
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # as the xdist workers (conftest.py): one torch and one BLAS thread; the
-    # tensors and matrices here are small, and threads contend on 2 cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

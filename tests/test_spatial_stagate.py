@@ -26,13 +26,7 @@ from skdance.spatial.domain.stagate import (
 FAST = {"hidden_dims": (16,), "latent_dim": 4, "max_epochs": 5}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # small tensors: a second thread only contends on a busy 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
