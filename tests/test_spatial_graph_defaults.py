@@ -315,3 +315,16 @@ def test_spots_at_one_position_raise(Estimator):
     if hasattr(fitted, "transform"):
         with pytest.raises(ValueError, match="share one position"):
             fitted.transform(X, coords=same)
+
+
+def test_spatial_louvain_is_reproducible_by_default():
+    # as Leiden and Louvain (scanpy's default seed): two default fits agree
+    from skdance.spatial.domain import SpatialLouvain
+
+    X = np.random.default_rng(0).poisson(1.0, size=(200, 30)).astype(float)
+    X[X.sum(axis=1) == 0, 0] = 1.0
+    coords = np.random.default_rng(1).uniform(0, 10, size=(200, 2))
+    assert SpatialLouvain().random_state == 0
+    first = SpatialLouvain(n_clusters=3).fit_predict(X, coords=coords)
+    second = SpatialLouvain(n_clusters=3).fit_predict(X, coords=coords)
+    np.testing.assert_array_equal(first, second)

@@ -75,7 +75,7 @@ class SpatialLouvain(BaseSpatialDomain):
         Gene-name prefixes dropped before normalisation; None keeps all.
     spatial_key : str, default="spatial"
         ``obsm`` key of the coordinates when ``X`` is an AnnData.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState instance or None, default=0
         Seed of the PCA and of the Louvain optimiser.
 
     Attributes
@@ -144,7 +144,7 @@ class SpatialLouvain(BaseSpatialDomain):
         search_resolution=True,
         exclude_gene_prefixes=("ERCC", "MT-"),
         spatial_key="spatial",
-        random_state=None,
+        random_state=0,
     ):
         self.n_clusters = n_clusters
         self.n_components = n_components
