@@ -55,6 +55,13 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+def _muon(mods):
+    """A MuData of ``mods`` (mudata's pull-on-update notice silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return md.MuData(mods)
+
+
 def _mudata(data, n=None):
     n = data.X.shape[0] if n is None else n
     rna = ad.AnnData(
@@ -67,9 +74,7 @@ def _mudata(data, n=None):
         var=pd.DataFrame(index=[f"p{i}" for i in range(data.mod2.shape[1])]),
         obs=pd.DataFrame(index=rna.obs_names),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return md.MuData({"rna": rna, "prot": prot}), rna, prot
+    return _muon({"rna": rna, "prot": prot}), rna, prot
 
 
 def test_paired_estimators_are_all_covered():
@@ -123,9 +128,7 @@ def test_mudata_mods_choose_the_modalities(name, cls):
     data = check_data()
     mdata, rna, prot = _mudata(data)
     # a third modality first: mudata_mods picks the right two
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        three = md.MuData({"atac": prot.copy(), "rna": rna, "prot": prot})
+    three = _muon({"atac": prot.copy(), "rna": rna, "prot": prot})
     est = fast_instance(cls).set_params(mudata_mods=("rna", "prot"))
     with time_limit(120):
         est.fit(three, _labels(cls, data))
@@ -138,9 +141,7 @@ def test_mudata_mods_choose_the_modalities(name, cls):
         fast_instance(cls).set_params(mudata_mods=("rna", "rna")).fit(
             mdata, _labels(cls, data)
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        single = md.MuData({"rna": rna})
+    single = _muon({"rna": rna})
     with pytest.raises(ValueError, match="needs two paired modalities"):
         fast_instance(cls).fit(single, _labels(cls, data))
 
@@ -150,9 +151,7 @@ def test_paired_mudata_with_unaligned_cells_is_rejected(name, cls):
     data = check_data()
     _, rna, prot = _mudata(data)
     shuffled = prot[::-1].copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        mdata = md.MuData({"rna": rna, "prot": shuffled})
+    mdata = _muon({"rna": rna, "prot": shuffled})
     with pytest.raises(ValueError, match="same cells in the same order"):
         fast_instance(cls).fit(mdata, _labels(cls, data))
 

@@ -20,11 +20,10 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.multimodal._paired import split_mudata, validate_paired
+from skdance.multimodal._paired import as_pair, validate_paired
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import (
     check_finite_output,
-    is_mudata,
     validate_input,
 )
 
@@ -73,8 +72,7 @@ class BaseJointEmbedding(
 
     def _split(self, X, *, reset):
         whom = type(self).__name__
-        if is_mudata(X):
-            X = split_mudata(self, X)
+        X = as_pair(self, X)  # a MuData's two modalities
         if _is_pair(X):
             X1, X2 = validate_paired(self, X[0], X[1], reset=reset)
             if reset:
