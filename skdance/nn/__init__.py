@@ -16,6 +16,7 @@ from skdance.nn._chunked import (
 from skdance.nn._counts import (
     CountNormalizer,
     NormalizedCounts,
+    RowSource,
     column_mean_std,
     dense_rows,
     median_total,
@@ -32,10 +33,12 @@ from skdance.nn._engine import (
     VALIDATION_CONSTRAINTS,
     StopTraining,
     Trainer,
+    TrainingRun,
     check_device,
     clip_gradients_in_step,
     history_values,
     skorch_history,
+    training,
     validation_split,
 )
 from skdance.nn._graph_layers import (
@@ -54,26 +57,53 @@ from skdance.nn._layers import (
     NBHeads,
     ZINBHeads,
 )
+from skdance.nn._likelihoods import (
+    LIKELIHOODS,
+    Bernoulli,
+    Likelihood,
+    LikelihoodHeads,
+    NegativeBinomial,
+    Normal,
+    Poisson,
+    ZeroInflatedNegativeBinomial,
+    get_likelihood,
+    resolve_likelihood,
+)
 from skdance.nn._losses import (
     balanced_adjacency_bce,
     bernoulli_nll,
     gaussian_kl,
     gaussian_nll,
     nb_nll,
+    reparameterize,
     zinb_nll,
 )
 from skdance.nn._reconstruction import EdgeSampler, adjacency_reconstruction_loss
 from skdance.nn._training import minibatches, progress, seeded
 
 __all__ = [
+    "LIKELIHOODS",
+    "Bernoulli",
+    "Likelihood",
+    "LikelihoodHeads",
+    "NegativeBinomial",
+    "Normal",
+    "Poisson",
+    "RowSource",
+    "ZeroInflatedNegativeBinomial",
+    "get_likelihood",
+    "resolve_likelihood",
+    "reparameterize",
     "TORCH_CONSTRAINTS",
     "VALIDATION_CONSTRAINTS",
     "StopTraining",
     "Trainer",
+    "TrainingRun",
     "check_device",
     "clip_gradients_in_step",
     "history_values",
     "skorch_history",
+    "training",
     "validation_split",
     "CellGeneInputs",
     "CountNormalizer",

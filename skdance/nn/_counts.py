@@ -17,6 +17,7 @@ import scipy.sparse as sp
 __all__ = [
     "CountNormalizer",
     "NormalizedCounts",
+    "RowSource",
     "column_mean_std",
     "dense_rows",
     "median_total",
@@ -187,6 +188,91 @@ def column_mean_std(X, chunk_rows=CHUNK_ROWS):
     mean = total / n
     var = _sequential_column_sum(_row_blocks(X, chunk_rows, mean), n_cols, X.dtype)
     return total, mean, np.sqrt(var / n)
+
+
+class RowSource:
+    """A matrix kept as given (dense or CSR) that hands out float32 row batches.
+
+    The one mini-batch source of the models: only the rows asked for are
+    densified, as a C-contiguous, writable float32 tensor on the requested
+    device.  Row totals (library sizes) are computed once, in float64, and
+    kept as float32.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
+        The data; a sparse matrix is kept as float32 CSR.
+    empty_library : float, default=1.0
+        Library size given to rows whose total is 0 (a model that divides by
+        the library must not divide by 0).
+
+    Attributes
+    ----------
+    X : ndarray or scipy.sparse.csr_matrix, float32
+        The data, as held.
+    library : ndarray of shape (n_cells,), float32
+        Row totals (``empty_library`` where a row sums to 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.nn import RowSource
+    >>> rows = RowSource(np.array([[1.0, 2.0], [0.0, 0.0], [4.0, 0.0]]))
+    >>> rows.batch([2, 0])
+    tensor([[4., 0.],
+            [1., 2.]])
+    >>> rows.library_of([0, 1])
+    tensor([3., 1.])
+    """
+
+    def __init__(self, X, *, empty_library=1.0):
+        if sp.issparse(X):
+            self.X = _as_csr32(X)
+        else:
+            self.X = np.asarray(X, dtype=np.float32)
+        totals = _row_totals(self.X)
+        self.library = np.where(totals > 0, totals, empty_library).astype(np.float32)
+
+    @property
+    def shape(self):
+        """``(n_cells, n_features)``."""
+        return self.X.shape
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    @staticmethod
+    def _index(rows):
+        if rows is None:
+            return slice(None)
+        if hasattr(rows, "numpy"):  # a (CPU) torch index tensor
+            return rows.cpu().numpy()
+        return rows
+
+    def dense(self, rows=None):
+        """Rows ``rows`` (all when None) as a writable, C-ordered float32 array."""
+        block = dense_rows(self.X, self._index(rows))
+        return np.require(block, np.float32, ["C", "W"])
+
+    def batch(self, rows=None, device=None):
+        """Rows ``rows`` (all when None) as a float32 tensor on ``device``."""
+        import torch
+
+        x = torch.from_numpy(self.dense(rows))
+        return x if device is None else x.to(device)
+
+    def library_of(self, rows=None, device=None):
+        """Library sizes of ``rows`` as a float32 tensor on ``device``."""
+        import torch
+
+        lib = torch.from_numpy(np.ascontiguousarray(self.library[self._index(rows)]))
+        return lib if device is None else lib.to(device)
+
+    def chunks(self, chunk_rows=CHUNK_ROWS):
+        """Yield row slices covering all rows in order, ``chunk_rows`` at a time."""
+        n = self.shape[0]
+        for start in range(0, n, chunk_rows):
+            yield slice(start, min(start + chunk_rows, n))
 
 
 class NormalizedCounts:

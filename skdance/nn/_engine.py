@@ -14,6 +14,7 @@ per phase and run with :meth:`Trainer.run`; mini-batch epochs use
 :meth:`Trainer.minibatch_epoch`.
 """
 
+import contextlib
 import copy
 import time
 from numbers import Integral, Real
@@ -23,17 +24,20 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
 
-from skdance.nn._training import minibatches, progress
+from skdance.nn._training import minibatches, progress, seeded
+from skdance.utils._validation import check_random_state_int
 
 __all__ = [
     "TORCH_CONSTRAINTS",
     "VALIDATION_CONSTRAINTS",
     "StopTraining",
     "Trainer",
+    "TrainingRun",
     "check_device",
     "clip_gradients_in_step",
     "history_values",
     "skorch_history",
+    "training",
     "validation_split",
 ]
 
@@ -410,3 +414,214 @@ class Trainer:
         if best_state is not None:
             module.load_state_dict(best_state)
         return best_epoch
+
+
+class TrainingRun:
+    """One fit of one estimator: the trainer, the seed and the module trained.
+
+    Made by :func:`training`, which stores the results on the estimator when
+    the block ends without an error.
+
+    Attributes
+    ----------
+    trainer : Trainer
+        The engine (device, steps, epochs, history).
+    device : torch.device
+        Where the module trains.
+    seed : int
+        The fit's seed (``check_random_state_int(estimator.random_state)``).
+    generator : torch.Generator
+        Generator of the fit's shuffles, seeded with ``seed``.
+    module : torch.nn.Module or None
+        The module given to :meth:`place` (stored as ``module_``).
+    """
+
+    def __init__(self, trainer, seed, generator):
+        self.trainer = trainer
+        self.device = trainer.device
+        self.seed = seed
+        self.generator = generator
+        self.module = None
+
+    @property
+    def history(self):
+        """The records of the epochs run so far."""
+        return self.trainer.history
+
+    def to(self, obj):
+        """Move a tensor or module (or a tuple/list of them) to the device."""
+        return self.trainer.to(obj)
+
+    def place(self, module):
+        """Move ``module`` to the device and make it the one stored as ``module_``."""
+        self.module = self.trainer.to(module)
+        return self.module
+
+    def run(self, phase, max_epochs, epoch_fn, **kwargs):
+        """Run one phase of epochs; see :meth:`Trainer.run`."""
+        return self.trainer.run(phase, max_epochs, epoch_fn, **kwargs)
+
+    def fit_minibatches(
+        self,
+        optimizer,
+        loss_fn,
+        train,
+        *,
+        batch_size,
+        max_epochs,
+        valid=None,
+        valid_fn=None,
+        patience=None,
+        phase="train",
+        module=None,
+        min_batch=1,
+        scheduler=None,
+        reduction="mean",
+        record_fn=None,
+        ties="first",
+    ):
+        """Train on shuffled mini-batches of ``train``, validate, stop early.
+
+        The standard supervised block: each epoch puts the module in
+        training mode and steps over mini-batches of the training rows;
+        after it, the validation rows are scored in evaluation mode without
+        gradients, and the best epoch's state is restored at the end.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimiser.
+        loss_fn : callable
+            ``loss_fn(idx)`` returns the loss tensor of the rows ``idx`` (a
+            CPU ``LongTensor``).
+        train : ndarray of int
+            The training rows.
+        batch_size, max_epochs : int
+            Rows per step and number of epochs.
+        valid : ndarray of int, default=None
+            The validation rows; no validation when None or empty.
+        valid_fn : callable, default=None
+            ``valid_fn(valid)`` returns the validation loss (a float) or a
+            dict of values with ``"valid_loss"``; by default the float of
+            ``loss_fn`` on all validation rows.
+        patience : int, default=None
+            Early-stopping patience (see :meth:`Trainer.run`).
+        phase : str, default="train"
+            Name of the phase.
+        module : torch.nn.Module, default=None
+            The module trained; :attr:`module` when None.
+        min_batch, scheduler, reduction
+            See :meth:`Trainer.minibatch_epoch`.
+        record_fn : callable, default=None
+            ``record_fn()`` returns extra values to record after each
+            epoch's steps (e.g. the parts of the loss).
+        ties : {"first", "last"}, default="first"
+            See :meth:`Trainer.run`.
+
+        Returns
+        -------
+        best_epoch : int or None
+            The epoch whose state was kept when validating, else None.
+        """
+        module = self.module if module is None else module
+        train = np.asarray(train)
+        has_valid = valid is not None and len(valid) > 0
+
+        def epoch(_):
+            module.train()
+            loss = self.trainer.minibatch_epoch(
+                optimizer,
+                loss_fn,
+                train.size,
+                batch_size,
+                self.generator,
+                indices=train,
+                scheduler=scheduler,
+                min_batch=min_batch,
+                reduction=reduction,
+            )
+            record = {"train_loss": loss}
+            if record_fn is not None:
+                record.update(record_fn())
+            return record
+
+        def validate():
+            module.eval()
+            with torch.no_grad():
+                if valid_fn is not None:
+                    out = valid_fn(valid)
+                else:
+                    out = float(loss_fn(torch.from_numpy(np.asarray(valid))))
+            return out if isinstance(out, dict) else {"valid_loss": float(out)}
+
+        return self.trainer.run(
+            phase,
+            max_epochs,
+            epoch,
+            valid_fn=validate if has_valid else None,
+            patience=patience,
+            module=module,
+            ties=ties,
+        )
+
+
+@contextlib.contextmanager
+def training(estimator, *, seed=None, n_iter=None):
+    """Fit ``estimator``'s torch module: seed, device, and the fitted attributes.
+
+    The block runs with python, numpy and torch seeded (the global states are
+    restored after, see :func:`~skdance.nn.seeded`) and a :class:`Trainer`
+    built from the estimator's ``device`` and ``verbose``.  When it ends
+    without an error the estimator gets ``module_`` (the module given to
+    :meth:`TrainingRun.place`, in evaluation mode, on the CPU), ``history_``
+    (one record per epoch) and ``n_iter_``.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Has ``device``, ``verbose`` and ``random_state`` parameters.
+    seed : int, default=None
+        The fit's seed; ``check_random_state_int(estimator.random_state)``
+        when None.
+    n_iter : callable, default=None
+        ``n_iter(history)`` gives ``n_iter_``; the number of epochs recorded
+        when None.
+
+    Yields
+    ------
+    run : TrainingRun
+        The trainer, device, seed and generator of the fit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.base import BaseEstimator
+    >>> from skdance.nn import training
+    >>> class Tiny(BaseEstimator):
+    ...     def __init__(self, device="cpu", verbose=0, random_state=0):
+    ...         self.device, self.verbose = device, verbose
+    ...         self.random_state = random_state
+    >>> est = Tiny()
+    >>> with training(est) as run:
+    ...     net = run.place(torch.nn.Linear(2, 1))
+    ...     opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    ...     x = torch.ones(4, 2)
+    ...     step = lambda e: run.trainer.step(opt, net(x).pow(2).mean())
+    ...     _ = run.run("train", 3, step)
+    >>> est.n_iter_, est.history_[0]["phase"], est.module_.training
+    (3, 'train', False)
+    """
+    if seed is None:
+        seed = check_random_state_int(getattr(estimator, "random_state", None))
+    trainer = Trainer(
+        getattr(estimator, "device", "cpu"), getattr(estimator, "verbose", 0)
+    )
+    with seeded(seed) as generator:
+        run = TrainingRun(trainer, seed, generator)
+        yield run
+    if run.module is not None:
+        estimator.module_ = run.module.eval().cpu()
+    estimator.history_ = trainer.history
+    estimator.n_iter_ = (
+        len(trainer.history) if n_iter is None else n_iter(trainer.history)
+    )

@@ -15,11 +15,14 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import _Constraint
 from sklearn.utils.validation import validate_data
 
 __all__ = [
+    "Widths",
     "check_counts",
     "check_no_empty_rows",
+    "check_widths",
     "is_anndata",
     "is_mudata",
     "validate_input",
@@ -235,6 +238,43 @@ def check_random_state_int(random_state):
 
     rng = check_random_state(random_state)
     return int(rng.randint(np.iinfo(np.int32).max))
+
+
+class Widths(_Constraint):
+    """Parameter constraint: a tuple of positive ints (layer widths).
+
+    Used in ``_parameter_constraints`` of every model with ``hidden_dims``
+    and similar tuples, so that a bad value is rejected by
+    ``_validate_params`` at the start of ``fit``, with the parameter's name,
+    instead of failing deep inside a network's construction.
+
+    Parameters
+    ----------
+    allow_empty : bool, default=False
+        Accept ``()`` (no hidden layer).
+
+    Examples
+    --------
+    >>> from skdance.utils import Widths
+    >>> Widths().is_satisfied_by((64, 32)), Widths().is_satisfied_by(())
+    (True, False)
+    """
+
+    def __init__(self, allow_empty=False):
+        super().__init__()
+        self.allow_empty = allow_empty
+
+    def is_satisfied_by(self, val):
+        """Whether ``val`` is a (non-empty unless allowed) tuple of positive ints."""
+        try:
+            check_widths(val, "value", allow_empty=self.allow_empty)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self):
+        kind = "a tuple" if self.allow_empty else "a non-empty tuple"
+        return f"{kind} of positive ints (layer widths)"
 
 
 def check_widths(value, name, *, allow_empty=False, what="hidden layer widths"):
