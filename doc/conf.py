@@ -17,3 +17,22 @@ intersphinx_mapping = {
     "scanpy": ("https://scanpy.readthedocs.io/en/stable", None),
 }
 exclude_patterns = ["_build"]
+
+
+def _write_vocabulary_table():
+    """Write doc/generated/vocabulary.rst from skdance's vocabulary registry."""
+    from pathlib import Path
+
+    from skdance.utils import all_estimators
+    from skdance.utils._vocabulary import vocabulary_table
+
+    users = {}
+    for name, cls in all_estimators():
+        for param in cls._get_param_names():
+            users.setdefault(param, []).append(name)
+    out = Path(__file__).parent / "generated" / "vocabulary.rst"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(vocabulary_table(users))
+
+
+_write_vocabulary_table()

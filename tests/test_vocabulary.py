@@ -4,39 +4,13 @@ import pytest
 
 from skdance.graph._base import BaseGraphBuilder
 from skdance.utils import all_estimators
+from skdance.utils._vocabulary import SYNONYMS, VOCABULARY, vocabulary_table
 
 ESTIMATORS = all_estimators()
-
-# Synonyms no estimator may take as a parameter, each mapped to the vocabulary
-# name to use instead.  Not listed: ``latent_dims`` (ScDSC's tuple of encoder
-# widths) and ``gamma`` (SVM's kernel coefficient, scGNN's reconstruction
-# weight).
-SYNONYMS = {
-    "knn": "graph (a builder from skdance.graph, e.g. AdaptiveKernelGraph)",
-    "epochs": "max_epochs (or pretrain_epochs)",
-    "n_epochs": "max_epochs (or pretrain_epochs)",
-    "num_epochs": "max_epochs (or pretrain_epochs)",
-    "lr": "learning_rate",
-    "l2": "weight_decay",
-    "top_genes": "n_top_genes",
-    "embed_dim": "latent_dim",
-    "embedding_dim": "latent_dim",
-    "in_feats": "n_components (a PCA size) or n_features",
-    "hidden": "hidden_dim (or hidden_dims, a tuple)",
-    "w_adj": "adjacency_weight",
-    "w_zinb": "zinb_weight",
-    "w_cluster": "cluster_weight",
-    "w_bce": "cluster_weight",
-    "w_gcn": "gcn_weight",
-    "w_rec": "reconstruction_weight",
-    "le": "zinb_weight (a loss weight named after what it weighs)",
-    "la": "adjacency_weight (a loss weight named after what it weighs)",
-    "ka": "kl_weight (a loss weight named after what it weighs)",
-    "ke": "mse_weight (a loss weight named after what it weighs)",
-    "regu": "trs_weight / *_regularization_weight (named after what it weighs)",
-    "use_gpu": "device",
-    "cuda": "device",
-}
+USERS = {}
+for _name, _cls in ESTIMATORS:
+    for _param in _cls._get_param_names():
+        USERS.setdefault(_param, []).append(_name)
 
 # Names that meant two or three things across estimators; each now keeps one
 # meaning, held by the listed estimators (a new use must add itself here on
@@ -79,12 +53,35 @@ TRAINED = [
 
 
 @pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
-def test_no_parameter_synonyms(name, cls):
-    params = cls._get_param_names()
-    wrong = {p: SYNONYMS[p] for p in params if p in SYNONYMS}
-    assert not wrong, f"{name}: rename " + ", ".join(
-        f"{old!r} to {new}" for old, new in wrong.items()
-    )
+def test_every_parameter_is_in_the_vocabulary(name, cls):
+    unknown = [p for p in cls._get_param_names() if p not in VOCABULARY]
+    advice = [
+        f"{p!r}: use {SYNONYMS[p]}"
+        if p in SYNONYMS
+        else f"{p!r}: use an existing name or add it to "
+        "skdance/utils/_vocabulary.py with its meaning"
+        for p in unknown
+    ]
+    assert not unknown, f"{name}: " + "; ".join(advice)
+
+
+def test_vocabulary_has_no_stale_names_and_no_synonym_is_allowed():
+    stale = sorted(set(VOCABULARY) - set(USERS))
+    assert not stale, f"no estimator takes {stale}: remove them from VOCABULARY"
+    both = sorted(set(VOCABULARY) & set(SYNONYMS))
+    assert not both, f"{both} are both vocabulary names and synonyms"
+
+
+def test_every_meaning_is_a_sentence():
+    bad = [n for n, m in VOCABULARY.items() if not (m[:1].isupper() and m[-1] == ".")]
+    assert not bad, f"meanings of {bad} must be capitalised sentences"
+
+
+def test_the_docs_table_lists_every_name_with_its_users():
+    table = vocabulary_table(USERS)
+    for name in VOCABULARY:
+        assert f"   * - ``{name}``\n     - {VOCABULARY[name]}\n" in table
+    assert "     - BABEL, CMAE" in table  # the users of max_epochs, sorted
 
 
 # Neighbour-graph settings belong to the graph builder a model takes as
