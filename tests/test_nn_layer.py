@@ -226,3 +226,20 @@ def test_training_context_leaves_nothing_on_an_error():
             run.place(torch.nn.Linear(2, 1))
             raise RuntimeError("boom")
     assert not hasattr(est, "module_") and not hasattr(est, "history_")
+
+
+def test_fc_layers_batch_norm_settings_and_dropout_after_every_block():
+    from skdance.nn import FCLayers
+
+    net = FCLayers(
+        [5, 4, 3],
+        batch_norm={"momentum": 0.01, "eps": 1e-3},
+        dropout=0.2,
+        dropout_last=True,
+    )
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [(n.momentum, n.eps) for n in norms] == [(0.01, 1e-3)] * 2
+    assert [isinstance(block[-1], torch.nn.Dropout) for block in net] == [True, True]
+    plain = FCLayers([5, 4, 3], batch_norm=True, dropout=0.2)
+    assert not isinstance(plain[-1][-1], torch.nn.Dropout)
+    assert plain[0][1].momentum == 0.1

@@ -37,12 +37,17 @@ class FCLayers(nn.Sequential):
     last_activation : bool or callable, default=True
         Activation of the last layer: the same as the others (True), none
         (False), or a module factory of its own (e.g. ``torch.nn.Softplus``).
-    batch_norm : bool, default=False
-        Batch normalisation after every linear layer.
+    batch_norm : bool or dict, default=False
+        Batch normalisation after every linear layer; a dict gives its
+        keyword arguments (e.g. ``{"momentum": 0.01, "eps": 1e-3}``, the
+        settings of DCCA and scMVAE).
     dropout : float, default=0.0
         Dropout rate (no dropout module when 0).
     dropout_input : bool, default=False
         Where dropout acts, see above.
+    dropout_last : bool, default=False
+        Also drop out after the last layer (with ``dropout_input=False``):
+        every block ends in dropout, as in DCCA and scMVAE.
     bias : bool, default=True
         Linear layers learn a bias.
 
@@ -64,8 +69,10 @@ class FCLayers(nn.Sequential):
         batch_norm=False,
         dropout=0.0,
         dropout_input=False,
+        dropout_last=False,
         bias=True,
     ):
+        norm_kwargs = batch_norm if isinstance(batch_norm, dict) else {}
         blocks = []
         n_layers = len(dims) - 1
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
@@ -75,13 +82,13 @@ class FCLayers(nn.Sequential):
                 block.append(nn.Dropout(dropout))
             block.append(nn.Linear(a, b, bias=bias))
             if batch_norm:
-                block.append(nn.BatchNorm1d(b))
+                block.append(nn.BatchNorm1d(b, **norm_kwargs))
             act = activation
             if last:
                 act = activation if last_activation is True else last_activation
             if act:
                 block.append(act())
-            if dropout > 0 and not dropout_input and not last:
+            if dropout > 0 and not dropout_input and (dropout_last or not last):
                 block.append(nn.Dropout(dropout))
             blocks.append(nn.Sequential(*block))
         super().__init__(*blocks)
