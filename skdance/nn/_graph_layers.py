@@ -44,8 +44,8 @@ def sparse_matmul(adj, h, adj_t=None):
     >>> A = sp.csr_matrix([[0.0, 2.0], [1.0, 0.0]])
     >>> h = torch.ones(2, 1, requires_grad=True)
     >>> out = sparse_matmul(to_torch_sparse(A), h, to_torch_sparse(A.T))
-    >>> out.sum().backward()
-    >>> out.ravel().tolist(), h.grad.ravel().tolist()
+    >>> (grad,) = torch.autograd.grad(out.sum(), h)
+    >>> out.ravel().tolist(), grad.ravel().tolist()
     ([2.0, 1.0], [1.0, 2.0])
     """
     if adj.layout == torch.strided:
