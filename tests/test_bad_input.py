@@ -12,15 +12,15 @@ import scipy.sparse as sp
 from skdance.annotation import Celltypist
 from skdance.clustering import Leiden, Louvain
 from skdance.graph import KNNGraph
-from skdance.utils import all_estimators
-from skdance.utils._tags import get_skdance_tags
-from skdance.utils._test_common.fitting import (
+from skdance.testing import (
     check_data,
     check_instance,
     estimator_output,
+    fast_instance,
     fit_estimator,
 )
-from skdance.utils.estimator_checks import fast_instance
+from skdance.utils import all_estimators
+from skdance.utils._tags import get_skdance_tags
 
 ESTIMATORS = all_estimators()
 COUNT_ESTIMATORS = [

@@ -16,23 +16,19 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skdance.graph._base import BaseGraphBuilder
-from skdance.utils import all_estimators
-from skdance.utils._tags import get_skdance_tags
-from skdance.utils._test_common.fitting import (
+from skdance.testing import (
+    INIT_PARAMS,
+    METHOD_FAILED_CHECKS,
     check_data,
     check_instance,
     estimator_output,
-    fit_estimator,
-)
-from skdance.utils._test_common.instance_generator import (
-    INIT_PARAMS,
-    METHOD_FAILED_CHECKS,
-)
-from skdance.utils.estimator_checks import (
     expected_failed_checks,
     fast_instance,
+    fit_estimator,
     with_check_coords,
 )
+from skdance.utils import all_estimators
+from skdance.utils._tags import get_skdance_tags
 
 
 def _instances():
@@ -71,6 +67,7 @@ def test_all_estimators_discovered():
         "JAE",
         "JointPCA",
         "KNNGraph",
+        "LSI",
         "Leiden",
         "Log1p",
         "Louvain",
@@ -117,7 +114,7 @@ def test_sklearn_compatible(estimator, check):
 
 
 # ---------------------------------------------------------------------------
-# The recipe skdance.utils.estimator_checks gives users: check_estimator on
+# The recipe skdance.testing gives users: check_estimator on
 # the plain fast instance, with skdance's expected failures.
 # ---------------------------------------------------------------------------
 NEED_COORDS = [

@@ -15,13 +15,13 @@ from skdance.nn import (
     history_values,
     validation_split,
 )
-from skdance.utils import all_estimators
-from skdance.utils._test_common.fitting import (
+from skdance.testing import (
     check_data,
     check_instance,
     estimator_output,
     fit_estimator,
 )
+from skdance.utils import all_estimators
 
 TORCH_ESTIMATORS = [
     (name, cls) for name, cls in all_estimators() if "device" in cls().get_params()

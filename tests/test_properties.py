@@ -35,9 +35,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from skdance.datasets import load_pbmc_4k_subset
+from skdance.testing import fast_instance
 from skdance.utils import all_estimators
 from skdance.utils._tags import get_skdance_tags
-from skdance.utils.estimator_checks import fast_instance
 
 ESTIMATORS = all_estimators()
 EXAMPLES = 25  # per estimator

@@ -22,14 +22,14 @@ import scipy.sparse as sp
 
 from skdance import tl
 from skdance.datasets import load_multimodal, load_spatial_dataset
-from skdance.utils import all_estimators
-from skdance.utils._tags import get_skdance_tags
-from skdance.utils._test_common.fitting import (
+from skdance.testing import (
     check_data,
     estimator_output,
+    fast_instance,
     fit_estimator,
 )
-from skdance.utils.estimator_checks import fast_instance
+from skdance.utils import all_estimators
+from skdance.utils._tags import get_skdance_tags
 
 matplotlib.use("Agg")
 

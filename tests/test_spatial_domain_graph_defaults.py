@@ -21,9 +21,9 @@ from skdance.graph._spatial import (
     spot_spacing,
 )
 from skdance.spatial.domain import STAGATE, SpaGCN, StLearn
+from skdance.testing import fast_instance
 from skdance.utils import all_estimators
 from skdance.utils._tags import get_skdance_tags
-from skdance.utils.estimator_checks import fast_instance
 
 STAGATE_FAST = {"hidden_dims": (8,), "latent_dim": 3, "max_epochs": 0}
 

@@ -4,7 +4,7 @@ scikit-learn's tags (``__sklearn_tags__``) describe generic input and target
 properties.  The single-cell tasks need a few more facts, declared once per
 class and read by the test harness: the reasoned expected failures of
 scikit-learn's checks are *derived* from them
-(:func:`skdance.utils.estimator_checks.expected_failed_checks`), and
+(:func:`skdance.testing.expected_failed_checks`), and
 skdance's own common checks use them to build fitting data (labels, spots,
 coordinates).  A class declares them with a ``__skdance_tags__`` method
 that updates its parent's tags.

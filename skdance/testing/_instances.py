@@ -7,8 +7,7 @@ from its declared skdance tags (:mod:`skdance.utils._tags`: transductive,
 requires coordinates, rejects empty cells, output shape), each tag with one
 reason, plus a short ``METHOD_FAILED_CHECKS`` table for what no tag
 describes.  Every listed check fails on every run (``xfail_strict``).
-Used by ``tests/test_common.py`` and exposed through
-:mod:`skdance.utils.estimator_checks`.
+Exposed through :mod:`skdance.testing`.
 """
 
 from skdance.annotation import ACTINN, ScDeepsort, SingleCellNet
@@ -72,7 +71,7 @@ _SCMM_FAST = {
 INIT_PARAMS = {
     SingleCellNet: {"n_trees": 10, "n_rand": 5},
     # the checks' data are real-valued blobs, not counts: ACTINN's own count
-    # scaling is off here and exercised on real counts in test_annotation.py
+    # scaling is off here and exercised on real counts in test_annotation_actinn.py
     ACTINN: {
         "hidden_dims": (16, 8),
         "learning_rate": 0.01,
@@ -494,19 +493,42 @@ METHOD_FAILED_CHECKS = {
 }
 
 
-def expected_failures_of(estimator):
-    """Return ``{check name: reason}``: tag-derived plus method-specific."""
+def expected_failed_checks(estimator):
+    """Return the scikit-learn checks ``estimator`` is expected to fail.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A skdance estimator.
+
+    Returns
+    -------
+    checks : dict of str to str
+        Check name (as :func:`~sklearn.utils.estimator_checks.check_estimator`
+        names it) to the reason it does not apply; empty when every check
+        passes.  The table holds for the fast parameters of
+        :func:`fast_instance`; other parameters may fail further checks
+        (e.g. ``ACTINN(normalize=True)`` rejects the checks' negative
+        values with a clear error).
+    """
     failed = _tag_derived_failures(estimator)
     for cls in type(estimator).__mro__:  # with_check_coords subclasses too
         failed |= METHOD_FAILED_CHECKS.get(cls, {})
     return failed
 
 
-def _construct_instance(Estimator):
-    """Return an instance of ``Estimator`` with its fast parameters."""
+def fast_instance(Estimator):
+    """Return ``Estimator`` built with fast parameters (tiny nets, few epochs).
+
+    Parameters
+    ----------
+    Estimator : type
+        A public skdance estimator class.
+
+    Returns
+    -------
+    estimator : Estimator
+        The instance skdance's common tests check: ``Estimator`` with its
+        entry of :data:`INIT_PARAMS` (defaults where it has none).
+    """
     return Estimator(**INIT_PARAMS.get(Estimator, {}))
-
-
-def _get_expected_failed_checks(estimator):
-    """Return ``{check name: reason}`` for the checks ``estimator`` fails."""
-    return expected_failures_of(estimator)

@@ -12,6 +12,7 @@ import inspect
 import numpy as np
 import scipy.sparse as sp
 
+from skdance.testing._instances import fast_instance
 from skdance.utils._tags import get_skdance_tags
 
 __all__ = [
@@ -80,7 +81,7 @@ def check_data():
 def check_instance(Estimator):
     """Return the fast instance of ``Estimator`` for :func:`check_data`.
 
-    :func:`~skdance.utils.estimator_checks.fast_instance`, except that the
+    :func:`~skdance.testing.fast_instance`, except that the
     joint embeddings split the check data's genes at
     :attr:`CheckData.n_features_mod1`: their fast instance takes only the
     first column as mod1, so that scikit-learn's checks (as few as 2
@@ -96,8 +97,6 @@ def check_instance(Estimator):
     estimator : Estimator
         Unfitted, with fast parameters.
     """
-    from skdance.utils.estimator_checks import fast_instance
-
     estimator = fast_instance(Estimator)
     if get_skdance_tags(estimator).task == "joint_embedding":
         estimator.set_params(n_features_mod1=check_data().n_features_mod1)
