@@ -243,3 +243,54 @@ def test_fc_layers_batch_norm_settings_and_dropout_after_every_block():
     plain = FCLayers([5, 4, 3], batch_norm=True, dropout=0.2)
     assert not isinstance(plain[-1][-1], torch.nn.Dropout)
     assert plain[0][1].momentum == 0.1
+
+
+class _Widths(BaseEstimator):
+    _parameter_constraints = {"hidden_dims": [Widths()]}
+
+    def __init__(self, hidden_dims=(4, 2)):
+        self.hidden_dims = hidden_dims
+
+
+def test_widths_constraint_rejects_bad_widths_in_validate_params():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    _Widths()._validate_params()
+    _Widths([8])._validate_params()
+    with pytest.raises(InvalidParameterError, match="'hidden_dims' parameter"):
+        _Widths(())._validate_params()
+    with pytest.raises(InvalidParameterError, match="non-empty tuple of positive"):
+        _Widths((4, -1))._validate_params()
+
+
+@pytest.mark.parametrize(("ties", "best"), [("first", 1), ("last", 3)])
+def test_fit_minibatches_monitors_a_value_to_maximise(ties, best):
+    accuracy = iter([0.1, 0.5, 0.3, 0.5, 0.2])
+    est = _Tiny()
+    with training(est) as run:
+        net = run.place(torch.nn.Linear(3, 1))
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+        x = torch.randn(8, 3, generator=run.generator)
+        states = []
+
+        def loss_fn(idx):
+            return net(x[idx]).pow(2).mean()
+
+        def valid_fn(valid):
+            states.append(net.weight.detach().clone())
+            return {"valid_accuracy": next(accuracy)}
+
+        kept = run.fit_minibatches(
+            opt,
+            loss_fn,
+            np.arange(6),
+            valid=np.arange(6, 8),
+            valid_fn=valid_fn,
+            monitor="-valid_accuracy",
+            ties=ties,
+            batch_size=2,
+            max_epochs=5,
+        )
+    assert kept == best
+    assert torch.equal(est.module_.weight, states[best])
+    assert [r["valid_accuracy"] for r in est.history_] == [0.1, 0.5, 0.3, 0.5, 0.2]

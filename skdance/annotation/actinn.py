@@ -6,24 +6,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, LRScheduler
 from torch import nn
+from torch.nn import functional as F
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.nn import (
-    TORCH_CONSTRAINTS,
-    FCLayers,
-    check_device,
-    progress,
-    seeded,
-    skorch_history,
-)
-from skdance.utils._validation import (
-    check_counts,
-    check_random_state_int,
-    dense_float,
-)
+from skdance.nn import TORCH_CONSTRAINTS, FCLayers, training
+from skdance.utils import Widths
+from skdance.utils._validation import check_counts, dense_float
 
 __all__ = ["ACTINN"]
 
@@ -55,6 +44,11 @@ def _percentile_mask(values, low, high):
     return (values >= lo) & (values <= hi)
 
 
+def _base_seed(generator):
+    """Draw a DataLoader's per-epoch base seed from ``generator``."""
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+
+
 class ACTINNModule(nn.Module):
     """ACTINN's network: ``genes -> 100 -> 50 -> 25 -> classes``, ReLU, logits out.
 
@@ -76,58 +70,6 @@ class ACTINNModule(nn.Module):
     def forward(self, x):
         """Class logits."""
         return self.net(x)
-
-
-class _EpochProgress(Callback):
-    """skorch callback: one progress bar over the epochs showing the losses.
-
-    It shows what the other skdance torch models show with ``verbose``: a
-    bar named after the training phase that advances once per epoch and
-    carries that epoch's ``train_loss`` (and ``valid_loss`` when the net
-    validates); the bar stays on screen after training.
-
-    Parameters
-    ----------
-    desc : str, default="train"
-        Name of the bar (the training phase).
-    """
-
-    def __init__(self, desc="train"):
-        self.desc = desc
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Open the bar, one step per epoch."""
-        self.bar_ = progress(range(net.max_epochs), True, self.desc)
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """Advance the bar and show the epoch's losses."""
-        row = net.history[-1]
-        losses = {k: f"{row[k]:.4g}" for k in ("train_loss", "valid_loss") if k in row}
-        self.bar_.set_postfix(losses, refresh=False)
-        self.bar_.update(1)
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Close the bar (it stays on screen)."""
-        self.bar_.close()
-
-
-class _ACTINNNet(NeuralNetClassifier):
-    """skorch classifier adding ACTINN's L2 penalty ``weight_decay * sum(W**2) / 2``.
-
-    The penalty covers the weight matrices only (not the biases), as in
-    ACTINN's TensorFlow code, so it is added to the loss rather than given to
-    the optimiser.
-    """
-
-    def __init__(self, *args, weight_decay=0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.weight_decay = weight_decay
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Cross-entropy plus the L2 penalty on the weights."""
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        penalty = sum((lin.weight**2).sum() for lin in self.module_.linears())
-        return loss + self.weight_decay * penalty / 2
 
 
 class ACTINN(BaseAnnotator):
@@ -190,8 +132,9 @@ class ACTINN(BaseAnnotator):
         The trained network (on CPU).
     history_ : list of dict
         One record per training epoch: phase, epoch, train_loss (mean
-        cross-entropy + L2 penalty), seconds. Training runs in skorch's
-        ``NeuralNetClassifier``.
+        cross-entropy + L2 penalty), seconds.
+    n_iter_ : int
+        Number of epochs run.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -213,7 +156,7 @@ class ACTINN(BaseAnnotator):
     """
 
     _parameter_constraints = {
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths(allow_empty=True)],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -276,11 +219,6 @@ class ACTINN(BaseAnnotator):
         return genes[_percentile_mask(cv, 1, 99)]
 
     def _fit(self, X, y):
-        if any(int(d) < 1 for d in self.hidden_dims):
-            raise ValueError(
-                f"hidden_dims must be positive widths, got {self.hidden_dims!r}."
-            )
-        device = check_device(self.device)
         E = self._expression(X)
         self.genes_ = self._select_genes(E)
         if self.genes_.size == 0:
@@ -288,46 +226,44 @@ class ACTINN(BaseAnnotator):
                 "ACTINN's gene filters removed every gene; pass "
                 "filter_genes=False or more genes."
             )
-        x = np.ascontiguousarray(E[:, self.genes_])
-        seed = check_random_state_int(self.random_state)
-        callbacks = [
-            (
-                "lr_decay",
-                LRScheduler(
-                    policy=torch.optim.lr_scheduler.StepLR,
-                    step_every="batch",
-                    step_size=self.decay_steps,
-                    gamma=self.lr_decay,
-                ),
+        x = torch.from_numpy(np.ascontiguousarray(E[:, self.genes_]))
+        target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        with training(self) as run:
+            module = run.place(
+                ACTINNModule(x.shape[1], tuple(self.hidden_dims), len(self.classes_))
             )
-        ]
-        if self.verbose:
-            callbacks.append(("progress", _EpochProgress()))
-        with seeded(seed) as gen:
-            net = _ACTINNNet(
-                ACTINNModule,
-                module__n_genes=x.shape[1],
-                module__hidden_dims=tuple(self.hidden_dims),
-                module__n_classes=len(self.classes_),
-                weight_decay=self.weight_decay,
-                criterion=nn.CrossEntropyLoss,
-                optimizer=torch.optim.Adam,
-                lr=self.learning_rate,
-                max_epochs=self.max_epochs,
+            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+            # staircase decay, stepped after every optimiser step
+            decay = torch.optim.lr_scheduler.StepLR(
+                opt, step_size=self.decay_steps, gamma=self.lr_decay
+            )
+
+            def loss_fn(idx):
+                logits = module(run.to(x[idx]))
+                loss = F.cross_entropy(logits, run.to(target[idx]))
+                penalty = sum((lin.weight**2).sum() for lin in module.linears())
+                return loss + self.weight_decay * penalty / 2
+
+            def loader_draws():
+                # The draws a torch DataLoader makes on the shuffle generator
+                # around each epoch's permutation (its base seed before, the
+                # sampler's trailing permutation after), as when ACTINN trained
+                # through skorch: kept so that fits stay bit-identical to
+                # those of earlier versions.
+                torch.randperm(x.shape[0], generator=run.generator)
+                _base_seed(run.generator)
+                return {}
+
+            _base_seed(run.generator)
+            run.fit_minibatches(
+                opt,
+                loss_fn,
+                np.arange(x.shape[0]),
                 batch_size=self.batch_size,
-                iterator_train__shuffle=True,
-                iterator_train__generator=gen,
-                train_split=None,
-                callbacks=callbacks,
-                device=str(device),
-                verbose=0,
+                max_epochs=self.max_epochs,
+                scheduler=decay,
+                record_fn=loader_draws,
             )
-            net.fit(x, np.asarray(y, dtype=np.int64))
-        net.module_.cpu()
-        net.device = "cpu"
-        net.module_.eval()
-        self.history_ = skorch_history(net)
-        self.module_ = net.module_
 
     def _predict_proba(self, X):
         E = self._expression(X)[:, self.genes_]

@@ -478,6 +478,7 @@ class TrainingRun:
         scheduler=None,
         reduction="mean",
         record_fn=None,
+        monitor="valid_loss",
         ties="first",
     ):
         """Train on shuffled mini-batches of ``train``, validate, stop early.
@@ -515,6 +516,9 @@ class TrainingRun:
         record_fn : callable, default=None
             ``record_fn()`` returns extra values to record after each
             epoch's steps (e.g. the parts of the loss).
+        monitor : str, default="valid_loss"
+            The value of ``valid_fn``'s dict to minimise (prefix ``"-"`` to
+            maximise, e.g. ``"-valid_accuracy"``); see :meth:`Trainer.run`.
         ties : {"first", "last"}, default="first"
             See :meth:`Trainer.run`.
 
@@ -559,6 +563,7 @@ class TrainingRun:
             max_epochs,
             epoch,
             valid_fn=validate if has_valid else None,
+            monitor=monitor,
             patience=patience,
             module=module,
             ties=ties,

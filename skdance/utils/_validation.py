@@ -15,7 +15,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils._param_validation import _Constraint
+from sklearn.utils._param_validation import Options
 from sklearn.utils.validation import validate_data
 
 __all__ = [
@@ -240,7 +240,7 @@ def check_random_state_int(random_state):
     return int(rng.randint(np.iinfo(np.int32).max))
 
 
-class Widths(_Constraint):
+class Widths(Options):
     """Parameter constraint: a tuple of positive ints (layer widths).
 
     Used in ``_parameter_constraints`` of every model with ``hidden_dims``
@@ -261,7 +261,9 @@ class Widths(_Constraint):
     """
 
     def __init__(self, allow_empty=False):
-        super().__init__()
+        # an ``Options`` subclass: scikit-learn's ``_validate_params`` accepts
+        # only its own constraint classes (a bare ``_Constraint`` is refused)
+        super().__init__(tuple, set())
         self.allow_empty = allow_empty
 
     def is_satisfied_by(self, val):
