@@ -10,7 +10,7 @@ describes.  Every listed check fails on every run (``xfail_strict``).
 Exposed through :mod:`skdance.testing`.
 """
 
-from skdance.annotation import ACTINN, ScDeepsort, SingleCellNet
+from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
 from skdance.clustering import (
     GraphSC,
     Leiden,
@@ -68,7 +68,17 @@ _SCMM_FAST = {
 }
 
 # Fast constructor parameters per class (tiny models, few iterations).
+# Every estimator with a parameter that sets how long it runs (max_epochs,
+# *_epochs, max_iter, n_iterations) has an entry that sets each of them
+# (tests/test_common.py enforces it), so that no model runs its full
+# schedule in the test suite; a default is restated where it is already
+# fast on the check data.
 INIT_PARAMS = {
+    # the default logistic regression converges in a few of its iterations;
+    # max_epochs counts only with use_sgd=True, mini_batch=True
+    Celltypist: {"max_iter": 1000, "max_epochs": 10},
+    # libsvm runs until its tolerance (max_iter=-1), quick on the check data
+    SVM: {"max_iter": -1},
     SingleCellNet: {"n_trees": 10, "n_rand": 5},
     # the checks' data are real-valued blobs, not counts: ACTINN's own count
     # scaling is off here and exercised on real counts in test_annotation_actinn.py
@@ -117,8 +127,9 @@ INIT_PARAMS = {
     # rule is tested in test_graph.py
     PrunedKNNGraph: {"n_neighbors": 3, "prune": "stats"},
     RadiusGraph: {"radius": 1.0},
-    Leiden: {"graph": None},
-    Louvain: {"graph": None},
+    # n_iterations=-1: until the partition stops improving (a few passes)
+    Leiden: {"graph": None, "n_iterations": -1},
+    Louvain: {"graph": None, "n_iterations": -1},
     # seurat_v3's loess needs hundreds of genes; the checks use 2-10 features.
     # seurat_v3 is tested against scanpy on real data in test_preprocessing.py.
     HighlyVariableGenes: {"n_top_genes": 2, "flavor": "cell_ranger"},
@@ -176,6 +187,7 @@ INIT_PARAMS = {
         "init": "kmeans",
         "n_pcs": 5,
         "max_epochs": 3,
+        "search_max_epochs": 3,  # the resolution search (init="louvain")
         "random_state": 0,
     },
     SpatialLouvain: {"n_clusters": 3, "n_components": 10},
