@@ -1,7 +1,9 @@
 """scikit-learn conformance of every public skdance estimator."""
 
+import importlib
 import inspect
 import pickle
+import re
 
 import anndata as ad
 import numpy as np
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn import config_context
+from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import (
     check_estimator,
     check_param_validation,
@@ -42,68 +45,108 @@ def _instances():
         yield est
 
 
+def _public_estimators():
+    """Estimator classes named in the ``__all__`` of skdance's packages.
+
+    Found through the public names (``skdance.__all__`` and each package's
+    ``__all__``, recursively), independently of ``all_estimators``' walk
+    over the package's modules.
+    """
+    import skdance
+
+    found = {}
+
+    def visit(module):
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if obj is None:  # a subpackage not imported by its parent
+                obj = importlib.import_module(f"{module.__name__}.{name}")
+            if inspect.ismodule(obj):
+                if obj.__name__.startswith(module.__name__ + "."):
+                    visit(obj)
+            elif (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseEstimator)
+                and not inspect.isabstract(obj)
+            ):
+                found[name] = obj
+
+    for package in skdance.__all__:
+        visit(importlib.import_module(f"skdance.{package}"))
+    return found
+
+
 def test_all_estimators_discovered():
-    # every public estimator, so that a new one is added here (and to the
-    # fast-parameter table) on purpose
-    names = [name for name, _ in all_estimators()]
-    assert names == [
-        "ACTINN",
-        "AdaptiveKernelGraph",
-        "BABEL",
-        "CARD",
-        "CCAMatcher",
-        "CMAE",
-        "CMAEMatcher",
-        "CellGeneGraph",
-        "Celltypist",
-        "DCCA",
-        "DSTG",
-        "DeepImpute",
-        "GeneAligner",
-        "GeneCorrelationGraph",
-        "GraphSC",
-        "GraphSCI",
-        "HighlyVariableGenes",
-        "JAE",
-        "JointPCA",
-        "KNNGraph",
-        "LSI",
-        "Leiden",
-        "Log1p",
-        "Louvain",
-        "MAGIC",
-        "MutualNNGraph",
-        "NormalizeTotal",
-        "PrunedKNNGraph",
-        "RadiusGraph",
-        "SPOTlight",
-        "STAGATE",
-        "SVM",
-        "ScDCC",
-        "ScDSC",
-        "ScDeepCluster",
-        "ScDeepsort",
-        "ScGNN",
-        "ScMM",
-        "ScMMMatcher",
-        "ScMVAE",
-        "ScMoGNN",
-        "ScMoGNNEmbedding",
-        "ScMoGNNMatcher",
-        "ScTAG",
-        "ScaleGenes",
-        "SingleCellNet",
-        "SpaGCN",
-        "SpatialDecon",
-        "SpatialGaussianGraph",
-        "SpatialLouvain",
-        "StLearn",
-    ]
+    # all_estimators finds exactly the public estimators, so that a new one
+    # is checked by every common test without being listed anywhere
+    discovered = dict(all_estimators())
+    assert discovered == _public_estimators()
+    # one at least of every task the tags know, and of the shared layers
+    tasks = {get_skdance_tags(cls).task for cls in discovered.values()}
+    assert {
+        "annotation",
+        "clustering",
+        "imputation",
+        "deconvolution",
+        "spatial_domain",
+        "modality_prediction",
+        "modality_matching",
+        "joint_embedding",
+    } <= tasks
+    assert any(issubclass(cls, BaseGraphBuilder) for cls in discovered.values())
 
 
 def test_expected_failures_name_real_estimators():
     classes = {cls for _, cls in all_estimators()}
     assert set(METHOD_FAILED_CHECKS) <= classes and set(INIT_PARAMS) <= classes
+
+
+# Parameters that set how long an estimator runs: epochs of any phase,
+# iterations.  A warm-up (kl_warmup_epochs) only weights the loss.
+RUN_LENGTH = re.compile(r"(^|_)(epochs|iter|iterations)$")
+
+
+def _is_run_length(param):
+    return bool(RUN_LENGTH.search(param)) and "warmup" not in param
+
+
+def _run_length_params(cls):
+    return sorted(p for p in cls().get_params(deep=False) if _is_run_length(p))
+
+
+def test_run_length_parameter_names():
+    names = [
+        "max_epochs",
+        "pretrain_epochs",
+        "search_max_epochs",
+        "max_iter",
+        "n_iterations",
+        "kl_warmup_epochs",
+        "decay_steps",
+        "n_iter_no_change",
+        "update_interval",
+    ]
+    assert [n for n in names if _is_run_length(n)] == names[:5]
+
+
+def test_fast_parameters_for_every_estimator_that_iterates():
+    # every estimator with a run-length parameter has fast parameters that
+    # set each of them (a new deep model must not run its full schedule in
+    # the suite), and the table's entries that set one are exactly those
+    iterating = {cls: _run_length_params(cls) for _, cls in all_estimators()}
+    iterating = {cls: params for cls, params in iterating.items() if params}
+    unset = {
+        cls.__name__: [p for p in params if p not in INIT_PARAMS.get(cls, {})]
+        for cls, params in iterating.items()
+    }
+    unset = {name: params for name, params in unset.items() if params}
+    assert not unset, f"set these in skdance.testing.INIT_PARAMS: {unset}"
+    with_schedule = {
+        cls
+        for cls, params in INIT_PARAMS.items()
+        if any(_is_run_length(p) for p in params)
+    }
+    assert with_schedule == set(iterating)
 
 
 @parametrize_with_checks(
@@ -207,10 +250,14 @@ def _has_param(cls, param):
 
 
 @pytest.mark.parametrize("name,cls", ESTIMATORS)
-def test_same_seed_same_output(name, cls):
+def test_same_seed_same_output(name, cls, capsys):
     data = check_data()
     _, expected = _baseline(cls)
+    capsys.readouterr()
     again = fit_estimator(_seeded(cls), data.X, data)
+    if _has_param(cls, "verbose"):  # quiet by default (verbose=0)
+        shown = capsys.readouterr()
+        assert not shown.out and not shown.err, shown
     np.testing.assert_array_equal(estimator_output(again, data.X, data), expected)
 
 
@@ -253,7 +300,11 @@ def test_anndata_and_dataframe_input(name, cls):
 def test_verbose_runs_and_changes_nothing(name, cls, capsys):
     data = check_data()
     _, expected = _baseline(cls)
+    capsys.readouterr()
     est = fit_estimator(_seeded(cls).set_params(verbose=1), data.X, data)
+    # progress bars (tqdm) go to stderr, per-epoch losses to either stream
+    shown = capsys.readouterr()
+    assert shown.out or shown.err, f"{name}(verbose=1) shows no progress"
     np.testing.assert_array_equal(estimator_output(est, data.X, data), expected)
 
 
