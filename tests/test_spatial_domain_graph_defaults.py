@@ -129,7 +129,7 @@ def test_stagate_default_links_every_cell_at_single_cell_resolution():
     degrees = _off_diagonal_degrees(model.adjacency_)
     assert degrees.min() >= 6 and 6.5 < degrees.mean() < 8
     assert abs(model.adjacency_ - model.adjacency_.T).nnz == 0
-    assert model.graph_.min_neighbors == 6
+    assert model.spatial_graph_.min_neighbors == 6
 
 
 def test_stagate_default_links_a_spot_cut_off_from_the_array():
@@ -143,14 +143,14 @@ def test_stagate_names_the_spots_a_too_small_radius_leaves_alone():
     coords = np.vstack([_square(), [[30.0, 30.0], [-20.0, 5.0]]])  # 144, 145
     graph = RadiusGraph(radius=1.2)  # the grid's first ring; two strays
     with pytest.warns(UserWarning) as record:
-        STAGATE(graph=graph, **STAGATE_FAST, random_state=0).fit(
+        STAGATE(spatial_graph=graph, **STAGATE_FAST, random_state=0).fit(
             _counts(146), coords=coords
         )
     message = _isolation_warning(record)
     assert "STAGATE: 2 of 146 spots" in message and "spots 144, 145)" in message
     # a radius below the spacing leaves every spot alone: the first few named
     with pytest.warns(UserWarning) as record:
-        STAGATE(graph=RadiusGraph(radius=0.5), **STAGATE_FAST).fit(
+        STAGATE(spatial_graph=RadiusGraph(radius=0.5), **STAGATE_FAST).fit(
             _counts(146), coords=coords
         )
     message = _isolation_warning(record)
@@ -244,13 +244,12 @@ def test_stlearn_radius_below_one_spacing_warns():
 # ---------------------------------------------------------------------------
 # SpaGCN's Gaussian kernel
 # ---------------------------------------------------------------------------
-SPAGCN_FAST = {"init": "kmeans", "n_pcs": 5, "max_epochs": 2}
+SPAGCN_FAST = {"init": "kmeans", "n_components": 5, "max_epochs": 2}
 
 
 def _received_weight(model, coords):
-    graph = SpatialGaussianGraph(
-        length_scale=model.length_scale_, local_scaling=model.local_scaling
-    )
+    graph = model.spatial_graph_
+    assert graph.length_scale == model.length_scale_
     A = graph.fit_transform(np.zeros((coords.shape[0], 1)), coords=coords)
     return np.asarray(A.sum(axis=1)).ravel() - 1.0
 
@@ -269,7 +268,8 @@ def test_spagcn_default_kernel_is_spagcns_on_an_array():
     coords = _hex(pitch=137.9)
     X = _counts(144)
     local = _fit_quietly(SpaGCN(2, **SPAGCN_FAST, random_state=0), X, coords)
-    plain = SpaGCN(2, local_scaling=False, **SPAGCN_FAST, random_state=0).fit(
+    spagcn_kernel = SpatialGaussianGraph(search_steps=50)  # no local scaling
+    plain = SpaGCN(2, spatial_graph=spagcn_kernel, **SPAGCN_FAST, random_state=0).fit(
         X, coords=coords
     )
     assert local.length_scale_ == plain.length_scale_
@@ -279,11 +279,13 @@ def test_spagcn_default_kernel_is_spagcns_on_an_array():
 def test_spagcn_names_the_spots_a_too_small_length_scale_leaves_alone():
     coords = np.vstack([_square(), [[30.0, 30.0]]])
     with pytest.warns(UserWarning) as record:
-        SpaGCN(2, length_scale=1.0, local_scaling=False, **SPAGCN_FAST).fit(
-            _counts(145), coords=coords
-        )
+        SpaGCN(
+            2, spatial_graph=SpatialGaussianGraph(length_scale=1.0), **SPAGCN_FAST
+        ).fit(_counts(145), coords=coords)
     message = _isolation_warning(record)
     assert "SpaGCN: 1 of 145 spots" in message and "(spots 144)" in message
+    assert "raise the spatial_graph's p or length_scale" in message
+    assert "set its local_scaling=True" in message
 
 
 # ---------------------------------------------------------------------------

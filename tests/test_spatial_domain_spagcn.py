@@ -137,7 +137,9 @@ def test_gene_name_filter_is_spagcns():
     coords = np.array([[x, y] for x in range(8) for y in range(8)], dtype=float)
     names = ["ERCC-00002", "MT-CO1", "Ercc1", "mt-Co1", "Gapdh", "Actb"]
     X = pd.DataFrame(rng.poisson(3.0, size=(64, 6)).astype(float), columns=names)
-    model = SpaGCN(n_clusters=2, n_pcs=3, random_state=0, **FAST).fit(X, coords=coords)
+    model = SpaGCN(n_clusters=2, n_components=3, random_state=0, **FAST).fit(
+        X, coords=coords
+    )
     np.testing.assert_array_equal(model.genes_kept_, [0, 0, 1, 1, 1, 1])
     assert model.n_components_ == 3
 

@@ -14,13 +14,19 @@ from sklearn.metrics import adjusted_rand_score
 from torch.nn import functional as F
 
 from skdance.graph import KNNGraph
-from skdance.nn import Trainer, clip_gradients_in_step, to_torch_sparse
+from skdance.graph._spatial import spot_spacing
+from skdance.nn import (
+    FullBatchMatrix,
+    RowSource,
+    Trainer,
+    clip_gradients_in_step,
+    to_torch_sparse,
+)
 from skdance.spatial.domain.stagate import (
     STAGATE,
+    SpotNetwork,
     STAGATEModule,
-    _Expression,
     _with_self_loops,
-    spot_spacing,
 )
 
 FAST = {"hidden_dims": (16,), "latent_dim": 4, "max_epochs": 5}
@@ -72,7 +78,7 @@ def _module_and_graph(n_genes=30, hidden_dims=(16,), latent_dim=4):
         KNNGraph(n_neighbors=5, symmetrize=False).fit_transform(coords)
     )
     module = STAGATEModule(n_genes, hidden_dims, latent_dim)
-    return module, (to_torch_sparse(A), None, 0.0), A
+    return module, SpotNetwork(to_torch_sparse(A)), A
 
 
 def test_tied_decoder_owns_no_weights():
@@ -83,11 +89,11 @@ def test_tied_decoder_owns_no_weights():
     shapes = {tuple(p.shape) for p in module.parameters()}
     assert (16, 30) not in shapes and (4, 16) not in shapes  # no decoder weights
     # the decoder is the encoder's transposed weights with the encoder's attention
-    x = _Expression(np.random.default_rng(0).random((64, 30)), "cpu")
+    x = FullBatchMatrix(RowSource(np.random.default_rng(0).random((64, 30))), "cpu")
     with torch.no_grad():
         z, attentions, _ = module.encode(x, graph)
         _, x_hat = module(x, graph)
-        adj = graph[0].to_dense()
+        adj = graph.adjacency.to_dense()
         S = torch.zeros_like(adj)
         rows, cols = adj.nonzero(as_tuple=True)
         S[rows, cols] = attentions[0]
@@ -98,7 +104,7 @@ def test_tied_decoder_owns_no_weights():
 
 def test_attention_rows_sum_to_one():
     module, graph, A = _module_and_graph()
-    x = _Expression(np.random.default_rng(1).random((64, 30)), "cpu")
+    x = FullBatchMatrix(RowSource(np.random.default_rng(1).random((64, 30))), "cpu")
     with torch.no_grad():
         _, attentions, _ = module.encode(x, graph)
     att = attentions[0].numpy()
@@ -117,7 +123,7 @@ def test_loss_is_the_mse_of_the_reconstruction(n_genes, sparse, hidden_dims):
     rng = np.random.default_rng(0)
     rate = 0.03 if sparse else 2.0
     X = np.log1p(rng.poisson(rate, size=(64, n_genes))).astype(np.float32)
-    x = _Expression(sp.csr_matrix(X) if sparse else X, "cpu")
+    x = FullBatchMatrix(RowSource(sp.csr_matrix(X) if sparse else X), "cpu")
     assert (x.x_t is not None) == sparse
     loss = module.loss(x, graph)
     loss.backward()
@@ -134,7 +140,9 @@ def test_loss_is_the_mse_of_the_reconstruction(n_genes, sparse, hidden_dims):
 
 def test_gradient_norm_is_clipped():
     module, graph, _ = _module_and_graph()
-    x = _Expression(np.random.default_rng(0).random((64, 30)) * 50, "cpu")
+    x = FullBatchMatrix(
+        RowSource(np.random.default_rng(0).random((64, 30)) * 50), "cpu"
+    )
     optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
     norms = clip_gradients_in_step(optimizer, module, 1e-3)
     Trainer("cpu").step(optimizer, module.loss(x, graph))
@@ -174,7 +182,7 @@ def test_default_graph_is_the_first_ring_with_self_loops(grid):
 def test_non_spatial_builder_is_built_on_the_coordinates(grid):
     X, coords, _ = grid
     graph = KNNGraph(n_neighbors=6, symmetrize=False)
-    model = STAGATE(graph=graph, **FAST, random_state=0).fit(X, coords=coords)
+    model = STAGATE(spatial_graph=graph, **FAST, random_state=0).fit(X, coords=coords)
     assert (np.diff(model.adjacency_.indptr) == 7).all()
     assert not hasattr(graph, "n_features_in_")  # the user's builder is cloned
 

@@ -17,6 +17,7 @@ from sklearn.neighbors import (
     radius_neighbors_graph,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
 
 from skdance.graph._base import BaseGraphBuilder
 
@@ -397,6 +398,38 @@ class SpatialGaussianGraph(BaseGraphBuilder):
         self.min_weight = min_weight
         self.search_steps = search_steps
         self.spatial_key = spatial_key
+
+    def search_length_scale(self, coords):
+        """Kernel width ``l`` for these positions.
+
+        ``length_scale`` when it is set, else the width the bisection finds
+        from ``p`` (SpaGCN's ``search_l``).  A model that builds the graph
+        again on other spots (SpaGCN's ``transform``) keeps the width found
+        on its training spots: ``set_params(length_scale=l)``.
+
+        Parameters
+        ----------
+        coords : array-like of shape (n_spots, n_dims)
+            Spot positions.
+
+        Returns
+        -------
+        length_scale : float
+            The kernel width in the units of ``coords``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skdance.graph import SpatialGaussianGraph
+        >>> coords = np.array([[0.0, 0.0], [1.0, 0.0]])
+        >>> round(SpatialGaussianGraph(p=0.5).search_length_scale(coords), 3)
+        0.849
+        """
+        self._validate_params()
+        if self.length_scale is not None:
+            return float(self.length_scale)
+        coords = check_array(coords, dtype=np.float64, input_name="coords")
+        return float(self._search_length_scale(self._sq_distances(coords)))
 
     def _search_length_scale(self, dist2):
         positive = dist2[dist2 > 0]

@@ -8,6 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
@@ -231,21 +232,22 @@ class SpaGCN(BaseSpatialDomain):
     1. Expression: genes detected in fewer than ``min_cells`` spots and
        genes named ``ERCC...`` / ``MT-...`` are dropped, counts are scaled
        to the median spot total (``normalize_per_cell``) and ``log1p``-ed,
-       and ``n_pcs`` principal components are the node features.
-    2. Graph: every pair of spots is linked with weight
+       and ``n_components`` principal components are the node features.
+    2. Graph (``spatial_graph``): every pair of spots is linked with weight
        ``exp(-d² / (2 l²))`` (self weight 1; DANCE eq. 60), the length scale
        ``l`` chosen so that the mean total weight a spot receives from the
-       others is ``p`` (SpaGCN's ``search_l``; :class:`SpatialGaussianGraph`).
-       With ``local_scaling=True`` (the default) distances are measured in
-       the spots' nearest-spot distances where the layout is irregular, so
-       that no cell of a single-cell-resolution section is left without
-       neighbours (on Visium and ST arrays the kernel is SpaGCN's); spots
-       that receive at most 1e-3 from all the others (e.g. with a too small
-       ``length_scale``) are named in a warning.
+       others is ``p`` (SpaGCN's ``search_l``;
+       :class:`~skdance.graph.SpatialGaussianGraph`).  By default distances
+       are measured in the spots' nearest-spot distances where the layout
+       is irregular (the builder's ``local_scaling``), so that no cell of a
+       single-cell-resolution section is left without neighbours (on Visium
+       and ST arrays the kernel is SpaGCN's); spots that receive at most
+       1e-3 from all the others (e.g. with a too small ``length_scale``) are
+       named in a warning.
        With a histology image, pass 3-column coordinates from
        :func:`histology_coords`; without one (the default) the distance is
        spatial only.
-    3. One graph convolution ``h = A (x W) + b`` (width ``n_pcs``, no
+    3. One graph convolution ``h = A (x W) + b`` (width ``n_components``, no
        activation); the initial clusters are Louvain communities of ``h``
        (10-neighbour UMAP graph, as ``scanpy``), or k-means (20 restarts).
        With ``resolution=None`` the Louvain resolution is searched for
@@ -279,31 +281,31 @@ class SpaGCN(BaseSpatialDomain):
     n_clusters : int
         Number of domains: the target of the resolution search, or of
         k-means.
-    p : float, default=0.5
-        Target mean neighbour weight per spot for the length-scale search
-        (SpaGCN's recommendation; DANCE's script uses 0.05 on distances that
-        include the histology coordinate).
-    length_scale : float or None, default=None
-        Kernel width ``l`` in coordinate units (in spot spacings' multiples
-        of them where ``local_scaling`` rescales distances); None searches
-        it from ``p``.
-    local_scaling : bool, default=True
-        Adapt the kernel to the layout
-        (:class:`~skdance.graph.SpatialGaussianGraph` ``local_scaling``):
-        each pair's distance is divided by the larger of the two spots'
-        nearest-spot distances in spot spacings.  On a regular array
-        (Visium, ST) those are all 1, SpaGCN's kernel, except at spots cut
-        off from the array by a gap; on cells scattered at single-cell
-        resolution every cell receives from its nearest one at least the
-        weight of a neighbour one spacing away (SpaGCN's global kernel
-        leaves remote cells almost none: on 500 uniform random points 28
-        cells receive less than 1e-3 from all the others together, the
-        least 7e-13; with local scaling the least is 0.21).  On the STARmap
-        mPFC section (1,049 cells) the default fit's ARI was 0.394 / 0.377
-        / 0.381 without and 0.385 / 0.399 / 0.353 with local scaling (seeds
-        0 / 1 / 2), 9 cells below 1e-3 without.  False: SpaGCN's kernel
+    spatial_graph : graph builder or None, default=None
+        Builder of the spot graph (cloned in ``fit``); it receives the
+        spots and their coordinates.  A
+        :class:`~skdance.graph.SpatialGaussianGraph` without a
+        ``length_scale`` has its width searched on the training spots from
+        its ``p`` (stored as ``length_scale_`` and kept for ``transform``).
+        None: ``SpatialGaussianGraph(p=0.5, local_scaling=True,
+        search_steps=50)``: SpaGCN's recommended ``p`` (DANCE's script uses
+        0.05 on distances that include the histology coordinate) and its
+        50 bisection steps, with the kernel adapted to the layout
+        (``local_scaling``): each pair's distance is divided by the larger
+        of the two spots' nearest-spot distances in spot spacings.  On a
+        regular array (Visium, ST) those are all 1, SpaGCN's kernel, except
+        at spots cut off from the array by a gap; on cells scattered at
+        single-cell resolution every cell receives from its nearest one at
+        least the weight of a neighbour one spacing away (SpaGCN's global
+        kernel leaves remote cells almost none: on 500 uniform random
+        points 28 cells receive less than 1e-3 from all the others
+        together, the least 7e-13; with local scaling the least is 0.21).
+        On the STARmap mPFC section (1,049 cells) the default fit's ARI was
+        0.394 / 0.377 / 0.381 without and 0.385 / 0.399 / 0.353 with local
+        scaling (seeds 0 / 1 / 2), 9 cells below 1e-3 without.
+        ``SpatialGaussianGraph(p=0.5, search_steps=50)``: SpaGCN's kernel
         everywhere.
-    n_pcs : int, default=50
+    n_components : int, default=50
         Principal components of the log-normalised expression (clipped to
         the data's rank).
     min_cells : int, default=3
@@ -378,8 +380,10 @@ class SpaGCN(BaseSpatialDomain):
         Graph-convolved features of the spots.
     cluster_centers_ : ndarray of shape (n_initial_clusters, n_components)
         Centres of the Student-t kernel.
-    length_scale_ : float
-        Kernel width ``l`` used.
+    spatial_graph_ : graph builder
+        The builder of the spot graph, its searched length scale set.
+    length_scale_ : float or None
+        Kernel width ``l`` used (None for a builder that has none).
     resolution_ : float or None
         Louvain/Leiden resolution used (None with k-means).
     n_components_ : int
@@ -425,7 +429,8 @@ class SpaGCN(BaseSpatialDomain):
     >>> coords = np.array([[x, y] for x in range(12) for y in range(12)], float)
     >>> X = rng.poisson(2.0, size=(144, 30)).astype(float)
     >>> X[coords[:, 0] < 6, :10] += 5
-    >>> model = SpaGCN(n_clusters=2, init="kmeans", n_pcs=5, max_epochs=20,
+    >>> model = SpaGCN(n_clusters=2, init="kmeans", n_components=5,
+    ...                max_epochs=20,
     ...                random_state=0).fit(X, coords=coords)
     >>> model.labels_.shape, model.embedding_.shape
     ((144,), (144, 5))
@@ -433,10 +438,8 @@ class SpaGCN(BaseSpatialDomain):
 
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
-        "p": [Interval(Real, 0, None, closed="neither")],
-        "length_scale": [Interval(Real, 0, None, closed="neither"), None],
-        "local_scaling": ["boolean"],
-        "n_pcs": [Interval(Integral, 1, None, closed="left")],
+        "spatial_graph": [HasMethods(["fit_transform"]), None],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "min_cells": [Interval(Integral, 0, None, closed="left")],
         "exclude_gene_prefixes": [tuple, list],
         "target_sum": [Interval(Real, 0, None, closed="neither"), None],
@@ -464,10 +467,8 @@ class SpaGCN(BaseSpatialDomain):
         self,
         n_clusters=None,
         *,
-        p=0.5,
-        length_scale=None,
-        local_scaling=True,
-        n_pcs=50,
+        spatial_graph=None,
+        n_components=50,
         min_cells=3,
         exclude_gene_prefixes=("ERCC", "MT-"),
         target_sum=None,
@@ -493,10 +494,8 @@ class SpaGCN(BaseSpatialDomain):
         verbose=0,
     ):
         self.n_clusters = n_clusters
-        self.p = p
-        self.length_scale = length_scale
-        self.local_scaling = local_scaling
-        self.n_pcs = n_pcs
+        self.spatial_graph = spatial_graph
+        self.n_components = n_components
         self.min_cells = min_cells
         self.exclude_gene_prefixes = exclude_gene_prefixes
         self.target_sum = target_sum
@@ -556,7 +555,7 @@ class SpaGCN(BaseSpatialDomain):
         # dense, as SpaGCN (its PCA densifies the expression too)
         logged = self._log_normalized(X)
         if seed is not None:
-            self.n_components_ = min(self.n_pcs, *logged.shape)
+            self.n_components_ = min(self.n_components, *logged.shape)
             # scikit-learn's default solver, as SpaGCN, seeded
             self.pca_ = PCA(self.n_components_, random_state=seed).fit(logged)
             # the randomized solver leaves components_ a transposed (Fortran)
@@ -567,33 +566,49 @@ class SpaGCN(BaseSpatialDomain):
             self.pca_.components_ = np.ascontiguousarray(self.pca_.components_)
         return self.pca_.transform(logged).astype(np.float32)
 
-    def _length_scale(self, coords):
-        if self.length_scale is not None:
-            return float(self.length_scale)
-        builder = SpatialGaussianGraph(
-            p=self.p, local_scaling=self.local_scaling, search_steps=50
-        )
-        return float(builder._search_length_scale(builder._sq_distances(coords)))
+    def _spatial_builder(self, coords):
+        """Return the spot-graph builder, its length scale searched on ``coords``."""
+        if self.spatial_graph is None:
+            builder = SpatialGaussianGraph(p=0.5, local_scaling=True, search_steps=50)
+        else:
+            builder = clone(self.spatial_graph)
+        self.length_scale_ = None
+        if isinstance(builder, SpatialGaussianGraph):
+            self.length_scale_ = builder.search_length_scale(coords)
+            builder.set_params(length_scale=self.length_scale_)
+        return builder
 
-    def _propagate(self, feats, coords, length_scale):
-        """Return ``A @ feats`` over the Gaussian spot graph (float32).
+    def _propagate(self, feats, coords):
+        """Return ``A @ feats`` over the spot graph (float32).
 
         SpaGCN's single linear convolution has a fixed input, so ``A x`` is
         computed once and every epoch costs ``(A x) W``, the same product.
         Warns about the spots the graph leaves (nearly) without neighbours.
         """
-        graph = SpatialGaussianGraph(
-            length_scale=length_scale, local_scaling=self.local_scaling
+        n = feats.shape[0]
+        A = fit_graph(
+            self.spatial_graph_,
+            None,
+            feats,
+            coords=coords,
+            shape=(n, n),
+            name="spatial_graph",
+            what="spot graph",
         )
-        A = graph.fit_transform(np.zeros((feats.shape[0], 1)), coords=coords)
+        hint = "; widen the spatial_graph"
+        if self.length_scale_ is not None:
+            hint = (
+                f" (length scale {self.length_scale_:.4g}); raise the "
+                "spatial_graph's p or length_scale"
+            )
+            if not self.spatial_graph_.get_params().get("local_scaling", True):
+                hint += ", or set its local_scaling=True"
         warn_isolated(
             isolated_spots(A, min_weight=_ISOLATED_WEIGHT),
-            A.shape[0],
+            n,
             "SpaGCN",
             f"they receive a total weight of at most {_ISOLATED_WEIGHT:g} from "
-            f"the other spots (length scale {length_scale:.4g}); raise p or "
-            "length_scale"
-            + ("." if self.local_scaling else ", or set local_scaling=True."),
+            f"the other spots{hint}.",
             stacklevel=4,
         )
         return np.asarray(A @ feats.astype(np.float64), dtype=np.float32)
@@ -700,10 +715,8 @@ class SpaGCN(BaseSpatialDomain):
         trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         feats = self._features(X, seed)
-        self.length_scale_ = self._length_scale(coords)
-        ax = trainer.to(
-            torch.from_numpy(self._propagate(feats, coords, self.length_scale_))
-        )
+        self.spatial_graph_ = self._spatial_builder(coords)
+        ax = trainer.to(torch.from_numpy(self._propagate(feats, coords)))
         with seeded(seed):
             initial = SpaGCNModule(feats.shape[1], feats.shape[1], self.alpha)
         with torch.no_grad():
@@ -754,9 +767,9 @@ class SpaGCN(BaseSpatialDomain):
         """Graph-convolved features of the spots of ``X``.
 
         The spots are normalised and projected with the fitted gene set,
-        total and PCA, linked by the Gaussian graph with the fitted length
-        scale, and convolved by the trained layer.  On the training spots
-        this is ``embedding_``.
+        total and PCA, linked by the fitted spot-graph builder (with the
+        length scale found in ``fit``), and convolved by the trained layer.
+        On the training spots this is ``embedding_``.
 
         Parameters
         ----------
@@ -774,7 +787,7 @@ class SpaGCN(BaseSpatialDomain):
         """
         check_is_fitted(self)
         X, coords = self._resolve(X, coords, reset=False)
-        ax = self._propagate(self._features(X), coords, self.length_scale_)
+        ax = self._propagate(self._features(X), coords)
         with torch.no_grad():
             return self.module_.embed(torch.from_numpy(ax)).numpy().astype(np.float64)
 

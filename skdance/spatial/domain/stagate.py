@@ -1,6 +1,7 @@
 """STAGATE: graph attention autoencoder on a spatial spot network."""
 
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +17,7 @@ from torch.nn import functional as F
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph, RadiusGraph
+from skdance.graph._fit import build_graph
 from skdance.graph._spatial import (
     MIN_SPATIAL_NEIGHBORS,
     is_regular_array,
@@ -25,17 +27,19 @@ from skdance.graph._spatial import (
 )
 from skdance.nn import (
     TORCH_CONSTRAINTS,
+    FullBatchMatrix,
     GraphAttention,
-    Trainer,
+    RowSource,
+    check_device,
     clip_gradients_in_step,
-    seeded,
-    sparse_matmul,
     to_torch_sparse,
+    training,
 )
 from skdance.preprocessing import HighlyVariableGenes
 from skdance.preprocessing._utils import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils import Widths
+from skdance.utils._validation import check_random_state_int
 
 __all__ = ["STAGATE", "STAGATEModule", "default_spot_network"]
 
@@ -117,51 +121,26 @@ class _GramInner(torch.autograd.Function):
         return grad_w, grad_h
 
 
-class _Expression:
-    """The model's fixed input ``X``, dense or sparse, and its squared norm.
+class SpotNetwork(NamedTuple):
+    """STAGATE's spot networks as torch tensors on the training device.
 
-    ``X`` is kept as a torch CSR matrix (with its transpose) when it is very
-    sparse or too large to hold densely, else dense; ``matmul`` gives
-    ``X @ W`` either way.  The choice depends on ``X``'s values, not on its
-    format, so dense and sparse input give the same result.
+    Attributes
+    ----------
+    adjacency : torch.Tensor
+        Sparse CSR 0/1 spot network with self loops.
+    pruned_adjacency : torch.Tensor or None
+        The cell-type-aware network (its edges a subset of ``adjacency``'s),
+        or None without one.
+    pruned_positions : torch.Tensor or None
+        Positions of ``pruned_adjacency``'s edges among ``adjacency``'s.
+    pruned_weight : float
+        Weight of the cell-type-aware network in each attention layer.
     """
 
-    # Sparse products do a tenth of the work at 9% non-zeros (log-normalised
-    # Visium, 3,000 genes) but run at a tenth of MKL's dense speed: measured
-    # on slice 151673 (1 thread), X @ W and its gradient took 0.31 s dense and
-    # 0.38 to 1.0 s sparse, an epoch 0.55 and 0.70 s.  Dense unless sparser
-    # than this, or larger than SPARSE_ABOVE entries (1 GiB of float32).
-    SPARSE_BELOW = 0.05
-    SPARSE_ABOVE = 2**28
-
-    def __init__(self, X, device):
-        X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else X
-        self.shape = X.shape
-        n_entries = X.shape[0] * X.shape[1]
-        nnz = X.nnz if sp.issparse(X) else np.count_nonzero(X)
-        if n_entries and (
-            nnz / n_entries < self.SPARSE_BELOW or n_entries > self.SPARSE_ABOVE
-        ):
-            X = sp.csr_matrix(X, dtype=np.float32)
-            X.sort_indices()
-            self.sq_sum = float(np.square(X.data, dtype=np.float64).sum())
-            self.x = to_torch_sparse(X).to(device)
-            self.x_t = to_torch_sparse(X.T.tocsr()).to(device)
-        else:
-            X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
-            self.sq_sum = float(np.square(X, dtype=np.float64).sum())
-            self.x = torch.from_numpy(X).to(device)
-            self.x_t = None
-
-    def matmul(self, weight):
-        """``X @ weight``."""
-        if self.x_t is None:
-            return self.x @ weight
-        return sparse_matmul(self.x, weight, self.x_t)
-
-    def dense(self):
-        """``X`` as a dense tensor."""
-        return self.x if self.x_t is None else self.x.to_dense()
+    adjacency: torch.Tensor
+    pruned_adjacency: torch.Tensor | None = None
+    pruned_positions: torch.Tensor | None = None
+    pruned_weight: float = 0.0
 
 
 def _with_self_loops(A):
@@ -222,29 +201,25 @@ class STAGATEModule(nn.Module):
             nn.ModuleList(GraphAttention(1, b) for b in hidden_dims) if pruned else None
         )
 
-    def _attention(self, index, g, graph):
-        adj, pruned, weight = graph
-        att = self.layers[index].attention(g, adj)
-        if pruned is None or weight == 0:
+    def _attention(self, index, g, network):
+        att = self.layers[index].attention(g, network.adjacency)
+        weight = network.pruned_weight
+        if network.pruned_adjacency is None or weight == 0:
             return att
-        pruned_adj, positions = pruned
-        pruned_att = self.pruned_attention[index].attention(g, pruned_adj)
+        pruned_att = self.pruned_attention[index].attention(g, network.pruned_adjacency)
         return (1.0 - weight) * att + weight * torch.zeros_like(att).index_add(
-            0, positions, pruned_att
+            0, network.pruned_positions, pruned_att
         )
 
-    def encode(self, x, graph):
+    def encode(self, x, network):
         """Embed the spots.
 
         Parameters
         ----------
-        x : _Expression
+        x : FullBatchMatrix
             Input expression.
-        graph : tuple
-            ``(adj, pruned, weight)``: the torch CSR adjacency with self
-            loops; None or ``(pruned_adj, positions)`` (the cell-type-aware
-            adjacency and the positions of its edges among ``adj``'s); the
-            pruned graph's weight.
+        network : SpotNetwork
+            The spot network with self loops (and the cell-type-aware one).
 
         Returns
         -------
@@ -255,7 +230,7 @@ class STAGATEModule(nn.Module):
         g : torch.Tensor of shape (n_spots, hidden_dims[0])
             ``x W_1``, the first layer's transformed input.
         """
-        adj = graph[0]
+        adj = network.adjacency
         g = h = x.matmul(self.layers[0].weight)
         attentions = []
         last = len(self.layers) - 1
@@ -264,13 +239,13 @@ class STAGATEModule(nn.Module):
                 h = layer(h)  # h W
             if index == last:
                 return h, attentions, g
-            att = self._attention(index, h, graph)
+            att = self._attention(index, h, network)
             attentions.append(att)
             h = F.elu(GraphAttention.propagate(h, adj, att))
 
-    def decode_hidden(self, z, graph, attentions):
+    def decode_hidden(self, z, network, attentions):
         """Run the decoder up to its last hidden layer (width ``hidden_dims[0]``)."""
-        adj = graph[0]
+        adj = network.adjacency
         h = z
         for index in range(len(self.layers) - 1, 0, -1):
             layer = self.layers[index]
@@ -279,13 +254,13 @@ class STAGATEModule(nn.Module):
             )
         return h
 
-    def forward(self, x, graph):
+    def forward(self, x, network):
         """Return the embedding and the reconstruction (dense, n_spots x n_genes)."""
-        z, attentions, _ = self.encode(x, graph)
-        h = self.decode_hidden(z, graph, attentions)
+        z, attentions, _ = self.encode(x, network)
+        h = self.decode_hidden(z, network, attentions)
         return z, self.layers[0](h, weight=self.layers[0].weight.T)
 
-    def loss(self, x, graph):
+    def loss(self, x, network):
         """Mean squared reconstruction error, without forming the reconstruction.
 
         With ``x_hat = h W^T`` (``W`` the first encoder weight, ``h`` the
@@ -300,8 +275,8 @@ class STAGATEModule(nn.Module):
         on a Visium slice.  With few spots (``2 (n + p) d >= 3 n p``) the
         dense output is formed instead.
         """
-        z, attentions, g = self.encode(x, graph)
-        h = self.decode_hidden(z, graph, attentions)
+        z, attentions, g = self.encode(x, network)
+        h = self.decode_hidden(z, network, attentions)
         weight = self.layers[0].weight
         (n, p), d = x.shape, weight.shape[1]
         if 2 * (n + p) * d >= 3 * n * p:  # few spots: the dense output is cheaper
@@ -325,9 +300,10 @@ class STAGATE(BaseSpatialDomain):
        the estimator, as in STAGATE's recipe, so that it can take the raw
        counts of a whole slice; ``n_top_genes=None`` uses every gene (put a
        selector in a Pipeline in front instead).
-    2. Spatial network: ``graph`` links the spots (default: a radius of
-       1.3 spot spacings with a nearest-neighbour floor on irregular
-       layouts, see ``graph``), self loops are added (STAGATE's ``G + I``).
+    2. Spatial network: ``spatial_graph`` links the spots (default: a
+       radius of 1.3 spot spacings with a nearest-neighbour floor on
+       irregular layouts, see ``spatial_graph``), self loops are added
+       (STAGATE's ``G + I``).
        With ``pruned_graph_weight > 0`` the cell-type-aware network is
        built too: the spots are pre-clustered by Louvain
        (resolution ``pruning_resolution``) on a 15-neighbour graph of 50
@@ -369,7 +345,7 @@ class STAGATE(BaseSpatialDomain):
     ----------
     n_clusters : int, default=7
         Number of domains (DANCE's protocol: the number of annotated layers).
-    graph : graph builder or None, default=None
+    spatial_graph : graph builder or None, default=None
         Builder of the spot network (cloned in ``fit``).  Spatial builders
         (:class:`~skdance.graph.RadiusGraph`,
         :class:`~skdance.graph.SpatialGaussianGraph`) receive the
@@ -436,7 +412,7 @@ class STAGATE(BaseSpatialDomain):
         STAGATE embedding of the training spots.
     genes_ : ndarray of bool of shape (`n_features_in_`,)
         Genes fed to the network.
-    graph_ : graph builder
+    spatial_graph_ : graph builder
         The fitted builder of the spot network.
     adjacency_ : scipy.sparse.csr_matrix of shape (n_spots, n_spots)
         The 0/1 spot network with self loops.
@@ -483,9 +459,9 @@ class STAGATE(BaseSpatialDomain):
 
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "graph": [HasMethods(["fit_transform"]), None],
+        "spatial_graph": [HasMethods(["fit_transform"]), None],
         "n_top_genes": [Interval(Integral, 1, None, closed="left"), None],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths()],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -503,7 +479,7 @@ class STAGATE(BaseSpatialDomain):
         self,
         n_clusters=7,
         *,
-        graph=None,
+        spatial_graph=None,
         n_top_genes=3000,
         hidden_dims=(512,),
         latent_dim=30,
@@ -521,7 +497,7 @@ class STAGATE(BaseSpatialDomain):
         verbose=0,
     ):
         self.n_clusters = n_clusters
-        self.graph = graph
+        self.spatial_graph = spatial_graph
         self.n_top_genes = n_top_genes
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -556,29 +532,28 @@ class STAGATE(BaseSpatialDomain):
         return np.log1p(X[:, self.genes_]).astype(np.float32)
 
     def _builder(self, coords):
-        if self.graph is not None:
-            return clone(self.graph)
+        if self.spatial_graph is not None:
+            return clone(self.spatial_graph)
         return default_spot_network(coords)
 
     def _networks(self, builder, expr, coords, seed):
         """Spot network (with self loops) and the cell-type-aware one, or None."""
         n = expr.shape[0]
-        if getattr(builder, "_requires_coords", False):
-            A = builder.fit_transform(expr, coords=coords)
-        else:
-            A = builder.fit_transform(coords)
-        A = sp.csr_matrix(A)
-        if A.shape != (n, n):
-            raise ValueError(
-                f"graph must return the spot network of shape {(n, n)}, got {A.shape}."
-            )
+        A = build_graph(
+            builder,
+            expr,
+            coords=coords,
+            shape=(n, n),
+            name="spatial_graph",
+            what="spot network",
+        )
         warn_isolated(
             isolated_spots(A),
             n,
             "STAGATE",
-            "widen the graph (a larger radius, or RadiusGraph(min_neighbors=k)), "
-            "or leave graph=None for the default network, which links every "
-            "spot.",
+            "widen the spatial_graph (a larger radius, or "
+            "RadiusGraph(min_neighbors=k)), or leave spatial_graph=None for the "
+            "default network, which links every spot.",
             stacklevel=4,
         )
         A = _with_self_loops(A)
@@ -610,33 +585,34 @@ class STAGATE(BaseSpatialDomain):
     def _graph_tensors(self, A, pruned, device):
         adj = to_torch_sparse(A).to(device)
         if pruned is None:
-            return adj, None, 0.0
+            return SpotNetwork(adj)
         n = A.shape[0]
         keys = np.repeat(np.arange(n), np.diff(A.indptr)) * n + A.indices
         pkeys = np.repeat(np.arange(n), np.diff(pruned.indptr)) * n + pruned.indices
         positions = torch.from_numpy(np.searchsorted(keys, pkeys)).to(device)
         pruned_adj = to_torch_sparse(pruned).to(device)
-        return adj, (pruned_adj, positions), self.pruned_graph_weight
+        return SpotNetwork(adj, pruned_adj, positions, self.pruned_graph_weight)
 
     # -- fit -----------------------------------------------------------------
     def _fit(self, X, coords):
-        dims = check_widths(
-            self.hidden_dims, "hidden_dims", what="attention layer widths"
-        )
-        trainer = Trainer(self.device, self.verbose)
+        dims = tuple(self.hidden_dims)
+        check_device(self.device)  # before the work: a clear error first
         seed = check_random_state_int(self.random_state)
         self.genes_ = self._select_genes(X)
         expr = self._expression(X)
-        self.graph_ = self._builder(coords)
-        A, pruned, self.pre_labels_ = self._networks(self.graph_, expr, coords, seed)
+        self.spatial_graph_ = self._builder(coords)
+        A, pruned, self.pre_labels_ = self._networks(
+            self.spatial_graph_, expr, coords, seed
+        )
         self.adjacency_, self.pruned_adjacency_ = A, pruned
-        x = _Expression(expr, trainer.device)
-        graph = self._graph_tensors(A, pruned, trainer.device)
-        with seeded(seed):
-            module = STAGATEModule(
-                expr.shape[1], dims, self.latent_dim, pruned=pruned is not None
+        with training(self, seed=seed) as run:
+            x = FullBatchMatrix(RowSource(expr), run.device)
+            network = self._graph_tensors(A, pruned, run.device)
+            module = run.place(
+                STAGATEModule(
+                    expr.shape[1], dims, self.latent_dim, pruned=pruned is not None
+                )
             )
-            module = trainer.to(module)
             module.train()
             optimizer = torch.optim.Adam(
                 module.parameters(),
@@ -646,15 +622,13 @@ class STAGATE(BaseSpatialDomain):
             norms = clip_gradients_in_step(optimizer, module, self.max_grad_norm)
 
             def epoch_fn(epoch):
-                loss = trainer.step(optimizer, module.loss(x, graph))
+                loss = run.trainer.step(optimizer, module.loss(x, network))
                 return {"train_loss": loss, "grad_norm": norms[-1]}
 
-            trainer.run("train", self.max_epochs, epoch_fn)
-        module.eval()
-        with torch.no_grad():
-            z = module.encode(x, graph)[0].cpu().numpy().astype(np.float64)
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
+            run.run("train", self.max_epochs, epoch_fn)
+            module.eval()
+            with torch.no_grad():
+                z = module.encode(x, network)[0].cpu().numpy().astype(np.float64)
         self.embedding_ = z
         self.labels_ = self._cluster(z, seed)
 
@@ -697,11 +671,12 @@ class STAGATE(BaseSpatialDomain):
         Xv, coords = self._resolve(X, coords, reset=False)
         expr = self._expression(Xv)
         seed = check_random_state_int(self.random_state)
-        A, pruned, _ = self._networks(clone(self.graph_), expr, coords, seed)
+        A, pruned, _ = self._networks(clone(self.spatial_graph_), expr, coords, seed)
         device = torch.device("cpu")
         with torch.no_grad():
             z = self.module_.encode(
-                _Expression(expr, device), self._graph_tensors(A, pruned, device)
+                FullBatchMatrix(RowSource(expr), device),
+                self._graph_tensors(A, pruned, device),
             )[0]
         return z.numpy().astype(np.float64)
 
