@@ -1,11 +1,14 @@
 """The training engine and what it gives every torch estimator."""
 
+import ast
+import importlib
+import inspect
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
 
 from skdance.nn import (
     StopTraining,
@@ -23,41 +26,53 @@ from skdance.testing import (
 )
 from skdance.utils import all_estimators
 
+
+def _imported_modules(module):
+    """Absolute module names a skdance module imports (``ast``, any depth)."""
+    source = Path(inspect.getsourcefile(importlib.import_module(module)))
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            yield node.module or ""
+
+
+def _trains_torch(cls):
+    """Whether the estimator's code imports torch.
+
+    Its own modules (those of its skdance classes) count, and the private
+    modules of its package they import: a thin task file whose network and
+    training live in a shared module (``multimodal._cmae``).
+    """
+    own = {k.__module__ for k in cls.__mro__ if k.__module__.startswith("skdance.")}
+    shared = {
+        target
+        for module in own
+        for target in _imported_modules(module)
+        if target.startswith("skdance.")
+        and target.split(".")[1] == module.split(".")[1]
+        and any(part.startswith("_") for part in target.split(".")[1:])
+    }
+    return any(
+        target.split(".")[0] == "torch"
+        for module in own | shared
+        for target in _imported_modules(module)
+    )
+
+
+# the torch estimators: those with a device parameter (discovered)
 TORCH_ESTIMATORS = [
     (name, cls) for name, cls in all_estimators() if "device" in cls().get_params()
 ]
 NO_CUDA = "no CUDA device on this machine (torch.cuda.is_available() is False)"
 
 
-def test_every_torch_model_file_is_a_torch_estimator():
-    # the torch estimators of annotation, clustering, imputation,
-    # deconvolution, spatial domains and the multimodal tasks
-    assert {name for name, _ in TORCH_ESTIMATORS} == {
-        "ACTINN",
-        "ScDeepsort",
-        "ScDeepCluster",
-        "ScDCC",
-        "ScDSC",
-        "ScTAG",
-        "GraphSC",
-        "DeepImpute",
-        "GraphSCI",
-        "ScGNN",
-        "DSTG",
-        "SpaGCN",
-        "STAGATE",
-        "BABEL",
-        "CMAE",
-        "CMAEMatcher",
-        "ScMM",
-        "ScMMMatcher",
-        "ScMoGNN",
-        "ScMoGNNMatcher",
-        "ScMoGNNEmbedding",
-        "ScMVAE",
-        "JAE",
-        "DCCA",
-    }
+def test_every_torch_model_is_a_torch_estimator():
+    # every estimator whose code imports torch takes a device (cpu by
+    # default), and no other does
+    torch_models = {name for name, cls in all_estimators() if _trains_torch(cls)}
+    assert torch_models == {name for name, _ in TORCH_ESTIMATORS}
+    assert {"ACTINN", "CMAE", "ScMM", "STAGATE", "DSTG"} <= torch_models
     for _, cls in TORCH_ESTIMATORS:
         assert cls().device == "cpu"
 
@@ -215,7 +230,8 @@ def test_absent_device_is_a_clear_error(name, cls, small_counts):
 
 
 @pytest.mark.parametrize("name,cls", TORCH_ESTIMATORS)
-def test_history_and_fitted_pickle(name, cls, small_counts):
+def test_history_records_each_epoch(name, cls, small_counts):
+    # (fitted pickles and same-seed fits of every estimator: test_common.py)
     X, data = small_counts
     est = _fit(check_instance(cls), X, data)
     if not _is_deconv(est):  # DSTG trains in predict (transductive)
@@ -223,11 +239,6 @@ def test_history_and_fitted_pickle(name, cls, small_counts):
         for record in est.history_:
             assert {"phase", "epoch", "train_loss", "seconds"} <= set(record)
             assert np.isfinite(record["train_loss"])
-    restored = pickle.loads(pickle.dumps(est))
-    np.testing.assert_array_equal(_output(restored, X, data), _output(est, X, data))
-    # the same seed gives the same fit
-    again = _fit(clone(est), X, data)
-    np.testing.assert_array_equal(_output(again, X, data), _output(est, X, data))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
