@@ -13,10 +13,9 @@ from torch.nn import functional as F
 from skdance.annotation._base import BaseAnnotator
 from skdance.nn import (
     TORCH_CONSTRAINTS,
-    Trainer,
     cell_gene_inputs,
-    seeded,
     to_torch_sparse,
+    training,
     validation_split,
 )
 from skdance.preprocessing._utils import normalize_rows
@@ -196,6 +195,8 @@ class ScDeepsort(BaseAnnotator):
         seconds.
     best_epoch_ : int
         Epoch (0-based) whose weights were kept.
+    n_iter_ : int
+        Number of epochs run.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -284,7 +285,6 @@ class ScDeepsort(BaseAnnotator):
         )
 
     def _fit(self, X, y):
-        trainer = Trainer(self.device, self.verbose)
         E = self._expression(X)
         seed = check_random_state_int(self.random_state)
         train_idx, val_idx = validation_split(
@@ -301,42 +301,31 @@ class ScDeepsort(BaseAnnotator):
         self.n_components_ = n_comp
         weights, cell_feats, self_loops, n_in = self._graph_inputs(E)
         gene_feats = torch.from_numpy(self.gene_features_)
-        target = trainer.to(torch.from_numpy(np.asarray(y, dtype=np.int64)))
+        with training(self, seed=seed) as run:
+            target = run.to(torch.from_numpy(np.asarray(y, dtype=np.int64)))
 
-        def inputs(idx):
-            return (
-                to_torch_sparse(weights[idx]),
-                gene_feats,
-                cell_feats[idx],
-                self_loops[idx],
-                n_in[idx],
-            )
+            def inputs(idx):
+                return run.to(
+                    (
+                        to_torch_sparse(weights[idx]),
+                        gene_feats,
+                        cell_feats[idx],
+                        self_loops[idx],
+                        n_in[idx],
+                    )
+                )
 
-        def loss_fn(idx):
-            idx = idx.numpy()
-            logits = module(*trainer.to(inputs(idx)))
-            return F.cross_entropy(logits, target[idx], reduction="sum")
+            def loss_fn(idx):
+                idx = idx.numpy()
+                logits = module(*inputs(idx))
+                return F.cross_entropy(logits, target[idx], reduction="sum")
 
-        def valid_fn():
-            module.eval()
-            with torch.no_grad():
-                pred = module(*trainer.to(inputs(val_idx))).argmax(dim=1)
-            return {"valid_accuracy": float((pred == target[val_idx]).double().mean())}
+            def valid_fn(valid):
+                pred = module(*inputs(valid)).argmax(dim=1)
+                accuracy = (pred == target[valid]).double().mean()
+                return {"valid_accuracy": float(accuracy)}
 
-        def epoch_fn(epoch):
-            module.train()
-            return trainer.minibatch_epoch(
-                opt,
-                loss_fn,
-                train_idx.size,
-                self.batch_size,
-                gen,
-                indices=train_idx,
-                reduction="sum",
-            )
-
-        with seeded(seed) as gen:
-            module = trainer.to(
+            module = run.place(
                 ScDeepsortModule(
                     E.shape[1],
                     n_comp,
@@ -350,18 +339,19 @@ class ScDeepsort(BaseAnnotator):
                 lr=self.learning_rate,
                 weight_decay=self.weight_decay,
             )
-            best = trainer.run(
-                "train",
-                self.max_epochs,
-                epoch_fn,
-                valid_fn=valid_fn if val_idx.size else None,
+            best = run.fit_minibatches(
+                opt,
+                loss_fn,
+                train_idx,
+                valid=val_idx,
+                valid_fn=valid_fn,
                 monitor="-valid_accuracy",
-                module=module,
                 ties="last",
+                batch_size=self.batch_size,
+                max_epochs=self.max_epochs,
+                reduction="sum",
             )
         self.best_epoch_ = self.max_epochs - 1 if best is None else best
-        self.history_ = trainer.history
-        self.module_ = module.cpu().eval()
 
     def _predict_proba(self, X):
         weights, cell_feats, self_loops, n_in = self._graph_inputs(self._expression(X))
