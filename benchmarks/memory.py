@@ -2,6 +2,17 @@
 
 Run as ``SKDANCE_DATA=<the data folder> python -m benchmarks.memory``.
 
+Models: every model of the tasks in :data:`MEMORY_TASKS` (clustering,
+imputation) that trains in epochs, built by the task's own entries
+(``Task.models``: the pipeline the benchmark runs, with its gene selection)
+and offered the task's side information through metadata routing (scDCC's
+known labels), exactly as ``python -m benchmarks`` fits it; a model added
+to one of those tasks is measured here without another edit.  Every
+parameter of a model that ends in ``epochs`` is set to 1 (the deep
+clusterers: 1 pretraining + 1 clustering epoch; graph-sc and DeepImpute: 1
+epoch): the memory of a full fit is that of one epoch, only the time
+differs.
+
 Cells: the 4,271 real PBMC 4k cells (2,000 genes, raw counts, CSR) resampled
 with replacement to 4k, 16k and 64k cells, each copy binomially thinned
 (every count kept with a per-cell probability drawn from U(0.5, 1)), so the
@@ -9,11 +20,9 @@ larger sets hold realistic, distinct cells.  The matrix stays CSR.
 
 Every (model, cells) pair is fitted in a fresh subprocess: the data are made
 first, then the RSS is sampled every 5 ms during ``fit``; the table gives the
-peak RSS increase over the RSS just before ``fit``.  The deep clusterers run
-1 pretraining + 1 clustering epoch (graph-sc, which has one phase, 1 epoch),
-DeepImpute 1 epoch: the memory of a full fit is that of one epoch, only the
-time differs.  A run whose RSS passes ``--limit-gib`` (default 12) is killed
-and recorded as "did not fit".  Runs go one at a time.
+peak RSS increase over the RSS just before ``fit``.  A run whose RSS passes
+``--limit-gib`` (default 12) is killed and recorded as "did not fit".  Runs
+go one at a time.
 
 Writes ``benchmarks/results/memory.csv`` and ``memory.md``.
 """
@@ -23,7 +32,6 @@ import csv
 import ctypes
 import ctypes.util
 import gc
-import inspect
 import json
 import os
 import platform
@@ -37,7 +45,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-MODELS = ("ScDeepCluster", "ScDCC", "DeepImpute", "ScTAG", "ScDSC", "GraphSC")
+# the tasks whose trained-in-epochs models are measured, in this order
+MEMORY_TASKS = ("clustering", "imputation")
+# the catalogue entry the cells come from (raw counts: the count models run)
+SOURCE = "pbmc_10x_4k"
 CELLS = (4000, 16000, 64000)
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -74,32 +85,59 @@ def make_cells(n_cells, seed=0):
     return X, np.asarray(y0)[src]
 
 
-def make_model(name, y):
-    """Return the estimator and its fit keyword arguments (1 + 1 epochs)."""
-    from skdance import clustering, imputation
+def memory_models(X, y, names=None):
+    """Return the measured models, built by their tasks' entries, at 1 epoch.
 
-    if name == "DeepImpute":
-        return imputation.DeepImpute(max_epochs=1, random_state=0), {}
-    cls = getattr(clustering, name)
-    params = {"n_clusters": 8, "random_state": 0}
-    epochs = {"max_epochs": 1}
-    if "pretrain_epochs" in cls().get_params():
-        epochs["pretrain_epochs"] = 1
-    model = cls(**params, **epochs)
-    fit_kw = {}
-    if name == "ScDCC":  # constraints from 10% known labels
-        sig = inspect.signature(cls.fit).parameters
-        rng = np.random.default_rng(0)
-        if "ml_pairs" in sig:
-            ml, cl = clustering.make_pairwise_constraints(
-                y, len(y), label_fraction=0.1, random_state=0
-            )
-            fit_kw = {"ml_pairs": ml, "cl_pairs": cl}
-        else:
-            partial = np.where(rng.random(len(y)) < 0.1, y, -1)
-            key = next(p for p in sig if p not in ("self", "X", "y"))
-            fit_kw = {key: partial}
-    return model, fit_kw
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_cells, n_genes)
+        The cells (raw counts).
+    y : array-like of shape (n_cells,)
+        Their cell types (the clusterers' ``n_clusters``, scDCC's known
+        labels).
+    names : collection of str or None
+        Only these models (default: all).
+
+    Returns
+    -------
+    dict
+        Model name -> ``(estimator, metadata)``: the task's full-run entry
+        (seed 0) with every ``*epochs`` parameter set to 1, and the side
+        information the task offers every model (fit takes what it
+        requests).  Only models with an ``*epochs`` parameter are listed.
+    """
+    from benchmarks._datasets import DATASETS, Data
+    from benchmarks.tasks import get_task
+    from benchmarks.tasks._base import Trial
+
+    data = Data(X=X, y=np.asarray(y))
+    models = {}
+    for task_name in MEMORY_TASKS:
+        task = get_task(task_name)
+        metadata = task.metadata(data, 0)
+        trial = Trial("memory", DATASETS[SOURCE], {"data": data}, metadata=metadata)
+        for name, model in task.models(trial, 0).items():
+            epochs = [k for k in model.get_params() if k.endswith("epochs")]
+            if not epochs or (names is not None and name not in names):
+                continue
+            if name in models:
+                raise RuntimeError(f"model name {name!r} is in two memory tasks")
+            models[name] = (model.set_params(**dict.fromkeys(epochs, 1)), metadata)
+    return models
+
+
+def model_names():
+    """Return the names of the measured models, in their tasks' order.
+
+    Built on the shipped PBMC subset (offline): which models train in
+    epochs depends on the tasks' entries, not on the cells.
+    """
+    import scipy.sparse as sp
+
+    from skdance.datasets import load_pbmc_4k_subset
+
+    X, y = load_pbmc_4k_subset()
+    return list(memory_models(sp.csr_matrix(X), y))
 
 
 def _release():
@@ -117,8 +155,10 @@ def worker(name, n_cells):
     import torch
 
     torch.set_num_threads(int(os.environ.get("SKDANCE_BENCH_THREADS", "1")))
+    from benchmarks.tasks._base import routed
+
     X, y = make_cells(n_cells)
-    model, fit_kw = make_model(name, y)
+    model, metadata = memory_models(X, y, names={name})[name]
     proc = psutil.Process()
     _release()
     base = peak = proc.memory_info().rss
@@ -133,7 +173,7 @@ def worker(name, n_cells):
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     start = time.perf_counter()
-    model.fit(X, **fit_kw)
+    routed(model, "fit", X, metadata=metadata)
     seconds = time.perf_counter() - start
     stop.set()
     thread.join()
@@ -161,8 +201,7 @@ def run_one(name, n_cells, limit_gib, timeout):
     env = dict(os.environ)
     root = str(Path(skdance.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name]
-    cmd.append(str(n_cells))
+    cmd = [sys.executable, "-m", "benchmarks.memory", "--worker", name, str(n_cells)]
     err = tempfile.TemporaryFile(mode="w+")
     child = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True
@@ -256,8 +295,9 @@ def write(rows, out, machine, baseline=None, baseline_label="before"):
         "Real PBMC 4k cells (2,000 genes, raw counts kept as CSR) resampled to "
         "n cells with binomial thinning; one fresh process per (model, cells); "
         "peak RSS increase during `fit` over the RSS just before it (sampled "
-        "every 5 ms). Deep clusterers: 1 pretraining + 1 clustering epoch "
-        "(graph-sc: 1 epoch), DeepImpute: 1 epoch. Made by "
+        "every 5 ms). Each model is its benchmark pipeline (gene selection "
+        "included) with every epochs parameter set to 1 (deep clusterers: 1 "
+        "pretraining + 1 clustering epoch). Made by "
         "`python -m benchmarks.memory`.",
         "",
         f"Machine: {machine}.",
@@ -288,7 +328,9 @@ def write(rows, out, machine, baseline=None, baseline_label="before"):
 def main(argv=None):
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument(
+        "--models", nargs="*", help="model names (default: every measured model)"
+    )
     parser.add_argument("--cells", nargs="*", type=int, default=list(CELLS))
     parser.add_argument("--limit-gib", type=float, default=12.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
@@ -305,6 +347,12 @@ def main(argv=None):
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
         return
+    known = model_names()
+    if args.models is None:
+        args.models = known
+    unknown = sorted(set(args.models) - set(known))
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {known}")
     rows = []
     csv_path = args.out.with_suffix(".csv")
     if args.merge and csv_path.exists():
@@ -323,7 +371,7 @@ def main(argv=None):
                 if not (r["model"] == name and int(r["cells"]) == n_cells)
             ]
             rows.append(result)
-            order = {m: i for i, m in enumerate(MODELS)}
+            order = {m: i for i, m in enumerate(known)}
             rows.sort(key=lambda r: (order.get(r["model"], 99), int(r["cells"])))
             write(rows, args.out, machine, baseline, args.baseline_label)
 

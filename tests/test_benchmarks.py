@@ -6,10 +6,12 @@ pipelines, evaluation, DANCE's numbers and protocol text; the runner runs any
 registered task, including a tiny one defined here.
 """
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -18,7 +20,7 @@ from benchmarks import _runner
 from benchmarks.__main__ import main
 from benchmarks._datasets import DATASETS, QUICK_DATASET, Data, DatasetSpec
 from benchmarks.tasks import TASKS, get_task
-from benchmarks.tasks._base import DanceReference, Task, Trial
+from benchmarks.tasks._base import DanceReference, Task, Trial, consumed, routed
 
 EXPECTED_TASKS = [
     "annotation",
@@ -97,6 +99,101 @@ def test_task_declares_everything(name):
     assert set(task.baselines) <= set(full_models)
     assert any(_params(full_models[m]) != _params(quick_models[m]) for m in full_models)
     assert task.runs([0, 1, 2], None, quick=True) == [0]
+
+
+def _final_step(model):
+    return model.steps[-1][1] if isinstance(model, Pipeline) else model
+
+
+def _accepts(estimator, key):
+    """Whether a fit or predict of ``estimator`` has a ``key`` parameter."""
+    return any(
+        key in inspect.signature(getattr(estimator, m)).parameters
+        for m in ("fit", "predict", "fit_predict")
+        if hasattr(estimator, m)
+    )
+
+
+@pytest.mark.parametrize("name", EXPECTED_TASKS)
+def test_every_model_entry_is_complete(name):
+    # a model is one entry of its task: a name and the estimator built for
+    # the trial; what the task offers as side information reaches it through
+    # routing alone, so every entry that can take an offered keyword requests
+    # it, and every offered keyword has a taker
+    task = TASKS[name]
+    spec = DATASETS[QUICK_REAL[name]] if name in QUICK_REAL else QUICK_DATASET
+    trial = next(iter(task.trials(spec.load(), spec, 0, quick=True)))
+    models = task.models(trial, 0, quick=True)
+    assert models and all(isinstance(m, str) and m for m in models)
+    takers = set()
+    for model_name, model in models.items():
+        assert isinstance(model, BaseEstimator), model_name
+        assert clone(model).get_params(deep=False).keys() == (
+            model.get_params(deep=False).keys()
+        )
+        taken = set(consumed(model, "fit_predict", trial.metadata))
+        taken |= set(consumed(model, "predict", trial.metadata))
+        takers |= taken
+        for key in trial.metadata:
+            if _accepts(_final_step(model), key):
+                assert key in taken, f"{name}: {model_name} does not request {key}"
+    assert takers == set(trial.metadata)
+
+
+class _Consumer(BaseEstimator):
+    """Record the coordinates its fit received (it requests them)."""
+
+    __metadata_request__fit = {"coords": True}
+
+    def fit(self, X, y=None, coords=None):
+        self.coords_ = coords
+        return self
+
+
+def test_routed_gives_each_model_what_it_requests():
+    X, coords = np.ones((4, 2)), np.arange(8.0).reshape(4, 2)
+    offered = {"coords": coords, "constraint_labels": np.zeros(4)}
+    pipe = Pipeline([("dummy", "passthrough"), ("use", _Consumer())])
+    assert set(consumed(pipe, "fit", offered)) == {"coords"}
+    routed(pipe, "fit", X, metadata=offered)
+    np.testing.assert_array_equal(pipe[-1].coords_, coords)
+    # a model that requests nothing is called without any metadata (an
+    # unrequested keyword would be an error under routing)
+    lr = LogisticRegression()
+    assert consumed(lr, "fit", offered) == {}
+    routed(lr, "fit", X, np.array([0, 1, 0, 1]), metadata=offered)
+    assert routed(_Consumer(), "fit", X, metadata=None).coords_ is None
+
+
+def test_memory_measures_the_task_entries():
+    import scipy.sparse as sp
+
+    from benchmarks import memory
+    from skdance.datasets import load_pbmc_4k_subset
+    from skdance.nn import history_values
+
+    X, y = load_pbmc_4k_subset()
+    X, y = sp.csr_matrix(X)[::6], np.asarray(y)[::6]  # 200 cells
+    models = memory.memory_models(X, y)
+    # every model of the memory tasks that trains in epochs, by its task's name
+    trial = Trial("memory", DATASETS[memory.SOURCE], {"data": Data(X=X, y=y)})
+    expected = [
+        m
+        for t in memory.MEMORY_TASKS
+        for m, est in TASKS[t].models(trial, 0).items()
+        if any(k.endswith("epochs") for k in est.get_params())
+    ]
+    assert list(models) == expected
+    assert {"scDCC", "graph-sc", "DeepImpute"} <= set(models)
+    for model, _ in models.values():
+        epochs = {k: v for k, v in model.get_params().items() if k.endswith("epochs")}
+        assert set(epochs.values()) == {1}
+    # scDCC gets the clustering task's known labels through routing
+    model, metadata = models["scDCC"]
+    assert set(consumed(model, "fit", metadata)) == {"constraint_labels"}
+    routed(model, "fit", X, metadata=metadata)
+    loss = history_values(model[-1].history_, "constraint_loss", phase="cluster")
+    assert np.all(np.asarray(loss) > 0)
 
 
 def test_dance_reference_numbers():

@@ -6,12 +6,27 @@ prepares each (dataset, seed or fold) into :class:`Trial` objects, fits a
 model on a trial (the runner times it and samples its peak memory), scores
 the output, quotes DANCE's reported numbers (:class:`DanceReference`) and
 writes the protocol text that heads its results table.
+
+A model is one entry
+--------------------
+Adding a model to a task is one entry in the mapping its ``models`` method
+returns: the model's name (its rows' ``model`` column) and the estimator or
+pipeline built for the trial, seed and quick flag.  Nothing else names a
+model.  Side information (partial labels, coordinates, batches) is the
+trial's ``metadata``: the task offers the same metadata to every model and
+scikit-learn's metadata routing decides who takes it (:func:`routed`), from
+the requests the estimators declare; what a model is fitted on is read
+from the estimator itself (its routing requests, its tags) or from its
+entry, never from its name.  ``benchmarks.memory`` measures the same
+entries, so a model added to a task is also measured there.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn import config_context
+from sklearn.utils.metadata_routing import get_routing_for_object
 
 from benchmarks._datasets import DATASETS, QUICK_DATASET
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal
@@ -32,12 +47,72 @@ class Trial:
     extra : dict
         Columns the trial adds to every one of its rows (e.g. the masked
         input's ARI).
+    metadata : dict
+        Side information offered to every model (keyword name -> one value
+        per cell or spot); each model takes what its metadata routing
+        requests (:func:`routed`).
     """
 
     name: str
     spec: Any
     inputs: dict
     extra: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+
+def consumed(model, method, metadata):
+    """Return the part of ``metadata`` that ``model.<method>`` requests.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        Its metadata routing (a consumer's requests or a router's mapping)
+        decides.
+    method : str
+        ``"fit"``, ``"fit_predict"``, ``"predict"``, ...
+    metadata : dict
+        What the trial offers (keyword name -> value).
+
+    Returns
+    -------
+    dict
+        The offered keywords ``model.<method>`` consumes.
+    """
+    if not metadata:
+        return {}
+    taken = get_routing_for_object(model).consumes(method, list(metadata))
+    return {k: v for k, v in metadata.items() if k in taken}
+
+
+def routed(model, method, *args, metadata=None, **kwargs):
+    """Call ``model.<method>(*args, **kwargs)`` with the metadata it requests.
+
+    The offered ``metadata`` is filtered by :func:`consumed`; when anything
+    is left, the call runs with scikit-learn's metadata routing enabled, so
+    a ``Pipeline`` hands each keyword to the steps that request it.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+    method : str
+        The method to call.
+    *args
+        Its positional arguments (``X``, ``y``).
+    metadata : dict or None, default=None
+        What the trial offers every model.
+    **kwargs
+        Other keyword arguments, passed as they are.
+
+    Returns
+    -------
+    object
+        What the method returns.
+    """
+    taken = consumed(model, method, metadata)
+    if not taken:
+        return getattr(model, method)(*args, **kwargs)
+    with config_context(enable_metadata_routing=True):
+        return getattr(model, method)(*args, **kwargs, **taken)
 
 
 @dataclass(frozen=True)
@@ -91,8 +166,8 @@ class Task:
     order), ``datasets`` (names in :data:`benchmarks._datasets.DATASETS`
     run by default), ``requires`` (views a dataset must provide: "labels",
     "coords", "mod2"), ``reference`` and ``quick_text``.  Methods to write:
-    ``models``, ``fit`` and ``score``; ``trials`` and ``protocol`` where the
-    defaults do not fit.
+    ``models``, ``fit`` and ``score``; ``trials``, ``metadata`` and
+    ``protocol`` where the defaults do not fit.
     """
 
     name = None
@@ -141,11 +216,26 @@ class Task:
 
     # -- per (dataset, run) -----------------------------------------------
     def trials(self, data, spec, run, quick=False):
-        """Prepare ``data`` for one seed or fold (default: one trial, as is)."""
-        yield Trial(spec.name, spec, {"data": data})
+        """Prepare ``data`` for one seed or fold (default: one trial, as is).
+
+        The default trial offers :meth:`metadata` to every model.
+        """
+        yield Trial(spec.name, spec, {"data": data}, metadata=self.metadata(data, run))
+
+    def metadata(self, data, run):
+        """Return the side information offered to every model (default: none).
+
+        Keyword name -> one value per cell; routing gives each model what
+        it requests (:func:`routed`).
+        """
+        return {}
 
     def models(self, trial, run, quick=False):
-        """Name -> estimator (cloned by the runner before fitting)."""
+        """Return name -> estimator (cloned by the runner before fitting).
+
+        One entry per model: adding a model to the task is adding one entry
+        here (see the module docstring).
+        """
         raise NotImplementedError
 
     def fit(self, name, model, trial, run):

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 
-from benchmarks.tasks._base import DanceReference, Task, front
+from benchmarks.tasks._base import DanceReference, Task, front, routed
 from skdance.clustering import (
     GraphSC,
     Leiden,
@@ -24,23 +24,25 @@ from skdance.metrics import (
 )
 from skdance.preprocessing import HighlyVariableGenes, ScaleGenes
 
-# Training schedules of the deep models in the benchmark.  The estimators'
-# defaults are the papers' (e.g. scDeepCluster: 300 pretraining epochs, up to
-# 2000 clustering epochs; scTAG: 1000 + 300 full-batch epochs), which take
-# 10-40 minutes per fit on 2 CPU cores; with 5 models x 4 datasets x 3 seeds
-# the benchmark would run for about a day.  These shortened schedules keep the
-# whole run near an hour; each model's ARI under its full schedule is a
-# separate, single-seed measurement reported in the issue notes.
-DEEP_SCHEDULES = {
-    "scDeepCluster": {"pretrain_epochs": 60, "max_epochs": 60},
-    "scDCC": {"pretrain_epochs": 60, "max_epochs": 40},
-    "scTAG": {"pretrain_epochs": 40, "max_epochs": 20},
-    "scDSC": {"pretrain_epochs": 30, "max_epochs": 50},
-    "graph-sc": {"max_epochs": 100},  # graph-sc's full schedule (~10 s a fit)
+# The count models (raw counts in, gene selection only): benchmark name ->
+# (class, training schedule, other parameters); one entry per model.  The
+# estimators' default schedules are the papers' (e.g. scDeepCluster: 300
+# pretraining epochs, up to 2000 clustering epochs; scTAG: 1000 + 300
+# full-batch epochs), which take 10-40 minutes per fit on 2 CPU cores; with
+# 5 models x 4 datasets x 3 seeds the benchmark would run for about a day.
+# These shortened schedules keep the whole run near an hour; each model's ARI
+# under its full schedule is a separate, single-seed measurement reported in
+# the issue notes.  DANCE's graph-sc script clusters the embedding with
+# Leiden (its reported numbers); ours searches Leiden's resolution to give
+# n_clusters.
+COUNT_MODELS = {
+    "scDeepCluster": (ScDeepCluster, {"pretrain_epochs": 60, "max_epochs": 60}, {}),
+    "scDCC": (ScDCC, {"pretrain_epochs": 60, "max_epochs": 40}, {}),
+    "scTAG": (ScTAG, {"pretrain_epochs": 40, "max_epochs": 20}, {}),
+    "scDSC": (ScDSC, {"pretrain_epochs": 30, "max_epochs": 50}, {}),
+    # graph-sc's full schedule (~10 s a fit)
+    "graph-sc": (GraphSC, {"max_epochs": 100}, {"cluster_method": "leiden"}),
 }
-# DANCE's graph-sc script clusters the embedding with Leiden (its reported
-# numbers); ours searches Leiden's resolution to give n_clusters.
-GRAPHSC_PARAMS = {"cluster_method": "leiden"}
 # --quick: a tenth of the epochs (smoke run, shipped data) but at least two
 # DEC target updates (update_interval epochs apart): a tenth of scDSC's
 # schedule (5 epochs, update_interval=10) would never refresh it
@@ -50,14 +52,18 @@ QUICK_DIVISOR = 10
 N_GENES = 2000
 QUICK_GENES = 1000
 
-# scDCC's prior knowledge: the labels of 10% of the cells; scDCC draws as many
-# must-link / cannot-link pairs among them as there are cells (its benchmark).
-SCDCC_LABEL_FRACTION = 0.1
+# Prior knowledge offered to every model: the labels of 10% of the cells
+# (``constraint_labels``, routed to the models that request it: scDCC, which
+# draws as many must-link / cannot-link pairs among them as there are cells,
+# its benchmark).
+LABEL_FRACTION = 0.1
 
 
-def schedule(name, cls, quick=False):
-    """Epochs of deep model ``name`` (class ``cls``) in the full or quick run."""
-    sched = DEEP_SCHEDULES[name]
+def schedule(sched, cls, quick=False):
+    """Epochs of a deep model (class ``cls``) in the full or quick run.
+
+    ``sched`` is its full-run schedule (parameter -> epochs).
+    """
     if not quick:
         return sched
     short = {k: max(1, v // QUICK_DIVISOR) for k, v in sched.items()}
@@ -135,10 +141,10 @@ class ClusteringTask(Task):
                 clusterer,
             )
 
-        def counts_model(name, cls, **params):
+        def counts_model(cls, sched, params):
             # count models take raw counts: gene selection only (keeps counts)
             model = cls(
-                n_clusters=k, random_state=seed, **schedule(name, cls, quick), **params
+                n_clusters=k, random_state=seed, **schedule(sched, cls, quick), **params
             )
             n_genes = QUICK_GENES if quick else N_GENES
             return make_pipeline(
@@ -151,29 +157,20 @@ class ClusteringTask(Task):
         }
         if spec.counts:
             models.update(
-                {
-                    "scDeepCluster": counts_model("scDeepCluster", ScDeepCluster),
-                    "scDCC": counts_model("scDCC", ScDCC),
-                    "scTAG": counts_model("scTAG", ScTAG),
-                    "scDSC": counts_model("scDSC", ScDSC),
-                    "graph-sc": counts_model("graph-sc", GraphSC, **GRAPHSC_PARAMS),
-                }
+                {name: counts_model(*entry) for name, entry in COUNT_MODELS.items()}
             )
         return models
 
-    def fit_params(self, name, y, seed):
-        """Side information a model's ``fit`` takes (scDCC's partial labels)."""
-        if name != "scDCC":
-            return {}
-        known = make_partial_labels(y, SCDCC_LABEL_FRACTION, random_state=seed)
-        return {"scdcc__constraint_labels": known}
+    def metadata(self, data, run):
+        """Return the known labels of a tenth of the cells, drawn by the run's seed."""
+        known = make_partial_labels(data.y, LABEL_FRACTION, random_state=run)
+        return {"constraint_labels": known}
 
     def fit(self, name, model, trial, run):
         data = trial.inputs["data"]
-        params = self.fit_params(name, data.y, run)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return model.fit_predict(data.X, **params)
+            return routed(model, "fit_predict", data.X, metadata=trial.metadata)
 
     def score(self, name, output, trial):
         y = trial.inputs["data"].y

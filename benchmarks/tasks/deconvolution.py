@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
-from benchmarks.tasks._base import DanceReference, Task, Trial, top_genes
+from benchmarks.tasks._base import DanceReference, Task, Trial, routed, top_genes
 from skdance.datasets import make_pseudo_spots
 from skdance.metrics import proportion_mse
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
@@ -44,7 +44,7 @@ class UniformProportions(BaseEstimator):
         self.classes_ = np.unique(y)
         return self
 
-    def predict(self, X, coords=None):
+    def predict(self, X):
         k = self.classes_.size
         return np.full((X.shape[0], k), 1.0 / k)
 
@@ -160,8 +160,8 @@ class DeconvolutionTask(Task):
                         "y_ref": data.y[ref],
                         "spots": spots,
                         "proportions": P,
-                        "coords": centres,
                     },
+                    metadata={"coords": centres},
                 )
 
     def trials(self, data, spec, run, quick=False):
@@ -182,8 +182,8 @@ class DeconvolutionTask(Task):
                     "y_ref": y_ref,
                     "spots": spots[:, genes],
                     "proportions": P,
-                    "coords": coords,
                 },
+                metadata={"coords": coords},
             )
 
     def models(self, trial, run, quick=False):
@@ -199,7 +199,8 @@ class DeconvolutionTask(Task):
 
     def fit(self, name, model, trial, run):
         i = trial.inputs
-        return model.fit(i["X_ref"], i["y_ref"]).predict(i["spots"], coords=i["coords"])
+        model.fit(i["X_ref"], i["y_ref"])
+        return routed(model, "predict", i["spots"], metadata=trial.metadata)
 
     def score(self, name, output, trial):
         P = trial.inputs["proportions"]

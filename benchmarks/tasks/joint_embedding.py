@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.utils import get_tags
 
 from benchmarks.tasks._base import DanceReference, Task, Trial
 from benchmarks.tasks.modality_prediction import held_out
@@ -34,18 +35,19 @@ from skdance.metrics import graph_connectivity
 from skdance.multimodal import embedding
 from skdance.multimodal.embedding import JointPCA
 
-# benchmark name -> (class in skdance.multimodal.embedding, extra params)
+# The deep joint embeddings, one entry per model: benchmark name -> (class
+# in skdance.multimodal.embedding, extra parameters, inputs).  Inputs:
+# "units" (the competition's) or "counts" (raw counts where the set ships
+# them, for the models whose likelihood takes counts).  A model whose fit
+# requires y (its tags) is trained with the training cells' types.
 EMBEDDERS = (
-    ("scMoGNN", "ScMoGNNEmbedding", {}),
-    ("scMoGNNv2", "ScMoGNNEmbedding", {"variant": "v2"}),
-    ("scMVAE", "ScMVAE", {}),
-    ("JAE", "JAE", {}),
-    ("DCCA", "DCCA", {}),
+    ("scMoGNN", "ScMoGNNEmbedding", {}, "units"),
+    ("scMoGNNv2", "ScMoGNNEmbedding", {"variant": "v2"}, "units"),
+    ("scMVAE", "ScMVAE", {}, "counts"),
+    ("JAE", "JAE", {}, "units"),
+    ("DCCA", "DCCA", {}, "counts"),
 )
-# models trained with the cell types (fit(X, y))
-SUPERVISED = ("JAE",)
-# models whose likelihood takes raw counts
-COUNT_MODELS = ("scMVAE", "DCCA")
+INPUTS = {name: inputs for name, _, _, inputs in EMBEDDERS}
 # cells scored: every labelled cell but SNARE-seq's unassigned ('Mis') and
 # sci-CAR's unannotated ones (NaN labels, 'nan' as strings)
 UNSCORED = ("Mis", "nan")
@@ -64,14 +66,12 @@ def _counts(name):
 
 
 def embedder_zoo(run, quick):
-    """Benchmark name -> the skdance joint embeddings that exist."""
+    """Benchmark name -> the skdance joint embeddings of :data:`EMBEDDERS`."""
     epochs = {"max_epochs": 20} if quick else {}
-    zoo = {}
-    for name, cls_name, params in EMBEDDERS:
-        cls = getattr(embedding, cls_name, None)
-        if cls is not None:
-            zoo[name] = cls(random_state=run, **params, **epochs)
-    return zoo
+    return {
+        name: getattr(embedding, cls_name)(random_state=run, **params, **epochs)
+        for name, cls_name, params, _ in EMBEDDERS
+    }
 
 
 class JointEmbeddingTask(Task):
@@ -186,7 +186,7 @@ class JointEmbeddingTask(Task):
     def _inputs(self, name, trial):
         """Return the pair a model embeds and its units (counts where needed)."""
         units, counts = trial.inputs["units"], trial.inputs["counts"]
-        if name not in COUNT_MODELS:
+        if INPUTS.get(name, "units") == "units":
             return units, "units"
         if counts[1] is None:  # CBMC ships its proteins normalised only
             return (counts[0], units[1]), "GEX counts"
@@ -195,12 +195,12 @@ class JointEmbeddingTask(Task):
     def fit(self, name, model, trial, run):
         (X1, X2), which = self._inputs(name, trial)
         test = trial.inputs["test"]
-        fit_params = {}
-        if name in SUPERVISED:
-            fit_params["y"] = trial.inputs["types"][~test]
+        # the cell types of the training cells go to the models that need them
+        supervised = get_tags(model).target_tags.required
+        y = trial.inputs["types"][~test] if supervised else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model.fit((X1[~test], X2[~test]), **fit_params)
+            model.fit((X1[~test], X2[~test]), y)
             Z = np.asarray(model.transform((X1, X2)), dtype=np.float64)
         return {"Z": Z, "inputs": which, "run": run}
 
@@ -268,7 +268,7 @@ def _merged_layouts(path, types, layouts):
         table[f"{name} x"], table[f"{name} y"] = xy[:, 0], xy[:, 1]
     table.to_csv(path, index=False)
     names = [c[:-2] for c in table.columns if c.endswith(" x")]
-    order = list(JointEmbeddingTask.baselines) + [n for n, _, _ in EMBEDDERS]
+    order = list(JointEmbeddingTask.baselines) + [n for n, *_ in EMBEDDERS]
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
     return {n: table[[f"{n} x", f"{n} y"]].to_numpy() for n in names}
 

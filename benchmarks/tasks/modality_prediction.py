@@ -179,19 +179,18 @@ def held_out(data, spec):
 
 
 def model_zoo(module, classes, seed, quick):
-    """Benchmark name -> estimator of ``module`` (the classes it exports).
+    """Benchmark name -> estimator of ``module`` for each (name, class name).
 
-    The deep models train 20 epochs in ``--quick`` runs and use
-    :data:`SMALL_DATA` settings where given.
+    One entry per model in ``classes``; the deep models train 20 epochs in
+    ``--quick`` runs and use :data:`SMALL_DATA` settings where given.
     """
     epochs = {"max_epochs": 20} if quick else {}
-    zoo = {}
-    for name, cls_name in classes:
-        cls = getattr(module, cls_name, None)
-        if cls is not None:
-            params = SMALL_DATA.get(name, {}) | epochs
-            zoo[name] = cls(random_state=seed, **params)
-    return zoo
+    return {
+        name: getattr(module, cls_name)(
+            random_state=seed, **(SMALL_DATA.get(name, {}) | epochs)
+        )
+        for name, cls_name in classes
+    }
 
 
 class ModalityPredictionTask(Task):

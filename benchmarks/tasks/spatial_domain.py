@@ -14,15 +14,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn import config_context
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 
-from benchmarks.tasks._base import DanceReference, Task
+from benchmarks.tasks._base import DanceReference, Task, routed
 from skdance.metrics import adjusted_rand_score, normalized_mutual_info_score
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
@@ -78,13 +77,6 @@ class SmoothedPCA(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None, coords=None):
         return self.fit(X, coords=coords).labels_
-
-
-def _takes_coords(model):
-    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    if not hasattr(final, "get_metadata_routing"):
-        return False
-    return bool(final.get_metadata_routing().fit.requests.get("coords"))
 
 
 class SpatialDomainTask(Task):
@@ -174,15 +166,15 @@ class SpatialDomainTask(Task):
             "STAGATE": STAGATE(n_clusters=k, random_state=seed, **stagate),
         }
 
+    def metadata(self, data, run):
+        """Return the spots' coordinates (routed to the models that request them)."""
+        return {"coords": data.coords}
+
     def fit(self, name, model, trial, run):
         data = trial.inputs["data"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            if not _takes_coords(model):
-                return model.fit_predict(data.X)
-            # routing lets a Pipeline pass coords to its last step
-            with config_context(enable_metadata_routing=True):
-                return model.fit_predict(data.X, coords=data.coords)
+            return routed(model, "fit_predict", data.X, metadata=trial.metadata)
 
     def score(self, name, output, trial):
         y = trial.inputs["data"].y
