@@ -1,13 +1,13 @@
-"""ScDCC, ScTAG, ScDSC and GraphSC on a small real PBMC subset.
+"""ScDeepCluster, ScDCC, ScTAG, ScDSC and GraphSC on a small real PBMC subset.
 
 Each model is fitted once with short schedules; the tests check that it
-learns (beats a random labelling by a clear margin, losses go down), that the
-same seed gives the same labels, that it pickles, and the method-specific
-pieces (constraints, graphs, fusion).
+learns (beats a random labelling by a clear margin, losses go down), what it
+records, and the method-specific pieces (constraints, graphs, fusion, the DEC
+head).  Same-seed fits and fitted pickles of every estimator are checked in
+test_common.py.
 """
 
 import inspect
-import pickle
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ from sklearn.base import clone
 from skdance.clustering import (
     GraphSC,
     ScDCC,
+    ScDeepCluster,
     ScDSC,
     ScTAG,
     draw_constraint_pairs,
@@ -25,7 +26,12 @@ from skdance.clustering import (
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.graph import KNNGraph
 from skdance.metrics import adjusted_rand_score
-from skdance.nn import history_values
+from skdance.nn import (
+    history_values,
+    student_t_assignment,
+    target_distribution,
+    zinb_nll,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +41,9 @@ def pbmc():
 
 
 FAST = {
+    "ScDeepCluster": ScDeepCluster(
+        n_clusters=8, pretrain_epochs=40, max_epochs=30, random_state=0
+    ),
     "ScDCC": ScDCC(
         n_clusters=8, n_pairs=1000, pretrain_epochs=40, max_epochs=20, random_state=0
     ),
@@ -43,8 +52,15 @@ FAST = {
     "GraphSC": GraphSC(n_clusters=8, max_epochs=10, random_state=0),
 }
 # ARI floors on this subset, well below what the short schedules reach
-# (ScDCC ~0.5, ScTAG ~0.6, ScDSC ~0.5, GraphSC ~0.65) and far above random.
-FLOORS = {"ScDCC": 0.3, "ScTAG": 0.3, "ScDSC": 0.3, "GraphSC": 0.45}
+# (ScDeepCluster ~0.6, ScDCC ~0.5, ScTAG ~0.6, ScDSC ~0.5, GraphSC ~0.65)
+# and far above random.
+FLOORS = {
+    "ScDeepCluster": 0.3,
+    "ScDCC": 0.3,
+    "ScTAG": 0.3,
+    "ScDSC": 0.3,
+    "GraphSC": 0.45,
+}
 
 
 def _fit(name, X, y):
@@ -73,6 +89,7 @@ def test_ari_floor_on_real_cells(name, pbmc, fitted):
 @pytest.mark.parametrize(
     "name,phase",
     [
+        ("ScDeepCluster", "pretrain"),
         ("ScDCC", "pretrain"),
         ("ScTAG", "pretrain"),
         ("ScDSC", "pretrain"),
@@ -92,20 +109,14 @@ def test_transform_matches_training_embedding(name, pbmc, fitted):
     np.testing.assert_allclose(est.transform(X), est.embedding_, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", list(FAST))
-def test_deterministic_and_picklable(name, pbmc):
+def test_scdcc_with_constraints_same_seed_same_fit(pbmc):
+    # the common checks fit ScDCC without constraint labels
     X, y = pbmc
-    small = clone(FAST[name]).set_params(max_epochs=2)
-    if hasattr(small, "pretrain_epochs"):
-        small.set_params(pretrain_epochs=2)
-    a = _fit_est(small, name, X[:200], y[:200])
-    b = _fit_est(clone(small), name, X[:200], y[:200])
+    small = clone(FAST["ScDCC"]).set_params(max_epochs=2, pretrain_epochs=2)
+    a = _fit_est(small, "ScDCC", X[:200], y[:200])
+    b = _fit_est(clone(small), "ScDCC", X[:200], y[:200])
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_array_equal(a.embedding_, b.embedding_)
-    restored = pickle.loads(pickle.dumps(a))
-    np.testing.assert_allclose(
-        restored.transform(X[:200]), a.transform(X[:200]), atol=1e-5
-    )
 
 
 def _fit_est(est, name, X, y):
@@ -194,7 +205,7 @@ def test_scdsc_autoencoder_weight_one_feeds_autoencoder_layers_to_gcn():
     torch.testing.assert_close(pred_a.sum(1), torch.ones(7))
 
 
-@pytest.mark.parametrize("cls", [ScDCC, ScTAG, ScDSC, GraphSC])
+@pytest.mark.parametrize("cls", [ScDeepCluster, ScDCC, ScTAG, ScDSC, GraphSC])
 def test_requires_n_clusters_and_counts(cls, pbmc):
     X, _ = pbmc
     with pytest.raises(ValueError, match="requires n_clusters"):
@@ -209,6 +220,7 @@ def test_requires_n_clusters_and_counts(cls, pbmc):
 
 # phases each model records, and whether every clustering epoch has "changed"
 PHASES = {
+    "ScDeepCluster": ["pretrain", "cluster"],
     "ScDCC": ["pretrain", "cluster"],
     "ScTAG": ["pretrain", "cluster"],
     "ScDSC": ["pretrain", "cluster"],
@@ -250,3 +262,56 @@ def test_history_records_and_device(name, pbmc, fitted):
     X, y = pbmc
     with pytest.raises(ValueError, match="cuda"):
         _fit_est(clone(est).set_params(device="cuda"), name, X[:50], y[:50])
+
+
+def test_scdeepcluster_label_change_rule_stops_clustering(pbmc):
+    X, _ = pbmc
+    # tol=1: any update after the first stops, so one target update's epochs run
+    est = ScDeepCluster(
+        n_clusters=4,
+        pretrain_epochs=1,
+        max_epochs=10,
+        update_interval=3,
+        tol=1.0,
+        random_state=0,
+    ).fit(X[:100])
+    assert est.n_iter_ == 3
+    assert [r["epoch"] for r in est.history_ if r["phase"] == "cluster"] == [0, 1, 2]
+
+
+def test_scdeepcluster_predict_and_centers(pbmc, fitted):
+    X, _ = pbmc
+    est = fitted["ScDeepCluster"]
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    assert est.cluster_centers_.shape == (8, 32)
+
+
+def test_dec_head_invariants():
+    z = torch.randn(20, 4)
+    centers = torch.randn(3, 4)
+    q = student_t_assignment(z, centers)
+    p = target_distribution(q)
+    torch.testing.assert_close(q.sum(1), torch.ones(20))
+    torch.testing.assert_close(p.sum(1), torch.ones(20))
+    # DEC: p_ij = (q_ij^2 / f_j) / sum_k (q_ik^2 / f_k), f_j = sum_i q_ij
+    w = q**2 / q.sum(0)
+    torch.testing.assert_close(p, w / w.sum(1, keepdim=True))
+    # Student-t kernel by hand for one entry
+    d2 = ((z[0] - centers) ** 2).sum(1)
+    k = 1 / (1 + d2)
+    torch.testing.assert_close(q[0], k / k.sum())
+
+
+def test_zinb_prefers_true_parameters():
+    torch.manual_seed(0)
+    mean = torch.full((2000, 1), 4.0)
+    disp = torch.full((2000, 1), 2.0)
+    nb = torch.distributions.NegativeBinomial(
+        total_count=disp, logits=torch.log(mean / disp)
+    )
+    x = nb.sample()
+    x[:400] = 0  # 20% dropout
+    good = zinb_nll(x, mean, disp, torch.full_like(x, 0.2))
+    bad = zinb_nll(x, mean * 3, disp, torch.full_like(x, 0.2))
+    no_dropout = zinb_nll(x, mean, disp, torch.full_like(x, 1e-4))
+    assert good < bad and good < no_dropout
