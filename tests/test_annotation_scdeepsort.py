@@ -1,7 +1,5 @@
 """ScDeepsort: the weighted cell-gene aggregation, training and inductive predict."""
 
-import pickle
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -106,18 +104,6 @@ def test_normalize_false_takes_log_normalised_input(pbmc_split):
     b = ScDeepsort(normalize=False, **kw).fit(log_normalize(X_tr), y_tr)
     np.testing.assert_allclose(
         a.predict_proba(X_te), b.predict_proba(log_normalize(X_te)), atol=1e-5
-    )
-
-
-def test_deterministic_and_picklable(pbmc_split, fitted):
-    X_tr, X_te, y_tr, _ = pbmc_split
-    again = ScDeepsort(n_components=50, max_epochs=60, random_state=0).fit(
-        X_tr, y_tr.astype(str)
-    )
-    np.testing.assert_array_equal(again.predict_proba(X_te), fitted.predict_proba(X_te))
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(
-        restored.predict_proba(X_te), fitted.predict_proba(X_te)
     )
 
 

@@ -1,10 +1,10 @@
-"""Baselines on real (shipped) data: accuracy floors, determinism, pickling."""
+"""Baselines on real (shipped) data: accuracy floors, method-specific pieces.
 
-import pickle
+Same-seed fits and fitted pickles of every estimator: test_common.py.
+"""
 
 import numpy as np
 import pytest
-from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -55,7 +55,7 @@ def pbmc_split():
         "scn",
     ],
 )
-def test_annotation_accuracy_and_determinism(pbmc_split, clf, floor):
+def test_annotation_accuracy(pbmc_split, clf, floor):
     X_tr, X_te, y_tr, y_te = pbmc_split
     pipe = make_pipeline(NormalizeTotal(target_sum=1e4), Log1p(), clf)
     pipe.fit(X_tr, y_tr)
@@ -64,10 +64,6 @@ def test_annotation_accuracy_and_determinism(pbmc_split, clf, floor):
     proba = pipe.predict_proba(X_te)
     assert proba.shape == (X_te.shape[0], 8)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)  # float32 input
-    again = clone(pipe).fit(X_tr, y_tr)
-    np.testing.assert_array_equal(again.predict(X_te), pred)
-    restored = pickle.loads(pickle.dumps(pipe))
-    np.testing.assert_array_equal(restored.predict(X_te), pred)
 
 
 def test_singlecellnet_pairs_and_rand_class(pbmc_split):
@@ -105,8 +101,6 @@ def test_clustering_on_real_data(cls):
     assert np.unique(labels).size == 8
     # a random labelling scores ~0; Leiden/Louvain reach ~0.6 here
     assert adjusted_rand_score(y, labels) > 0.4
-    np.testing.assert_array_equal(clone(pipe).fit_predict(X), labels)
-    assert pickle.loads(pickle.dumps(pipe[-1])).labels_.tolist() == labels.tolist()
 
 
 @pytest.mark.parametrize("cls", [Leiden, Louvain])

@@ -1,7 +1,6 @@
 """scMoGNN joint embedding (DANCE's scMoGNN and scMoGNNv2)."""
 
 import os
-import pickle
 
 import numpy as np
 import pytest
@@ -50,16 +49,12 @@ def test_shapes_pair_and_blocks_agree(paired, params):
 
 
 @pytest.mark.parametrize("params", [FAST, FAST_V2], ids=["v1", "v2"])
-def test_inductive_and_reproducible(paired, params):
+def test_inductive(paired, params):
     gex, adt, _, _ = paired
     model = ScMoGNNEmbedding(**params).fit((gex, adt))
     Z = model.transform((gex, adt))
     # a cell's embedding does not depend on the cells embedded with it
     np.testing.assert_allclose(model.transform((gex[7:19], adt[7:19])), Z[7:19])
-    again = ScMoGNNEmbedding(**params).fit((gex, adt)).transform((gex, adt))
-    np.testing.assert_allclose(again, Z, rtol=1e-6, atol=1e-8)
-    restored = pickle.loads(pickle.dumps(model))
-    np.testing.assert_allclose(restored.transform((gex, adt)), Z)
 
 
 @pytest.mark.parametrize("params", [FAST, FAST_V2], ids=["v1", "v2"])

@@ -123,7 +123,7 @@ def test_bipartite_matching_assignment_and_fallback():
 
 
 # -- prediction ----------------------------------------------------------------
-def test_prediction_shapes_history_and_determinism():
+def test_prediction_shapes_and_history():
     X, Y = _paired()
     model = ScMoGNN(**FAST).fit(X[:50], Y[:50])
     pred = model.predict(X[50:])
@@ -133,8 +133,6 @@ def test_prediction_shapes_history_and_determinism():
     assert not model.output_relu_  # Y has negative values
     assert all(p.device.type == "cpu" for p in model.module_.parameters())
     assert len(model.feature_states_) == 2
-    again = ScMoGNN(**FAST).fit(X[:50], Y[:50]).predict(X[50:])
-    np.testing.assert_array_equal(pred, again)
 
 
 def test_prediction_sparse_equals_dense_and_is_per_cell():
@@ -190,7 +188,7 @@ def test_prediction_feature_links_and_options():
 
 
 # -- matching --------------------------------------------------------------------
-def test_matching_shapes_determinism_sparse_equals_dense():
+def test_matching_shapes_sparse_equals_dense():
     X, Y = _paired(n=70)
     model = ScMoGNNMatcher(**FAST_MATCH).fit(X[:50], Y[:50])
     S = model.match(X[50:], Y[50:])

@@ -120,17 +120,6 @@ def test_transform_is_the_embedding_on_the_training_spots(starmap, starmap_fit):
     np.testing.assert_allclose(Z, model.embedding_, rtol=1e-4, atol=1e-4)
 
 
-def test_anndata_equals_arrays_and_same_seed_same_result(bulb):
-    adata, _, _ = bulb
-    coords = adata.obsm["spatial"].copy()
-    first = SpaGCN(n_clusters=5, random_state=3, **FAST).fit(adata)
-    again = SpaGCN(n_clusters=5, random_state=3, **FAST).fit(adata.X, coords=coords)
-    np.testing.assert_array_equal(first.labels_, again.labels_)
-    np.testing.assert_allclose(first.embedding_, again.embedding_)
-    assert list(first.feature_names_in_) == list(adata.var_names)
-    np.testing.assert_array_equal(adata.obsm["spatial"], coords)  # not modified
-
-
 def test_gene_name_filter_is_spagcns():
     # SpaGCN's prefilter_specialgenes: case-sensitive ERCC / MT- prefixes
     rng = np.random.default_rng(0)
