@@ -208,15 +208,19 @@ def test_stlearn_default_neighbourhood_links_every_cell():
         X,
         coords,
     )
-    assert model.radius_ == 3.0 and model.min_neighbors_ == 6
+    assert model.spatial_graph_.min_neighbors == 6
+    assert model.spatial_graph_.radius == pytest.approx(3.0 * spot_spacing(coords))
     assert isolated_spots(model.sme_weights_).size == 0
     # an explicit radius is used as given, and the spots it leaves are named
     with pytest.warns(UserWarning) as record:
         explicit = StLearn(
-            3, weights="physical_distance", radius=3.0, n_components=5
+            3,
+            weights="physical_distance",
+            spatial_graph=RadiusGraph(radius=3.0 * spot_spacing(coords)),
+            n_components=5,
         ).fit(X, coords=coords)
     alone = isolated_spots(explicit.sme_weights_)
-    assert alone.size == 8 and explicit.min_neighbors_ == 0
+    assert alone.size == 8 and explicit.spatial_graph_.min_neighbors == 0
     message = _isolation_warning(record)
     assert "StLearn: 8 of 500 spots" in message
     assert ", ".join(map(str, alone)) in message
@@ -227,8 +231,10 @@ def test_stlearn_default_keeps_the_array_neighbourhood():
     X = _counts(144)
     kwargs = {"weights": "physical_distance", "n_components": 5}
     default = _fit_quietly(StLearn(3, **kwargs, random_state=0), X, coords)
-    assert default.min_neighbors_ == 1
-    explicit = StLearn(3, radius=3.0, **kwargs, random_state=0).fit(X, coords=coords)
+    assert default.spatial_graph_.min_neighbors == 1
+    radius = RadiusGraph(radius=3.0 * spot_spacing(coords))
+    explicit = StLearn(3, spatial_graph=radius, **kwargs, random_state=0)
+    explicit.fit(X, coords=coords)
     assert (default.sme_weights_ != explicit.sme_weights_).nnz == 0
     np.testing.assert_array_equal(default.labels_, explicit.labels_)
 
@@ -236,7 +242,9 @@ def test_stlearn_default_keeps_the_array_neighbourhood():
 def test_stlearn_radius_below_one_spacing_warns():
     coords = _square()
     with pytest.warns(UserWarning) as record:
-        model = StLearn(3, radius=0.5, n_components=5).fit(_counts(144), coords=coords)
+        model = StLearn(3, spatial_graph=RadiusGraph(radius=0.5), n_components=5).fit(
+            _counts(144), coords=coords
+        )
     assert (model.sme_weights_ != sp.identity(144)).nnz == 0
     assert "144 of 144 spots" in _isolation_warning(record)
 

@@ -8,13 +8,15 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
+from skdance.graph import KNNGraph, RadiusGraph
+from skdance.graph._spatial import spot_spacing
 from skdance.spatial.domain.louvain import SpatialLouvain
 from skdance.spatial.domain.stlearn import (
     StLearn,
+    default_sme_network,
     localization,
     sme_normalize,
     sme_weights,
-    spot_spacing,
 )
 
 STARMAP = "starmap_mpfc/20180417_BZ5_control.h5ad"
@@ -51,6 +53,11 @@ def _grid(n_side=6):
     return np.array([[i, j] for i in range(n_side) for j in range(n_side)], float)
 
 
+def _within(coords, radius):
+    """The spots within ``radius`` of each other (a RadiusGraph)."""
+    return RadiusGraph(radius=radius).fit_transform(coords, coords=coords)
+
+
 def test_sme_with_no_neighbours_is_the_identity():
     rng = np.random.default_rng(0)
     X = rng.poisson(2.0, size=(36, 8)).astype(float)
@@ -58,7 +65,7 @@ def test_sme_with_no_neighbours_is_the_identity():
     # no neighbour at all (stLearn: zero weights leave the spot unchanged)
     np.testing.assert_array_equal(sme_normalize(X, sp.csr_matrix((n, n))), X)
     # a radius below one spacing leaves each spot alone with itself
-    W = sme_weights(_grid(), rng.normal(size=(n, 5)), radius=0.5)
+    W = sme_weights(_grid(), rng.normal(size=(n, 5)), adjacency=_within(_grid(), 0.5))
     np.testing.assert_array_equal(W.toarray(), np.eye(n))
     np.testing.assert_array_equal(sme_normalize(X, W), X)
     np.testing.assert_array_equal(sme_normalize(sp.csr_matrix(X), W), X)
@@ -79,7 +86,8 @@ def test_sme_weights_product_top_k_and_normalisation():
     expression = np.array(
         [[3.0, 1.0, 0.0], [3.0, 1.2, 0.1], [0.0, 1.0, 3.0], [2.5, 1.0, 0.2], [3, 1, 0]]
     )
-    W = sme_weights(coords, expression, weights="weights_matrix_pd_gd", radius=1.6)
+    near = _within(coords, 1.6)
+    W = sme_weights(coords, expression, adjacency=near, weights="weights_matrix_pd_gd")
     assert W.shape == (5, 5)
     np.testing.assert_allclose(np.asarray(W.sum(axis=1)).ravel(), 1.0)
     assert (W.getnnz(axis=1) <= 3).all()
@@ -94,24 +102,63 @@ def test_sme_weights_product_top_k_and_normalisation():
     # the far spot only has itself
     np.testing.assert_allclose(W[4].toarray().ravel(), [0, 0, 0, 0, 1])
     # without morphology, "all" is proximity x correlation
-    W_all = sme_weights(coords, expression, radius=1.6)
+    W_all = sme_weights(coords, expression, adjacency=near)
     np.testing.assert_allclose(W_all.toarray(), W.toarray())
     # with morphology, its cosine similarity multiplies in
     morph = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.1], [1.0, 0.0]])
-    W_m = sme_weights(coords, expression, morph, radius=1.6)
+    W_m = sme_weights(coords, expression, morph, adjacency=near)
     assert W_m[0, 1] == 0  # orthogonal morphology
     assert W_m[0, 3] > 0
     with pytest.raises(ValueError, match="morphology"):
-        sme_weights(coords, expression, weights="weights_matrix_pd_md")
+        sme_weights(coords, expression, adjacency=near, weights="weights_matrix_pd_md")
+    # proximity needs the spatial network; correlation alone does not
+    with pytest.raises(ValueError, match="adjacency="):
+        sme_weights(coords, expression)
+    with pytest.raises(ValueError, match=r"\(5, 5\) spot network"):
+        sme_weights(coords, expression, adjacency=sp.identity(4))
+    alone = sme_weights(coords, expression, weights="gene_expression_correlation")
+    assert alone[4, 0] > 0  # any spot can be a neighbour
 
 
 def test_physical_distance_keeps_the_six_nearest():
-    W = sme_weights(_grid(), np.ones((36, 3)), weights="physical_distance")
+    W = sme_weights(
+        _grid(),
+        np.ones((36, 3)),
+        adjacency=_within(_grid(), 3.0),
+        weights="physical_distance",
+    )
     assert (W.getnnz(axis=1) == 6).all()
     np.testing.assert_allclose(W.data, 1 / 6)
     # spot 14 (row 2, column 2): itself, its 4 adjacent spots and 1 diagonal
     d = np.linalg.norm(_grid() - _grid()[14], axis=1)
     np.testing.assert_allclose(np.sort(d[W[14].indices]), [0, 1, 1, 1, 1, 2**0.5])
+
+
+def test_default_network_links_the_spots_closer_than_three_spacings():
+    # stLearn's rule is strict: the spots at exactly 3 spacings stay out
+    coords = _grid(8) * 10.0
+    builder = default_sme_network(coords)
+    assert builder.min_neighbors == 1  # a regular array: the nearest spot only
+    A = builder.fit_transform(coords, coords=coords)
+    d = np.linalg.norm(coords[A.nonzero()[0]] - coords[A.nonzero()[1]], axis=1)
+    assert d.max() < 30.0 and np.isclose(d.max(), np.hypot(20.0, 20.0))
+    assert A[0, 3] == 0 and A[0, 2] == 1
+
+
+def test_spatial_graph_is_any_builder():
+    # a non-spatial builder links the positions themselves: 4 nearest spots
+    coords = _grid(6) * 2.0
+    rng = np.random.default_rng(0)
+    X = rng.poisson(3.0, size=(36, 20))
+    knn = KNNGraph(n_neighbors=4, symmetrize=False)
+    model = StLearn(2, spatial_graph=knn, weights="physical_distance", n_components=5)
+    model.fit(X, coords=coords)
+    assert not hasattr(knn, "n_features_in_")  # the user's builder is cloned
+    assert model.spatial_graph_.n_features_in_ == 2
+    assert (model.sme_weights_.getnnz(axis=1) <= 5).all()
+    # no physical factor: no spatial network
+    plain = StLearn(2, weights="gene_expression_correlation", n_components=5)
+    assert plain.fit(X, coords=coords).spatial_graph_ is None
 
 
 def test_spot_spacing_is_the_pitch_of_the_array():
@@ -151,7 +198,8 @@ def test_sme_beats_the_same_pipeline_without_it_on_dlpfc():
     k = _n_layers(adata)
     sme = StLearn(k, random_state=0).fit(adata)
     with pytest.warns(UserWarning, match="1783 of 1783 spots"):
-        plain = StLearn(k, radius=0.5, random_state=0).fit(adata)
+        half = RadiusGraph(radius=0.5 * spot_spacing(adata.obsm["spatial"]))
+        plain = StLearn(k, spatial_graph=half, random_state=0).fit(adata)
     assert (plain.sme_weights_ != sp.eye(adata.n_obs)).nnz == 0
     assert _ari(adata, sme.labels_) > _ari(adata, plain.labels_) + 0.06
 

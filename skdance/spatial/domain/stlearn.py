@@ -13,16 +13,18 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
+from sklearn.base import clone
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.clustering import Louvain
-from skdance.graph import KNNGraph
+from skdance.graph import KNNGraph, RadiusGraph
+from skdance.graph._fit import build_graph
 from skdance.graph._spatial import (
     MIN_SPATIAL_NEIGHBORS,
     is_regular_array,
+    isolated_spots,
     spot_spacing,
     warn_isolated,
 )
@@ -32,7 +34,13 @@ from skdance.spatial.domain._base import BaseSpatialDomain
 from skdance.utils._side_info import resolve_side_info
 from skdance.utils._validation import check_random_state_int
 
-__all__ = ["StLearn", "localization", "sme_normalize", "sme_weights", "spot_spacing"]
+__all__ = [
+    "StLearn",
+    "default_sme_network",
+    "localization",
+    "sme_normalize",
+    "sme_weights",
+]
 
 WEIGHTS = (
     "weights_matrix_all",
@@ -66,22 +74,62 @@ def _unit_rows(Z, center):
     return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
 
 
+def default_sme_network(coords):
+    """Return stLearn's default physical neighbourhood for these positions.
+
+    A :class:`~skdance.graph.RadiusGraph` linking the spots closer than 3
+    spot spacings (:func:`~skdance.graph._spatial.spot_spacing`; DANCE's
+    ``SMEGraph(radius=3)``; the radius is the float just below, as stLearn
+    leaves out the spots at exactly that distance), adapted to the layout
+    so that no spot is left alone: on a regular array (Visium, ST) each
+    spot is also linked to its nearest spot (which changes only spots cut
+    off from the array by a gap), on an irregular layout (cells at
+    single-cell resolution) to its 6 nearest cells (on 500 uniform random
+    points 3 spacings leave 1.6% of the cells without a neighbour and 48%
+    with fewer than 6).
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_spots, n_dims)
+        Spot positions.
+
+    Returns
+    -------
+    builder : RadiusGraph
+        The unfitted builder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.spatial.domain.stlearn import default_sme_network
+    >>> grid = np.array([[x, y] for x in range(5) for y in range(5)], float)
+    >>> default_sme_network(grid * 10.0)
+    RadiusGraph(min_neighbors=1, radius=29.999999999999996)
+    """
+    floor = 1 if is_regular_array(coords) else MIN_SPATIAL_NEIGHBORS
+    # stLearn links the spots *closer* than its radius (``pd < r``); a radius
+    # graph links those within it (``<=``): the float just below 3 spacings
+    # keeps the ring at exactly 3 spacings of a regular array out, as stLearn
+    radius = np.nextafter(_DEFAULT_RADIUS * spot_spacing(coords), 0.0)
+    return RadiusGraph(radius=float(radius), min_neighbors=floor)
+
+
 def sme_weights(
     coords,
     expression,
     morphology=None,
     *,
+    adjacency=None,
     weights="weights_matrix_all",
-    radius=3.0,
     n_neighbors=None,
-    min_neighbors=0,
 ):
     """Row-normalised SME neighbour weights, as stLearn's ``impute_neighbour``.
 
     For spots ``i`` and ``j`` stLearn multiplies up to three factors:
-    ``pd`` = 1 when ``j`` lies closer than ``radius`` spot spacings to ``i``
-    or is one of ``i``'s ``min_neighbors`` nearest spots (or ``i`` one of
-    ``j``'s; 0 otherwise), ``gd`` = Pearson correlation of their expression
+    ``pd`` = 1 when ``j`` is ``i`` itself or ``i``'s neighbour in the
+    spatial network ``adjacency`` (stLearn's: the spots within 3 spot
+    spacings, :func:`default_sme_network`; 0 otherwise), ``gd`` = Pearson
+    correlation of their expression
     principal components, and ``md`` = cosine similarity of their
     morphology features, clipped at 0.  ``weights`` names the product (as
     stLearn's ``weights=`` argument).  Each spot keeps its ``n_neighbors``
@@ -95,7 +143,7 @@ def sme_weights(
     Parameters
     ----------
     coords : ndarray of shape (n_spots, n_dims)
-        Spot positions.
+        Spot positions (they break ties between equal weights).
     expression : ndarray of shape (n_spots, n_components)
         Expression principal components (the ``gd`` factor).
     morphology : ndarray of shape (n_spots, n_features) or None, default=None
@@ -103,17 +151,16 @@ def sme_weights(
         morphology factor is left out of ``"weights_matrix_all"`` (which
         becomes ``"weights_matrix_pd_gd"``); the other weights that need it
         raise.
+    adjacency : sparse matrix of shape (n_spots, n_spots) or None, default=None
+        The spatial network: a spot's physical neighbours are the non-zero
+        entries of its row (built e.g. by a
+        :class:`~skdance.graph.RadiusGraph`).  Required by the weights with
+        the ``pd`` factor.
     weights : str, default="weights_matrix_all"
         One of stLearn's weighting matrices (see :class:`StLearn`).
-    radius : float, default=3.0
-        Neighbourhood radius in spot spacings (:func:`spot_spacing`).
     n_neighbors : int or None, default=None
         Candidates kept per spot; None: stLearn's 3 (6 for
         ``"physical_distance"``).
-    min_neighbors : int, default=0
-        Every spot's physical neighbourhood also holds its ``min_neighbors``
-        nearest spots (capped at ``n_spots - 1``); 0: the radius alone
-        (stLearn).
 
     Returns
     -------
@@ -124,9 +171,11 @@ def sme_weights(
     Examples
     --------
     >>> import numpy as np
+    >>> from skdance.graph import RadiusGraph
     >>> coords = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
     >>> pcs = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
-    >>> W = sme_weights(coords, pcs, weights="physical_distance", radius=1.5)
+    >>> A = RadiusGraph(radius=1.5).fit_transform(pcs, coords=coords)
+    >>> W = sme_weights(coords, pcs, adjacency=A, weights="physical_distance")
     >>> W.toarray()
     array([[0.5, 0.5, 0. , 0. ],
            [0.5, 0.5, 0. , 0. ],
@@ -148,11 +197,17 @@ def sme_weights(
     if n_neighbors is None:
         n_neighbors = 6 if weights == "physical_distance" else 3
     k = min(int(n_neighbors), n)
-    reach = radius * spot_spacing(coords)
-    floor = None
-    if "pd" in factors and min(min_neighbors, n - 1) > 0:
-        floor = kneighbors_graph(coords, min(min_neighbors, n - 1))
-        floor = (floor + floor.T).tocsr()
+    if "pd" in factors:
+        if adjacency is None:
+            raise ValueError(
+                f"weights={weights!r} weighs physical proximity: pass the spatial "
+                "network as adjacency=."
+            )
+        adjacency = sp.csr_matrix(adjacency)
+        if adjacency.shape != (n, n):
+            raise ValueError(
+                f"adjacency must be the ({n}, {n}) spot network, got {adjacency.shape}."
+            )
     expr = _unit_rows(expression, center=True) if "gd" in factors else None
     morph = _unit_rows(morphology, center=False) if "md" in factors else None
 
@@ -163,9 +218,8 @@ def sme_weights(
         dist = cdist(coords[start:stop], coords)
         w = np.ones_like(dist)
         if "pd" in factors:
-            near = dist < reach
-            if floor is not None:
-                near |= floor[start:stop].toarray() > 0
+            near = adjacency[start:stop].toarray() > 0
+            near[np.arange(stop - start), np.arange(start, stop)] = True  # itself
             w *= near
         if expr is not None:
             w *= expr[start:stop] @ expr.T
@@ -290,9 +344,10 @@ class StLearn(BaseSpatialDomain):
 
     1. Genes detected in no spot are dropped; counts are normalised to
        10,000 per spot and ``log1p``-transformed.
-    2. SME normalisation (:func:`sme_weights`, :func:`sme_normalize`): the
-       spots within ``radius`` spot spacings of a spot (by default 3, with
-       a nearest-neighbour floor, see ``radius``) are weighted by the
+    2. SME normalisation (:func:`sme_weights`, :func:`sme_normalize`): a
+       spot's neighbours in the spatial network ``spatial_graph`` (by
+       default the spots within 3 spot spacings, with a nearest-neighbour
+       floor, see ``spatial_graph``) are weighted by the
        product of stLearn's factors (``weights``): physical proximity,
        Pearson correlation of the first ``n_similarity_components``
        expression principal components, and cosine similarity of
@@ -302,7 +357,8 @@ class StLearn(BaseSpatialDomain):
     3. The adjusted expression is standardised per gene and reduced to
        ``n_components`` principal components (``embedding_``).
     4. ``cluster_method="louvain"``: Louvain on scanpy's UMAP-weighted
-       ``n_neighbors``-nearest-neighbour graph of the first ``n_pcs``
+       ``n_neighbors``-nearest-neighbour graph of the first
+       ``n_graph_components``
        components, the resolution searched until there are ``n_clusters``
        communities (:class:`~skdance.clustering.Louvain`); ``"kmeans"``:
        k-means (10 restarts) on all components.
@@ -327,7 +383,7 @@ class StLearn(BaseSpatialDomain):
     and the weights that need morphology raise.
 
     **Differences from DANCE's code**, each a choice of this
-    implementation: ``radius`` is measured in spot spacings (the median
+    implementation: the radius is measured in spot spacings (the median
     nearest-neighbour distance) where DANCE regresses pixel on array
     coordinates (3 spacings on Visium; stLearn's regression reuses one
     fitted object, which makes its radius about 2.1 spacings); the
@@ -340,7 +396,7 @@ class StLearn(BaseSpatialDomain):
     features): DLPFC 151673 0.453 / 0.365 / 0.462 (mean 0.427), 151676
     0.370 / 0.413 / 0.353 (0.379), against DANCE's 0.30 / 0.29; with DANCE's
     fixed resolution 0.6 (11-12 clusters) 0.336 and 0.304.  The same
-    pipeline without SME (``radius=0.5``) gives 0.363 and 0.304, k-means
+    pipeline without SME (a radius of 0.5 spacings) gives 0.363 and 0.304, k-means
     on PCA about 0.2.  ``sub_labels_`` score lower (0.372 and 0.363): the
     sub-clusters split off stray spots.  On the olfactory bulb (ST, 200 um
     spot pitch, thin layers) smoothing hurts: 0.535 with SME, 0.703
@@ -366,17 +422,22 @@ class StLearn(BaseSpatialDomain):
         ``"gene_expression_correlation"``, ``"physical_distance"`` or
         ``"morphological_distance"``.  The choices without physical
         distance look for neighbours among all spots.
-    radius : float or None, default=None
-        Neighbourhood radius in spot spacings, used as given: below 1, a
-        spot's only neighbour is itself and the SME step is the identity,
-        and a warning names the spots left without neighbours.  None: 3
-        spacings (DANCE's ``SMEGraph(radius=3)``) adapted to the layout, so
-        that no spot is left alone: on a regular array (Visium, ST) each
-        spot's neighbourhood also holds its nearest spot (which changes
-        only spots cut off from the array by a gap), on an irregular
-        layout (cells at single-cell resolution) its 6 nearest cells (on
-        500 uniform random points 3 spacings leave 1.6% of the cells
-        without a neighbour and 48% with fewer than 6).
+    spatial_graph : graph builder or None, default=None
+        Builder of the spatial network of the SME step (cloned in ``fit``):
+        a spot's physical neighbours (the ``pd`` factor) are its neighbours
+        there, e.g. ``RadiusGraph(radius=r)`` for the spots within ``r``
+        coordinate units.  Spatial builders receive the coordinates as side
+        information; any other builder (e.g. ``KNNGraph``) is fitted on the
+        coordinates themselves.  The network is used as given: one that
+        leaves a spot without neighbours leaves that spot unchanged by SME,
+        with a warning that names it.  None: :func:`default_sme_network`,
+        a radius of 3 spot spacings (DANCE's ``SMEGraph(radius=3)``)
+        adapted to the layout, so that no spot is left alone: on a regular
+        array (Visium, ST) each spot is also linked to its nearest spot
+        (which changes only spots cut off from the array by a gap), on an
+        irregular layout (cells at single-cell resolution) to its 6
+        nearest cells (on 500 uniform random points 3 spacings leave 1.6%
+        of the cells without a neighbour and 48% with fewer than 6).
     n_sme_neighbors : int or None, default=None
         Candidates kept per spot, itself included; None: stLearn's 3 (6 for
         ``"physical_distance"``).
@@ -386,11 +447,13 @@ class StLearn(BaseSpatialDomain):
     n_components : int, default=50
         Principal components of the standardised SME expression.
     graph : graph builder or None, default=None
-        Builds the graph Louvain runs on from the leading ``n_pcs``
-        components; None: ``KNNGraph(n_neighbors=10, mode="umap")`` (DANCE's
+        Builds the expression graph Louvain runs on from the leading
+        ``n_graph_components`` components; None:
+        ``KNNGraph(n_neighbors=10, mode="umap")`` (DANCE's
         ``NeighborGraph``).
-    n_pcs : int, default=10
-        Leading components the kNN graph is built on.
+    n_graph_components : int, default=10
+        Leading components (of the ``n_components``) the expression graph
+        is built on.
     resolution : float, default=0.6
         Louvain resolution where the search for ``n_clusters`` starts; the
         resolution itself when ``search_resolution=False`` (DANCE's fixed
@@ -429,12 +492,11 @@ class StLearn(BaseSpatialDomain):
         The weighting matrix used (``"weights_matrix_pd_gd"`` where
         ``"weights_matrix_all"`` was asked without morphology).
     spot_spacing_ : float
-        Spot spacing the radius and ``localization_eps`` are measured in.
-    radius_ : float
-        Neighbourhood radius used, in spot spacings.
-    min_neighbors_ : int
-        Nearest spots every neighbourhood holds besides those within the
-        radius (0 for an explicit ``radius``).
+        Spot spacing ``localization_eps`` (and the default network's
+        radius) is measured in.
+    spatial_graph_ : graph builder or None
+        The fitted builder of the SME step's spatial network (None for the
+        weights without physical distance).
     resolution_ : float or None
         Louvain resolution used (None for k-means).
     n_features_in_ : int
@@ -472,12 +534,12 @@ class StLearn(BaseSpatialDomain):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "cluster_method": [StrOptions({"louvain", "kmeans"})],
         "weights": [StrOptions(set(WEIGHTS))],
-        "radius": [Interval(Real, 0, None, closed="neither"), None],
+        "spatial_graph": [HasMethods(["fit_transform"]), None],
         "n_sme_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "n_similarity_components": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "graph": [HasMethods(["fit_transform"]), None],
-        "n_pcs": [Interval(Integral, 1, None, closed="left")],
+        "n_graph_components": [Interval(Integral, 1, None, closed="left")],
         "resolution": [Interval(Real, 0, None, closed="neither")],
         "search_resolution": ["boolean"],
         "localization_eps": [Interval(Real, 0, None, closed="neither"), None],
@@ -492,12 +554,12 @@ class StLearn(BaseSpatialDomain):
         *,
         cluster_method="louvain",
         weights="weights_matrix_all",
-        radius=None,
+        spatial_graph=None,
         n_sme_neighbors=None,
         n_similarity_components=10,
         n_components=50,
         graph=None,
-        n_pcs=10,
+        n_graph_components=10,
         resolution=0.6,
         search_resolution=True,
         localization_eps=1.5,
@@ -508,12 +570,12 @@ class StLearn(BaseSpatialDomain):
         self.n_clusters = n_clusters
         self.cluster_method = cluster_method
         self.weights = weights
-        self.radius = radius
+        self.spatial_graph = spatial_graph
         self.n_sme_neighbors = n_sme_neighbors
         self.n_similarity_components = n_similarity_components
         self.n_components = n_components
         self.graph = graph
-        self.n_pcs = n_pcs
+        self.n_graph_components = n_graph_components
         self.resolution = resolution
         self.search_resolution = search_resolution
         self.localization_eps = localization_eps
@@ -576,21 +638,32 @@ class StLearn(BaseSpatialDomain):
         """
         return self.fit(X, coords=coords, morphology=morphology).labels_
 
-    def _warn_isolated(self, coords):
-        """Warn about spots with no other spot in their physical neighbourhood."""
-        if self.min_neighbors_ > 0:
-            return  # the floor links every spot
-        nearest = NearestNeighbors(n_neighbors=2).fit(coords).kneighbors(coords)[0]
-        reach = self.radius_ * self.spot_spacing_
+    def _spatial_network(self, similarity, coords):
+        """Build the SME step's spatial network; warn of the spots it leaves alone."""
+        if self.spatial_graph is None:
+            self.spatial_graph_ = default_sme_network(coords)
+        else:
+            self.spatial_graph_ = clone(self.spatial_graph)
+        n = coords.shape[0]
+        A = build_graph(
+            self.spatial_graph_,
+            similarity,
+            coords=coords,
+            shape=(n, n),
+            name="spatial_graph",
+            what="spot network",
+        )
         warn_isolated(
-            np.flatnonzero(nearest[:, 1] >= reach),
-            coords.shape[0],
+            isolated_spots(A),
+            n,
             "StLearn",
-            f"no other spot lies within radius={self.radius_:g} spot spacings "
-            "of them, so SME leaves them unchanged; raise radius, or leave "
-            "radius=None for the default neighbourhood, which links every spot.",
+            "no other spot is their neighbour in the spatial_graph, so SME "
+            "leaves them unchanged; widen the spatial_graph, or leave "
+            "spatial_graph=None for the default neighbourhood, which links "
+            "every spot.",
             stacklevel=5,
         )
+        return A
 
     def _fit(self, X, coords):
         n = X.shape[0]
@@ -611,22 +684,16 @@ class StLearn(BaseSpatialDomain):
             if self._morphology is None and self.weights == "weights_matrix_all"
             else self.weights
         )
-        if self.radius is None:
-            self.radius_ = _DEFAULT_RADIUS
-            regular = is_regular_array(coords)
-            self.min_neighbors_ = 1 if regular else MIN_SPATIAL_NEIGHBORS
-        else:
-            self.radius_, self.min_neighbors_ = float(self.radius), 0
+        adjacency, self.spatial_graph_ = None, None
         if "pd" in factors:
-            self._warn_isolated(coords)
+            adjacency = self._spatial_network(similarity, coords)
         self.sme_weights_ = sme_weights(
             coords,
             similarity,
             self._morphology if "md" in factors else None,
+            adjacency=adjacency,
             weights=self.weights,
-            radius=self.radius_,
             n_neighbors=self.n_sme_neighbors,
-            min_neighbors=self.min_neighbors_,
         )
         adjusted = sme_normalize(logged, self.sme_weights_)
         del logged
@@ -644,7 +711,7 @@ class StLearn(BaseSpatialDomain):
                 resolution=self.resolution,
                 n_clusters=self.n_clusters if self.search_resolution else None,
                 random_state=seed,
-            ).fit(self.embedding_[:, : self.n_pcs])
+            ).fit(self.embedding_[:, : self.n_graph_components])
             labels = louvain.labels_
             self.resolution_ = louvain.resolution_
         else:
