@@ -7,14 +7,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import sklearn
-from skdance.multimodal._jae import ModalityReducer, uniform_batch_loss
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import Pipeline
 
 from skdance.multimodal.embedding import cell_cycle_scores
 from skdance.multimodal.embedding._cell_cycle import G2M_GENES, S_GENES
-from skdance.multimodal.embedding.jae import JAE
+from skdance.multimodal.embedding.jae import JAE, ModalityReducer, uniform_batch_loss
 
 FAST = {
     "latent_dim": 12,

@@ -42,20 +42,28 @@ def test_real_teaseq_both_modalities_beat_each_alone(teaseq):
 def test_blocks_pair_and_column_input_agree(teaseq):
     gex, adt, _ = teaseq
     gex, adt = gex[:300], adt[:300]
-    model = JointPCA(n_components=20, n_pcs=10, n_top_genes=500, random_state=0)
+    model = JointPCA(
+        n_components=20, n_block_components=10, n_top_genes=500, random_state=0
+    )
     Z = model.fit_transform((gex, adt))
     assert Z.shape == (300, 20) and Z.dtype == np.float64
     assert model.mod2_kind_ == "adt" and model.block_scales_.shape == (2,)
     # column blocks [GEX | ADT] give the same embedding
     X = sp.hstack([gex, adt]).tocsr()
     blocks = JointPCA(
-        gex.shape[1], n_components=20, n_pcs=10, n_top_genes=500, random_state=0
+        gex.shape[1],
+        n_components=20,
+        n_block_components=10,
+        n_top_genes=500,
+        random_state=0,
     )
     np.testing.assert_allclose(blocks.fit_transform(X), Z, atol=1e-6)
     # transform of the training cells is fit_transform's result; new cells embed
     np.testing.assert_allclose(model.transform((gex, adt)), Z, atol=1e-6)
-    # a single block: the mod1 PCA (n_pcs) or the scaled proteins
-    one = JointPCA(modalities="mod1", n_pcs=10, n_top_genes=500, random_state=0)
+    # a single block: the mod1 PCA (n_block_components) or the scaled proteins
+    one = JointPCA(
+        modalities="mod1", n_block_components=10, n_top_genes=500, random_state=0
+    )
     assert one.fit_transform((gex, adt)).shape == (300, 10) and one.pca_ is None
     adt_only = JointPCA(modalities="mod2").fit_transform((gex, adt))
     assert adt_only.shape == (300, adt.shape[1])
@@ -64,7 +72,7 @@ def test_blocks_pair_and_column_input_agree(teaseq):
 
 def test_atac_block_is_lsi_without_depth_component():
     rna, atac = load_multimodal("neurips2021_bmmc_multiome_starter")
-    model = JointPCA(n_pcs=20, random_state=0).fit((rna.X, atac.X))
+    model = JointPCA(n_block_components=20, random_state=0).fit((rna.X, atac.X))
     assert model.mod2_kind_ == "atac"
     lsi = model.blocks_["mod2"].lsi_
     assert lsi.svd_.n_components == 21  # one more, the first dropped
@@ -87,6 +95,6 @@ def test_bad_input_is_a_clear_error(teaseq):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         JointPCA().fit((gex[:50], bad))
-    model = JointPCA(n_pcs=5, n_top_genes=100).fit((gex[:50], adt[:50]))
+    model = JointPCA(n_block_components=5, n_top_genes=100).fit((gex[:50], adt[:50]))
     with pytest.raises(ValueError, match="features"):
         model.transform((gex[:50], adt[:50, :5]))

@@ -31,7 +31,12 @@ def test_real_cite_matching_far_above_random(cite):
 
 def test_dense_and_sparse_input_agree_and_are_deterministic(cite):
     rna_tr, adt_tr, rna_te, adt_te = cite
-    params = {"n_pcs": 20, "n_components": 10, "n_partners": None, "random_state": 0}
+    params = {
+        "n_svd_components": 20,
+        "n_components": 10,
+        "n_partners": None,
+        "random_state": 0,
+    }
     a = CCAMatcher(**params).fit(rna_tr.X, adt_tr.X)
     b = CCAMatcher(**params).fit(rna_tr.X.toarray(), adt_tr.X.toarray())
     Sa = a.match(rna_te.X[:40], adt_te.X[:40])
@@ -60,7 +65,7 @@ def test_bad_input():
     Y_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         CCAMatcher().fit(X, Y_nan)
-    model = CCAMatcher(n_pcs=3, n_components=2).fit(X, Y)
+    model = CCAMatcher(n_svd_components=3, n_components=2).fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         model.match(X, Y[:, :3])
     with pytest.raises(ValueError, match="needs paired cells"):

@@ -8,21 +8,19 @@ import scipy.sparse as sp
 import torch
 
 from skdance.datasets._base import fetch_file
-from skdance.graph import CellGeneGraph, GeneCorrelationGraph
-from skdance.multimodal._scmogcn import (
-    LSI,
-    FeaturePropagation,
-    MeanAggregation,
-    SparseTargetMSE,
-    bipartite_matching,
-    cell_feature_graph,
+from skdance.graph import (
+    CellGeneGraph,
+    GeneCorrelationGraph,
     correlation_links,
     gene_set_links,
     read_gene_sets,
 )
+from skdance.multimodal._scmogcn import FeaturePropagation, bipartite_matching
 from skdance.multimodal.matching.scmogcn import ScMoGNNMatcher
 from skdance.multimodal.prediction import scmogcn as scmogcn_prediction
 from skdance.multimodal.prediction.scmogcn import ScMoGNN
+from skdance.nn import MeanAggregation, SparseTargetMSE, cell_feature_graph
+from skdance.preprocessing import LSI
 
 FAST = {"hidden_dim": 8, "n_layers": 2, "max_epochs": 5, "random_state": 0}
 FAST_MATCH = {
@@ -99,9 +97,9 @@ def test_gene_set_links_from_dict_and_gmt(tmp_path):
 
 def test_feature_propagation_is_inductive_and_lsi_sparse_equals_dense():
     X, _ = _paired(n=50, p=20)
-    R = LSI(5, 0).fit_transform(X)
+    R = LSI(5, random_state=0).fit_transform(X)
     np.testing.assert_allclose(
-        np.abs(LSI(5, 0).fit_transform(sp.csr_matrix(X))), np.abs(R)
+        np.abs(LSI(5, random_state=0).fit_transform(sp.csr_matrix(X))), np.abs(R)
     )
     prop = FeaturePropagation(4)
     layers = prop.fit_transform(R)

@@ -244,7 +244,7 @@ def test_cite_mudata_round_trip_ends_in_umap():
     from skdance.multimodal.embedding import JointPCA
 
     mdata = load_multimodal("neurips2021_bmmc_cite_starter", return_mudata=True)
-    tl.fit(JointPCA(n_components=10, n_pcs=10, random_state=0), mdata)
+    tl.fit(JointPCA(n_components=10, n_block_components=10, random_state=0), mdata)
     assert mdata.obsm["X_jointpca"].shape == (600, 10)
     assert mdata.uns["jointpca"]["estimator"] == "JointPCA"
     sc.pp.neighbors(mdata, use_rep="X_jointpca")

@@ -1,7 +1,14 @@
 """Graph builders: transformers from cells (and side information) to adjacency."""
 
 from skdance.graph._adaptive import AdaptiveKernelGraph
-from skdance.graph._bipartite import CellGeneGraph, GeneCorrelationGraph
+from skdance.graph._bipartite import (
+    CellGeneGraph,
+    GeneCorrelationGraph,
+    cell_feature_weights,
+    correlation_links,
+    gene_set_links,
+    read_gene_sets,
+)
 from skdance.graph._knn import KNNGraph, MutualNNGraph
 from skdance.graph._pruned import PrunedKNNGraph
 from skdance.graph._spatial import RadiusGraph, SpatialGaussianGraph
@@ -15,4 +22,8 @@ __all__ = [
     "PrunedKNNGraph",
     "RadiusGraph",
     "SpatialGaussianGraph",
+    "cell_feature_weights",
+    "correlation_links",
+    "gene_set_links",
+    "read_gene_sets",
 ]

@@ -1,5 +1,7 @@
-"""Graphs over genes: the cell-gene bipartite graph and gene co-expression."""
+"""Graphs over genes: the cell-gene bipartite graph, co-expression, gene sets."""
 
+import os
+from collections.abc import Mapping
 from numbers import Real
 
 import numpy as np
@@ -9,7 +11,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdance.graph._base import BaseGraphBuilder
 from skdance.preprocessing._utils import normalize_rows
 
-__all__ = ["CellGeneGraph", "GeneCorrelationGraph"]
+__all__ = [
+    "CellGeneGraph",
+    "GeneCorrelationGraph",
+    "cell_feature_weights",
+    "correlation_links",
+    "gene_set_links",
+    "read_gene_sets",
+]
 
 
 class CellGeneGraph(BaseGraphBuilder):
@@ -173,7 +182,7 @@ def correlation_links(X, threshold=0.5, *, weighted=True):
     Examples
     --------
     >>> import numpy as np
-    >>> from skdance.graph._bipartite import correlation_links
+    >>> from skdance.graph import correlation_links
     >>> X = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 1.0], [3.0, 6.0, 0.0]])
     >>> correlation_links(X, 0.9).toarray()
     array([[0., 1., 0.],
@@ -209,4 +218,166 @@ def correlation_links(X, threshold=0.5, *, weighted=True):
         shape=(p, p),
     )
     links.sort_indices()
+    return links
+
+
+def cell_feature_weights(X):
+    """Cell -> feature edge weights of DANCE eq. 29: ``X`` with zeros dropped.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
+        Values of the modality (any sign).
+
+    Returns
+    -------
+    weights : scipy.sparse.csr_matrix of shape (n_cells, n_features)
+        One edge per non-zero value, weighted by it (float64, sorted indices).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.graph import cell_feature_weights
+    >>> cell_feature_weights(np.array([[0.0, 2.0], [1.0, 0.0]])).nnz
+    2
+    """
+    W = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    W.sum_duplicates()
+    W.eliminate_zeros()
+    W.sort_indices()
+    return W
+
+
+def read_gene_sets(gene_sets):
+    """Gene sets as a dict ``name -> list of feature names``.
+
+    Parameters
+    ----------
+    gene_sets : dict or path-like
+        A mapping from set name to an iterable of feature names, or the path
+        of a GMT file (one set per line, tab-separated: name, description,
+        members; the MSigDB and Enrichr format).
+
+    Returns
+    -------
+    sets : dict of str to list of str
+        The sets, in file (or mapping) order.
+
+    Examples
+    --------
+    >>> from skdance.graph import read_gene_sets
+    >>> read_gene_sets({"TCR": ("CD3E", "CD3D")})
+    {'TCR': ['CD3E', 'CD3D']}
+    """
+    if isinstance(gene_sets, (str, os.PathLike)):
+        sets = {}
+        with open(gene_sets, encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.rstrip("\r\n").split("\t")
+                members = [m.strip() for m in parts[2:] if m.strip()]
+                if parts[0].strip() and members:
+                    sets.setdefault(parts[0].strip(), []).extend(members)
+        if not sets:
+            raise ValueError(
+                f"gene_sets: no gene set found in {os.fspath(gene_sets)!r} (a GMT "
+                "file has one set per line: name<TAB>description<TAB>members...)."
+            )
+        return sets
+    if isinstance(gene_sets, Mapping):
+        sets = {}
+        for name, members in gene_sets.items():
+            if isinstance(members, str) or not hasattr(members, "__iter__"):
+                raise ValueError(
+                    f"gene_sets[{name!r}] must be a list of feature names, got "
+                    f"{type(members).__name__}."
+                )
+            sets[str(name)] = [str(m) for m in members]
+        return sets
+    raise ValueError(
+        "gene_sets must be a dict (set name -> feature names) or the path of a "
+        f"GMT file, got {type(gene_sets).__name__}."
+    )
+
+
+def _column_norms(X):
+    return np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
+
+
+def gene_set_links(gene_sets, feature_names, X):
+    """Feature-feature links of scMoGNN's pathway graph.
+
+    Two features are linked when some gene set holds both; the link is
+    weighted by the cosine similarity of their values over the cells of
+    ``X`` (DANCE's ``pathway_weight="cos"``, the setting of its GEX -> ADT
+    command line).  Links of zero similarity are dropped.
+
+    Parameters
+    ----------
+    gene_sets : dict or path-like
+        See :func:`read_gene_sets`.
+    feature_names : array-like of str of shape (n_features,)
+        Names of the columns of ``X``.
+    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
+        Values the similarities are computed from (never densified).
+
+    Returns
+    -------
+    links : scipy.sparse.csr_matrix of shape (n_features, n_features)
+        Symmetric, no self links.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.graph import gene_set_links
+    >>> X = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    >>> gene_set_links({"s": ["a", "b"]}, ["a", "b", "c"], X).toarray().round(3)
+    array([[0.   , 0.707, 0.   ],
+           [0.707, 0.   , 0.   ],
+           [0.   , 0.   , 0.   ]])
+    """
+    sets = read_gene_sets(gene_sets)
+    names = [str(n) for n in feature_names]
+    p = len(names)
+    index = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    rows, cols = [], []
+    for members in sets.values():
+        idx = np.unique([index[m] for m in members if m in index])
+        if idx.size < 2:
+            continue
+        r, c = np.meshgrid(idx, idx, indexing="ij")
+        keep = r != c
+        rows.append(r[keep])
+        cols.append(c[keep])
+    if not rows:
+        return sp.csr_matrix((p, p))
+    pattern = sp.csr_matrix(
+        (
+            np.ones(sum(r.size for r in rows)),
+            (np.concatenate(rows), np.concatenate(cols)),
+        ),
+        shape=(p, p),
+    )
+    pattern.sum_duplicates()
+    pattern.sort_indices()
+    Xc = _float_csc(X)
+    norms = _column_norms(Xc)
+    values = np.empty(pattern.nnz)
+    for start in range(0, p, _CHUNK):
+        stop = min(start + _CHUNK, p)
+        lo, hi = pattern.indptr[start], pattern.indptr[stop]
+        if lo == hi:
+            continue
+        gram = (Xc[:, start:stop].T @ Xc).toarray()  # (chunk, p)
+        r = np.repeat(
+            np.arange(stop - start), np.diff(pattern.indptr[start : stop + 1])
+        )
+        c = pattern.indices[lo:hi]
+        denom = norms[start + r] * norms[c]
+        values[lo:hi] = np.divide(
+            gram[r, c], denom, out=np.zeros(hi - lo), where=denom > 0
+        )
+    links = sp.csr_matrix((values, pattern.indices, pattern.indptr), shape=(p, p))
+    links.eliminate_zeros()
     return links

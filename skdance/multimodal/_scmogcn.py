@@ -20,12 +20,19 @@ learns on it in two ways, both here:
 Both are *inductive* here: the feature nodes are computed from the training
 cells once, and a new cell's state follows from its edges to them (its
 features' states), so the output for a cell does not depend on the other
-cells passed with it.  The scipy -> torch conversion of the graphs is done
-by :class:`MeanAggregation`.
+cells passed with it.
+
+The three estimators (prediction, matching, joint embedding) train their
+networks through one loop, :func:`train_scmognn`.  The pieces other models
+can use live in the shared layers: the graph's edge weights and feature
+links in :mod:`skdance.graph` (:func:`~skdance.graph.cell_feature_weights`,
+:func:`~skdance.graph.gene_set_links`,
+:func:`~skdance.graph.correlation_links`), its torch relations and the
+GraphSAGE layer in :mod:`skdance.nn` (:func:`~skdance.nn.cell_feature_graph`,
+:class:`~skdance.nn.MeanAggregation`, :class:`~skdance.nn.SAGELayer`), and
+LSI in :mod:`skdance.preprocessing` (:class:`~skdance.preprocessing.LSI`).
 """
 
-import os
-from collections.abc import Mapping
 from math import gcd
 from typing import NamedTuple
 
@@ -33,402 +40,25 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.decomposition import TruncatedSVD
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.graph._bipartite import _CHUNK, correlation_links
-from skdance.graph._bipartite import _float_csc as _csc
-from skdance.nn import FCLayers, sparse_matmul
-from skdance.nn._graph_layers import _csr_tensor
-from skdance.preprocessing._utils import normalize_rows
+from skdance.nn import FCLayers, SAGELayer
 
 __all__ = [
-    "LSI",
-    "CellFeatureGraph",
     "EmbeddingLayout",
     "FeaturePropagation",
     "HeteroGraphEncoder",
-    "MeanAggregation",
-    "SAGELayer",
     "ScMoGNNEmbeddingModule",
     "ScMoGNNGraphEmbeddingModule",
     "ScMoGNNMatchingModule",
     "ScMoGNNPredictionModule",
-    "SparseTargetMSE",
     "bipartite_matching",
-    "cell_feature_graph",
-    "cell_feature_weights",
-    "correlation_links",
-    "gene_set_links",
-    "read_gene_sets",
+    "train_scmognn",
 ]
 
-# columns of the feature-feature products done at once (memory ~ p x CHUNK)
 
-
-# -- graphs (scipy) ----------------------------------------------------------
-def cell_feature_weights(X):
-    """Cell -> feature edge weights of DANCE eq. 29: ``X`` with zeros dropped.
-
-    Parameters
-    ----------
-    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
-        Values of the modality (any sign).
-
-    Returns
-    -------
-    weights : scipy.sparse.csr_matrix of shape (n_cells, n_features)
-        One edge per non-zero value, weighted by it (float64, sorted indices).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdance.multimodal._scmogcn import cell_feature_weights
-    >>> cell_feature_weights(np.array([[0.0, 2.0], [1.0, 0.0]])).nnz
-    2
-    """
-    W = sp.csr_matrix(X, dtype=np.float64, copy=True)
-    W.sum_duplicates()
-    W.eliminate_zeros()
-    W.sort_indices()
-    return W
-
-
-def read_gene_sets(gene_sets):
-    """Gene sets as a dict ``name -> list of feature names``.
-
-    Parameters
-    ----------
-    gene_sets : dict or path-like
-        A mapping from set name to an iterable of feature names, or the path
-        of a GMT file (one set per line, tab-separated: name, description,
-        members; the MSigDB and Enrichr format).
-
-    Returns
-    -------
-    sets : dict of str to list of str
-        The sets, in file (or mapping) order.
-
-    Examples
-    --------
-    >>> from skdance.multimodal._scmogcn import read_gene_sets
-    >>> read_gene_sets({"TCR": ("CD3E", "CD3D")})
-    {'TCR': ['CD3E', 'CD3D']}
-    """
-    if isinstance(gene_sets, (str, os.PathLike)):
-        sets = {}
-        with open(gene_sets, encoding="utf-8") as handle:
-            for line in handle:
-                parts = line.rstrip("\r\n").split("\t")
-                members = [m.strip() for m in parts[2:] if m.strip()]
-                if parts[0].strip() and members:
-                    sets.setdefault(parts[0].strip(), []).extend(members)
-        if not sets:
-            raise ValueError(
-                f"gene_sets: no gene set found in {os.fspath(gene_sets)!r} (a GMT "
-                "file has one set per line: name<TAB>description<TAB>members...)."
-            )
-        return sets
-    if isinstance(gene_sets, Mapping):
-        sets = {}
-        for name, members in gene_sets.items():
-            if isinstance(members, str) or not hasattr(members, "__iter__"):
-                raise ValueError(
-                    f"gene_sets[{name!r}] must be a list of feature names, got "
-                    f"{type(members).__name__}."
-                )
-            sets[str(name)] = [str(m) for m in members]
-        return sets
-    raise ValueError(
-        "gene_sets must be a dict (set name -> feature names) or the path of a "
-        f"GMT file, got {type(gene_sets).__name__}."
-    )
-
-
-def _column_norms(X):
-    return np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
-
-
-def gene_set_links(gene_sets, feature_names, X):
-    """Feature-feature links of scMoGNN's pathway graph.
-
-    Two features are linked when some gene set holds both; the link is
-    weighted by the cosine similarity of their values over the cells of
-    ``X`` (DANCE's ``pathway_weight="cos"``, the setting of its GEX -> ADT
-    command line).  Links of zero similarity are dropped.
-
-    Parameters
-    ----------
-    gene_sets : dict or path-like
-        See :func:`read_gene_sets`.
-    feature_names : array-like of str of shape (n_features,)
-        Names of the columns of ``X``.
-    X : {ndarray, sparse matrix} of shape (n_cells, n_features)
-        Values the similarities are computed from (never densified).
-
-    Returns
-    -------
-    links : scipy.sparse.csr_matrix of shape (n_features, n_features)
-        Symmetric, no self links.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdance.multimodal._scmogcn import gene_set_links
-    >>> X = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
-    >>> gene_set_links({"s": ["a", "b"]}, ["a", "b", "c"], X).toarray().round(3)
-    array([[0.   , 0.707, 0.   ],
-           [0.707, 0.   , 0.   ],
-           [0.   , 0.   , 0.   ]])
-    """
-    sets = read_gene_sets(gene_sets)
-    names = [str(n) for n in feature_names]
-    p = len(names)
-    index = {}
-    for i, name in enumerate(names):
-        index.setdefault(name, i)
-    rows, cols = [], []
-    for members in sets.values():
-        idx = np.unique([index[m] for m in members if m in index])
-        if idx.size < 2:
-            continue
-        r, c = np.meshgrid(idx, idx, indexing="ij")
-        keep = r != c
-        rows.append(r[keep])
-        cols.append(c[keep])
-    if not rows:
-        return sp.csr_matrix((p, p))
-    pattern = sp.csr_matrix(
-        (
-            np.ones(sum(r.size for r in rows)),
-            (np.concatenate(rows), np.concatenate(cols)),
-        ),
-        shape=(p, p),
-    )
-    pattern.sum_duplicates()
-    pattern.sort_indices()
-    Xc = _csc(X)
-    norms = _column_norms(Xc)
-    values = np.empty(pattern.nnz)
-    for start in range(0, p, _CHUNK):
-        stop = min(start + _CHUNK, p)
-        lo, hi = pattern.indptr[start], pattern.indptr[stop]
-        if lo == hi:
-            continue
-        gram = (Xc[:, start:stop].T @ Xc).toarray()  # (chunk, p)
-        r = np.repeat(
-            np.arange(stop - start), np.diff(pattern.indptr[start : stop + 1])
-        )
-        c = pattern.indices[lo:hi]
-        denom = norms[start + r] * norms[c]
-        values[lo:hi] = np.divide(
-            gram[r, c], denom, out=np.zeros(hi - lo), where=denom > 0
-        )
-    links = sp.csr_matrix((values, pattern.indices, pattern.indptr), shape=(p, p))
-    links.eliminate_zeros()
-    return links
-
-
-# -- graphs (torch) ----------------------------------------------------------
-class SparseTargetMSE:
-    """Mean squared error of a linear layer against a sparse target, in closed form.
-
-    For ``Z = H W^T + b`` and a sparse ``Y`` of shape (n, p), with
-    ``H1 = [H, 1]`` and ``W1 = [W, b]``::
-
-        sum_ij (Z_ij - Y_ij)^2 = sum((H1^T H1) * (W1^T W1))
-                                 - 2 sum(H1 * (Y W1)) + sum(Y^2),
-
-    so neither ``Z`` nor a dense ``Y`` is formed: O(n d^2 + p d^2 + nnz d)
-    work instead of O(n p d), and no (n, p) array (e.g. scMoGNN's GEX ->
-    ATAC head on 25,734 peaks).  Computed in float64 (the terms cancel);
-    the gradient is that of the elementwise loss.
-
-    Parameters
-    ----------
-    Y : scipy.sparse matrix of shape (n, p)
-        The targets.
-    device : str or torch.device, default="cpu"
-        Where the tensors live.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.sparse as sp, torch
-    >>> from skdance.multimodal._scmogcn import SparseTargetMSE
-    >>> Y = sp.random(6, 4, density=0.3, random_state=0, format="csr")
-    >>> lin = torch.nn.Linear(3, 4)
-    >>> H = torch.randn(6, 3)
-    >>> exact = torch.nn.functional.mse_loss(lin(H), torch.tensor(Y.toarray()).float())
-    >>> bool(torch.isclose(SparseTargetMSE(Y)(H, lin).float(), exact))
-    True
-    """
-
-    def __init__(self, Y, device="cpu"):
-        Y = sp.csr_matrix(Y, dtype=np.float64)
-        Y.sum_duplicates()
-        Y_t = Y.T.tocsr()
-        device = torch.device(device)
-
-        def tensor(M):
-            return _csr_tensor(
-                torch.from_numpy(M.indptr.astype(np.int64)).to(device),
-                torch.from_numpy(M.indices.astype(np.int64)).to(device),
-                torch.from_numpy(M.data).to(device),
-                M.shape,
-            )
-
-        self.shape = Y.shape
-        self.Y, self.Y_t = tensor(Y), tensor(Y_t)
-        self.y_sq = float(np.dot(Y.data, Y.data))
-
-    def __call__(self, H, linear):
-        """Return the mean of ``(linear(H) - Y)^2`` over all n x p entries."""
-        n, p = self.shape
-        H1 = torch.cat([H.double(), H.new_ones(n, 1, dtype=torch.float64)], 1)
-        W1 = torch.cat([linear.weight, linear.bias[:, None]], 1).double()
-        squares = ((H1.T @ H1) * (W1.T @ W1)).sum()
-        cross = (H1 * sparse_matmul(self.Y, W1, self.Y_t)).sum()
-        return (squares - 2.0 * cross + self.y_sq) / (n * p)
-
-
-class MeanAggregation:
-    """Weighted mean aggregation ``(A h)_i = sum_j w_ij h_j / deg_i``.
-
-    The message passing of DGL's ``SAGEConv(aggregator_type="mean")`` with
-    edge weights, which DANCE's scMoGNN uses on every relation: a node
-    receives the mean over its in-edges (``deg_i`` = their number) of the
-    weighted sources.  Edge dropout (DANCE's ``edge_dropout``) zeroes edge
-    weights and rescales the others by ``1 / (1 - p)``; the degrees stay.
-    Held as torch CSR tensors with a prebuilt transpose for the gradient.
-
-    Parameters
-    ----------
-    weights : scipy.sparse matrix of shape (n_dst, n_src)
-        Edge weights, one row per receiving node (zeros are not edges).
-    device : str or torch.device, default="cpu"
-        Where the tensors live.
-    dtype : torch.dtype, default=torch.float32
-        Type of the weights (that of the features it aggregates).
-
-    Examples
-    --------
-    >>> import numpy as np, torch
-    >>> from skdance.multimodal._scmogcn import MeanAggregation
-    >>> op = MeanAggregation(np.array([[1.0, 3.0], [2.0, 0.0]]))
-    >>> op(torch.ones(2, 1)).ravel().tolist()
-    [2.0, 2.0]
-    """
-
-    def __init__(self, weights, device="cpu", dtype=torch.float32):
-        W = cell_feature_weights(weights)
-        n_dst, n_src = W.shape
-        deg = np.diff(W.indptr)
-        rows = np.repeat(np.arange(n_dst), deg)
-        values = W.data / np.maximum(deg[rows], 1)
-        order = np.lexsort((rows, W.indices))  # CSR order of the transpose
-        crow_t = np.zeros(n_src + 1, dtype=np.int64)
-        crow_t[1:] = np.cumsum(np.bincount(W.indices, minlength=n_src))
-        self.shape = (n_dst, n_src)
-        self.nnz = W.nnz
-        device = torch.device(device)
-        self.crow = torch.from_numpy(W.indptr.astype(np.int64)).to(device)
-        self.col = torch.from_numpy(W.indices.astype(np.int64)).to(device)
-        self.values = torch.from_numpy(values).to(device=device, dtype=dtype)
-        self.crow_t = torch.from_numpy(crow_t).to(device)
-        self.col_t = torch.from_numpy(rows[order].astype(np.int64)).to(device)
-        self.order = torch.from_numpy(order.astype(np.int64)).to(device)
-        self._fixed = None
-
-    def _tensors(self, values):
-        return (
-            _csr_tensor(self.crow, self.col, values, self.shape),
-            _csr_tensor(self.crow_t, self.col_t, values[self.order], self.shape[::-1]),
-        )
-
-    def __call__(self, h, edge_dropout=0.0):
-        """Aggregate source features ``h`` (n_src, d) into (n_dst, d)."""
-        if edge_dropout > 0:
-            A, A_t = self._tensors(F.dropout(self.values, edge_dropout, True))
-        else:
-            if self._fixed is None:
-                self._fixed = self._tensors(self.values)
-            A, A_t = self._fixed
-        return sparse_matmul(A, h, A_t)
-
-
-class CellFeatureGraph(NamedTuple):
-    """The three relations of scMoGNN's graph as mean aggregations."""
-
-    feature_to_cell: MeanAggregation
-    """Cells receive from their features, (n_cells, n_features)."""
-    cell_to_feature: MeanAggregation
-    """Features receive from the cells expressing them, (n_features, n_cells)."""
-    feature_to_feature: MeanAggregation | None
-    """Features receive from linked features (gene sets), or None."""
-
-
-def cell_feature_graph(weights, feature_links=None, device="cpu"):
-    """Build the relations of scMoGNN's graph (DANCE eq. 29).
-
-    Parameters
-    ----------
-    weights : scipy.sparse matrix of shape (n_cells, n_features)
-        Cell -> feature edge weights (``X`` in eq. 29).
-    feature_links : scipy.sparse matrix of shape (n_features, n_features), \
-default=None
-        Feature -> feature weights (``P`` in eq. 29); None or empty: none.
-    device : str or torch.device, default="cpu"
-        Where the tensors live.
-
-    Returns
-    -------
-    graph : CellFeatureGraph
-    """
-    W = cell_feature_weights(weights)
-    links = None
-    if feature_links is not None and sp.csr_matrix(feature_links).nnz:
-        links = MeanAggregation(feature_links, device)
-    return CellFeatureGraph(
-        MeanAggregation(W, device), MeanAggregation(W.T.tocsr(), device), links
-    )
-
-
-# -- the trainable network (prediction) --------------------------------------
-class SAGELayer(nn.Module):
-    """GraphSAGE layer with mean aggregation: ``W_s h_i + W_n mean_j(w_ij h_j) + b``.
-
-    DGL's ``SAGEConv(aggregator_type="mean", norm=None)``, as DANCE's scMoGNN
-    uses it on every relation: Xavier-uniform weights with the ReLU gain, a
-    zero bias.  The neighbour transform is applied before the aggregation
-    (equal by linearity, cheaper when the output is narrower).
-
-    Parameters
-    ----------
-    in_dim, out_dim : int
-        Input and output widths.
-    """
-
-    def __init__(self, in_dim, out_dim):
-        super().__init__()
-        self.lin_self = nn.Linear(in_dim, out_dim, bias=False)
-        self.lin_neighbor = nn.Linear(in_dim, out_dim, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_dim))
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        """DGL's initialisation."""
-        gain = nn.init.calculate_gain("relu")
-        nn.init.xavier_uniform_(self.lin_self.weight, gain=gain)
-        nn.init.xavier_uniform_(self.lin_neighbor.weight, gain=gain)
-        nn.init.zeros_(self.bias)
-
-    def forward(self, h_dst, h_src, aggregation, edge_dropout=0.0):
-        """Update the receiving nodes ``h_dst`` from the sources ``h_src``."""
-        neighbor = aggregation(self.lin_neighbor(h_src), edge_dropout)
-        return self.lin_self(h_dst) + neighbor + self.bias
-
-
+# -- the trainable network (prediction, joint embedding v2) -------------------
 class HeteroGraphEncoder(nn.Module):
     """scMoGNN's heterogeneous graph network on a cell-feature graph.
 
@@ -469,7 +99,8 @@ class HeteroGraphEncoder(nn.Module):
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from skdance.multimodal._scmogcn import HeteroGraphEncoder, cell_feature_graph
+    >>> from skdance.multimodal._scmogcn import HeteroGraphEncoder
+    >>> from skdance.nn import cell_feature_graph
     >>> graph = cell_feature_graph(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]]))
     >>> cells, features_in = HeteroGraphEncoder(3, 8, 2)(graph)
     >>> [tuple(c.shape) for c in cells], [tuple(f.shape) for f in features_in]
@@ -593,7 +224,7 @@ class HeteroGraphEncoder(nn.Module):
 
         Parameters
         ----------
-        to_cell : MeanAggregation
+        to_cell : skdance.nn.MeanAggregation
             The new cells' feature -> cell relation (n_new, n_features).
         features_in : list of torch.Tensor
             The feature inputs of each layer, from :meth:`forward` on the
@@ -662,67 +293,6 @@ class ScMoGNNPredictionModule(nn.Module):
 
 
 # -- parameter-free propagation (matching, joint embedding) -------------------
-class LSI:
-    """Latent semantic indexing, DANCE's ``lsiTransformer``.
-
-    tf-idf (term frequency: each cell scaled to sum 1; inverse document
-    frequency ``n_cells / column sum`` of the training cells), each cell
-    scaled to sum 1 again, ``log1p(1e4 x)``, truncated SVD with one more
-    component than asked, whose first (depth-like) component is dropped.
-    Inputs with negative values (e.g. centred data) skip the tf-idf and the
-    log and get the truncated SVD alone, all components kept.  Sparse input
-    stays sparse.
-
-    Parameters
-    ----------
-    n_components : int
-        Components returned.
-    random_state : int
-        Seed of the randomised SVD.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdance.multimodal._scmogcn import LSI
-    >>> X = np.random.default_rng(0).poisson(1.0, (20, 10)).astype(float)
-    >>> LSI(3, 0).fit_transform(X).shape
-    (20, 3)
-    """
-
-    def __init__(self, n_components, random_state):
-        self.n_components = n_components
-        self.random_state = random_state
-
-    def _tfidf(self, X):
-        T = normalize_rows(X, 1.0) @ sp.diags(self.idf_)
-        T = sp.csr_matrix(normalize_rows(sp.csr_matrix(T), 1.0))
-        T.data = np.log1p(T.data * 1e4)
-        return T
-
-    def fit_transform(self, X):
-        """Fit on ``X`` (n_cells, n_features) and return its components."""
-        X = sp.csr_matrix(X, dtype=np.float64)
-        self.tfidf_ = not (X.nnz and X.data.min() < 0)
-        extra = int(self.tfidf_)
-        self.svd_ = TruncatedSVD(
-            self.n_components + extra, random_state=self.random_state
-        )
-        if not self.tfidf_:
-            return self.svd_.fit_transform(X)
-        total = np.asarray(X.sum(axis=0)).ravel()
-        self.idf_ = np.divide(
-            X.shape[0], total, out=np.zeros_like(total), where=total > 0
-        )
-        return self.svd_.fit_transform(self._tfidf(X))[:, 1:]
-
-    def transform(self, X):
-        """Components of new cells."""
-        X = sp.csr_matrix(X, dtype=np.float64)
-        if not self.tfidf_:
-            return self.svd_.transform(X)
-        return self.svd_.transform(self._tfidf(X))[:, 1:]
-
-
 def _standardise(h, guard):
     """DANCE's scalar standardisation ``(h - mean) / std`` (unbiased std).
 
@@ -1152,8 +722,8 @@ class ScMoGNNGraphEmbeddingModule(nn.Module):
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from skdance.multimodal._scmogcn import (
-    ...     ScMoGNNGraphEmbeddingModule, cell_feature_graph)
+    >>> from skdance.multimodal._scmogcn import ScMoGNNGraphEmbeddingModule
+    >>> from skdance.nn import cell_feature_graph
     >>> graph = cell_feature_graph(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]]))
     >>> module = ScMoGNNGraphEmbeddingModule(3, 8, 2, 0, 0.0, 0.0, "previous")
     >>> h, features_in = module(graph)
@@ -1290,3 +860,145 @@ def _linear_mse(A, weight, bias, target):
     cross = cross + torch.sparse.mm(target, bias[:, None]).sum()
     total = (target.values() ** 2).sum()
     return (square - 2.0 * cross + total) / (n * p)
+
+
+# -- training (prediction, matching, joint embedding) --------------------------
+def train_scmognn(
+    run,
+    module,
+    optimizer,
+    loss_fn,
+    train,
+    *,
+    max_epochs,
+    batch_size=None,
+    weights=None,
+    valid=None,
+    valid_fn=None,
+    monitor="valid_loss",
+    patience=None,
+    min_batch=1,
+    epoch_end=None,
+):
+    """Train one scMoGNN network: the loop its three tasks share.
+
+    Each epoch puts ``module`` in training mode and takes one optimiser step
+    on the whole training set (``batch_size=None``) or one per shuffled
+    mini-batch of ``train`` (the fit's generator); the step minimises the
+    weighted sum of the losses ``loss_fn`` returns.  After it, the
+    validation rows are scored in evaluation mode without gradients, and
+    the state of the best epoch by ``monitor`` is restored at the end
+    (:meth:`~skdance.nn.Trainer.run`).
+
+    Parameters
+    ----------
+    run : skdance.nn.TrainingRun
+        The fit (from :func:`skdance.nn.training`); its generator shuffles.
+    module : torch.nn.Module
+        The network, on the run's device.
+    optimizer : torch.optim.Optimizer
+        Its optimiser.
+    loss_fn : callable
+        ``loss_fn(idx)`` with ``idx`` a CPU ``LongTensor`` of training rows
+        (None on full batch) returns the loss tensor, a dict of unweighted
+        loss tensors, or a pair ``(dict, accuracy)``.
+    train : ndarray of int
+        The training rows.
+    max_epochs : int
+        Number of epochs.
+    batch_size : int or None, default=None
+        Rows per step; None: one full-batch step per epoch.
+    weights : dict of str to float, default=None
+        Weight of each loss of the dict (1 for a loss not named).
+    valid : ndarray of int, default=None
+        The validation rows; no validation when None or empty.
+    valid_fn : callable, default=None
+        ``valid_fn(valid)`` returns a dict of validation values with
+        ``monitor`` among them, or the validation loss as a float.
+    monitor : str, default="valid_loss"
+        The validation value to minimise (``"-valid_accuracy"`` maximises).
+    patience : int or None, default=None
+        Stop after this many epochs without a better ``monitor``.
+    min_batch : int, default=1
+        Skip mini-batches smaller than this.
+    epoch_end : callable, default=None
+        ``epoch_end(epoch)`` runs after each epoch's steps (e.g. a
+        learning-rate decay).
+
+    Returns
+    -------
+    best_epoch : int or None
+        The epoch whose state was kept when validating, else None.
+
+    Notes
+    -----
+    Each epoch records ``train_loss`` (the weighted loss, averaged over the
+    rows of the steps taken), ``loss_<name>`` (each loss of a dict,
+    averaged over the steps) and ``train_accuracy`` (when ``loss_fn``
+    returns one), then the values of ``valid_fn``.
+    """
+    trainer = run.trainer
+    weights = {} if weights is None else weights
+    train = np.asarray(train)
+    sums, counts = {}, {"steps": 0, "rows": 0}
+    multi = [False]
+
+    def step_loss(idx):
+        out = loss_fn(idx)
+        parts, accuracy = out if isinstance(out, tuple) else (out, None)
+        counts["steps"] += 1
+        counts["rows"] += train.size if idx is None else len(idx)
+        if accuracy is not None:
+            sums["accuracy"] = sums.get("accuracy", 0.0) + accuracy
+        if not isinstance(parts, dict):
+            return parts
+        multi[0] = True
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        return sum(weights.get(k, 1.0) * v for k, v in parts.items())
+
+    def epoch(index):
+        module.train()
+        sums.clear()
+        counts.update(steps=0, rows=0)
+        if batch_size is None:
+            loss = trainer.step(optimizer, step_loss(None))
+        else:
+            loss = trainer.minibatch_epoch(
+                optimizer,
+                step_loss,
+                train.size,
+                batch_size,
+                run.generator,
+                indices=train,
+                min_batch=min_batch,
+            )
+            if 0 < counts["rows"] < train.size:  # per row of the steps taken
+                loss = loss * train.size / counts["rows"]
+        if epoch_end is not None:
+            epoch_end(index)
+        steps = max(counts["steps"], 1)
+        accuracy = sums.pop("accuracy", None)
+        record = {"train_loss": loss}
+        if multi[0]:
+            record.update({f"loss_{k}": v / steps for k, v in sums.items()})
+        if accuracy is not None:
+            record["train_accuracy"] = accuracy / steps
+        return record
+
+    def validate():
+        module.eval()
+        with torch.no_grad():
+            out = valid_fn(valid)
+        return out if isinstance(out, dict) else {"valid_loss": float(out)}
+
+    has_valid = valid is not None and len(valid) > 0 and valid_fn is not None
+    return run.run(
+        "train",
+        max_epochs,
+        epoch,
+        valid_fn=validate if has_valid else None,
+        monitor=monitor,
+        patience=patience,
+        module=module,
+    )

@@ -6,7 +6,15 @@ from skdance.nn._adjacency import (
     to_edge_index,
     to_torch_sparse,
 )
-from skdance.nn._bipartite import CellGeneInputs, cell_gene_inputs
+from skdance.nn._bipartite import (
+    CellFeatureGraph,
+    CellGeneInputs,
+    MeanAggregation,
+    SAGELayer,
+    SparseTargetMSE,
+    cell_feature_graph,
+    cell_gene_inputs,
+)
 from skdance.nn._chunked import (
     checkpointed_sum,
     full_batch_counts,
@@ -41,6 +49,7 @@ from skdance.nn._engine import (
     training,
     validation_split,
 )
+from skdance.nn._full_batch import FullBatchMatrix
 from skdance.nn._graph_layers import (
     GCN,
     GraphAttention,
@@ -90,6 +99,7 @@ __all__ = [
     "Normal",
     "Poisson",
     "RowSource",
+    "FullBatchMatrix",
     "ZeroInflatedNegativeBinomial",
     "get_likelihood",
     "resolve_likelihood",
@@ -105,7 +115,11 @@ __all__ = [
     "skorch_history",
     "training",
     "validation_split",
+    "CellFeatureGraph",
     "CellGeneInputs",
+    "MeanAggregation",
+    "SAGELayer",
+    "SparseTargetMSE",
     "CountNormalizer",
     "EdgeSampler",
     "DispAct",
@@ -122,6 +136,7 @@ __all__ = [
     "adjacency_reconstruction_loss",
     "balanced_adjacency_bce",
     "bernoulli_nll",
+    "cell_feature_graph",
     "cell_gene_inputs",
     "checkpointed_sum",
     "column_mean_std",

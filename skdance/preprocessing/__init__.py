@@ -2,6 +2,7 @@
 
 from skdance.preprocessing._align import GeneAligner
 from skdance.preprocessing._hvg import HighlyVariableGenes
+from skdance.preprocessing._lsi import LSI
 from skdance.preprocessing._normalize import Log1p, NormalizeTotal
 from skdance.preprocessing._qc import filter_cells, filter_genes
 from skdance.preprocessing._scale import ScaleGenes
@@ -9,6 +10,7 @@ from skdance.preprocessing._scale import ScaleGenes
 __all__ = [
     "GeneAligner",
     "HighlyVariableGenes",
+    "LSI",
     "Log1p",
     "NormalizeTotal",
     "ScaleGenes",

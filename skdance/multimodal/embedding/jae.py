@@ -4,10 +4,13 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from sklearn.decomposition import TruncatedSVD
 from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
 
-from skdance.multimodal._jae import JAEModule, ModalityReducer
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS, as_pair
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.multimodal.embedding._cell_cycle import (
@@ -18,16 +21,14 @@ from skdance.multimodal.embedding._cell_cycle import (
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
-    seeded,
+    FCLayers,
+    training,
     validation_split,
 )
+from skdance.preprocessing import LSI
+from skdance.utils import Widths
 from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import (
-    check_random_state_int,
-    check_widths,
-    is_anndata,
-)
+from skdance.utils._validation import check_random_state_int, is_anndata
 
 __all__ = ["JAE"]
 
@@ -89,6 +90,171 @@ def _encode_cell_types(y, n_cells):
     return classes, codes
 
 
+# -- JAE's network, batch loss and input reduction ------------------------------
+class ModalityReducer:
+    """One modality's reduction: truncated SVD, LSI, or the values as given.
+
+    ``method="svd"``: :class:`~sklearn.decomposition.TruncatedSVD` of the
+    values as given (JAE's code reduces log-normalised expression and
+    peaks this way); ``"lsi"``: DANCE's LSI (tf-idf, log, truncated SVD
+    without its first component; a modality with negative values, e.g.
+    CLR proteins, gets the SVD alone).  A modality with no more features
+    than ``n_components`` (or ``n_components=None``) is used as given.
+    Sparse input stays sparse.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Components kept (at most ``n_cells - 1`` and ``n_features - 1``).
+    method : {"svd", "lsi"}
+        Decomposition.
+    random_state : int
+        Seed of the randomised SVD.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.multimodal.embedding.jae import ModalityReducer
+    >>> X = np.random.default_rng(0).poisson(1.0, (20, 10)).astype(float)
+    >>> ModalityReducer(3, "svd", 0).fit_transform(X).shape
+    (20, 3)
+    >>> ModalityReducer(30, "svd", 0).fit_transform(X).shape
+    (20, 10)
+    """
+
+    def __init__(self, n_components, method, random_state):
+        self.n_components = n_components
+        self.method = method
+        self.random_state = random_state
+
+    def fit_transform(self, X):
+        """Fit on the training cells ``X`` and return their reduced values."""
+        n_cells, n_features = X.shape
+        if self.n_components is None or self.n_components >= n_features:
+            self.decomposition_ = None
+            return self.transform(X)
+        k = max(1, min(self.n_components, n_features - 1, n_cells - 1))
+        if self.method == "lsi":
+            k = max(1, min(k, n_features - 2, n_cells - 2))
+            self.decomposition_ = LSI(k, random_state=self.random_state)
+            return np.asarray(self.decomposition_.fit_transform(X), dtype=np.float64)
+        self.decomposition_ = TruncatedSVD(k, random_state=self.random_state)
+        return self.decomposition_.fit_transform(X).astype(np.float64, copy=False)
+
+    def transform(self, X):
+        """Reduced values of cells ``X``."""
+        if self.decomposition_ is None:
+            return X.toarray() if sp.issparse(X) else np.array(X, dtype=np.float64)
+        return np.asarray(self.decomposition_.transform(X), dtype=np.float64)
+
+
+def uniform_batch_loss(logits):
+    """Cross-entropy of the batch logits against the uniform distribution.
+
+    ``mean_i sum_k -(1/K) log softmax(logits_i)_k``: JAE's "random
+    classification" loss, smallest (``log K``) when the batch part predicts
+    every batch equally, i.e. says nothing about the batch.  Batch labels
+    do not enter it; their number ``K`` sizes the part.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.multimodal.embedding.jae import uniform_batch_loss
+    >>> round(float(uniform_batch_loss(torch.zeros(4, 2))), 4)  # log 2
+    0.6931
+    """
+    return -F.log_softmax(logits, dim=-1).mean(dim=-1).mean()
+
+
+class JAEModule(nn.Module):
+    """JAE's autoencoder with an embedding of four parts (DANCE's network).
+
+    Encoder: per width of ``hidden_dims`` a block ``Linear -> GELU ->
+    BatchNorm -> Dropout``, then a linear layer to ``n_components``
+    dimensions: the embedding ``[cell type | batch | cell cycle | rest]``
+    whose first ``part_sizes[0]`` dimensions are the cell-type logits, the
+    next ``part_sizes[1]`` the batch logits, the next ``part_sizes[2]``
+    the cell-cycle scores.  Decoder: ``Linear -> ReLU`` per width of
+    ``decoder_dims``, then ``Linear -> ReLU`` to the input (DANCE's and
+    JAE's final ReLU kept).
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width of the reduced, concatenated modalities.
+    part_sizes : tuple of int
+        Sizes ``(c, b, s)`` of the cell-type, batch and cell-cycle parts.
+    n_components : int
+        Embedding width ``d = c + b + s + z``.
+    hidden_dims : tuple of int
+        Encoder widths.
+    decoder_dims : tuple of int
+        Decoder hidden widths.
+    dropout : float
+        Dropout rate of the encoder blocks.
+    """
+
+    def __init__(
+        self, n_inputs, part_sizes, n_components, hidden_dims, decoder_dims, dropout
+    ):
+        super().__init__()
+        blocks = []
+        width = n_inputs
+        for h in hidden_dims:
+            blocks += [nn.Linear(width, h), nn.GELU(), nn.BatchNorm1d(h)]
+            if dropout > 0:
+                blocks.append(nn.Dropout(dropout))
+            width = h
+        blocks.append(nn.Linear(width, n_components))
+        self.encoder = nn.Sequential(*blocks)
+        self.decoder = FCLayers([n_components, *decoder_dims, n_inputs])
+        bounds = np.cumsum([0, *part_sizes])
+        self.parts = tuple(slice(int(a), int(b)) for a, b in zip(bounds, bounds[1:]))
+
+    def forward(self, x):
+        """Return ``(reconstruction, embedding)`` of the rows ``x``."""
+        h = self.encoder(x)
+        return self.decoder(h), h
+
+    def losses(self, x, cell_type, batch_on, cycle):
+        """Return the four losses of JAE (eq. 52) on the rows ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Reduced inputs.
+        cell_type : torch.Tensor of int
+            Class index per row; -1 for an unlabelled row (no loss).
+        batch_on : bool
+            Whether the batch part exists.
+        cycle : torch.Tensor or None
+            Cell-cycle scores per row, when the part exists.
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            ``reconstruction`` (MSE), ``cell_type`` (cross-entropy of the
+            labelled rows; 0 when none), ``batch`` (uniform cross-entropy),
+            ``cell_cycle`` (MSE).
+        """
+        recon, h = self(x)
+        c_part, b_part, s_part = self.parts
+        zero = x.new_zeros(())
+        cycle_loss = zero if cycle is None else F.mse_loss(h[:, s_part], cycle)
+        labelled = cell_type >= 0
+        if bool(labelled.any()):
+            ce = F.cross_entropy(h[labelled, c_part], cell_type[labelled])
+        else:
+            ce = zero
+        return {
+            "reconstruction": F.mse_loss(recon, x),
+            "cell_type": ce,
+            "batch": uniform_batch_loss(h[:, b_part]) if batch_on else zero,
+            "cell_cycle": cycle_loss,
+        }
+
+
+# -- the estimator ---------------------------------------------------------------
 class JAE(BaseJointEmbedding):
     """JAE: joint autoencoder with cell-type, batch and cell-cycle parts.
 
@@ -301,8 +467,8 @@ default="tirosh2016"
         "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
         "svd_components": [tuple, list],
         "decomposition": [StrOptions({"svd", "lsi"})],
-        "hidden_dims": [tuple, list],
-        "decoder_dims": [tuple, list],
+        "hidden_dims": [Widths()],
+        "decoder_dims": [Widths(allow_empty=True)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "cell_type_weight": [Interval(Real, 0, None, closed="left")],
@@ -462,8 +628,8 @@ default="tirosh2016"
         return tuple(list(g) for g in pair)
 
     def _fit_jae(self, X1, X2, codes, batch, cell_cycle):
-        hidden = check_widths(self.hidden_dims, "hidden_dims")
-        decoder = check_widths(self.decoder_dims, "decoder_dims", allow_empty=True)
+        hidden = tuple(int(h) for h in self.hidden_dims)
+        decoder = tuple(int(h) for h in self.decoder_dims)
         svd = _check_svd_components(self.svd_components)
         genes = self._cycle_genes()
         n_cells = X1.shape[0]
@@ -520,37 +686,36 @@ default="tirosh2016"
             [r.fit_transform(M) for r, M in zip(self.reducers_, (X1, X2))]
         ).astype(np.float32)
 
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
         stratify = codes if (codes >= 0).all() else None
         train, valid = validation_split(
             n_cells, self.validation_fraction, seed, stratify=stratify
         )
         if train.size < 2:  # batch normalisation needs two training cells
             train, valid = np.arange(n_cells), np.array([], dtype=np.int64)
-        x_all = trainer.to(torch.from_numpy(features))
-        c_all = trainer.to(torch.from_numpy(codes))
-        s_all = None
-        if cell_cycle is not None:
-            s_all = trainer.to(torch.from_numpy(cell_cycle.astype(np.float32)))
-        batch_on = batch_codes is not None
         weights = {
             "reconstruction": float(self.reconstruction_weight),
             "cell_type": float(self.cell_type_weight),
             "batch": float(self.batch_weight),
             "cell_cycle": float(self.cell_cycle_weight),
         }
-
-        with seeded(seed) as gen:
-            module = JAEModule(
-                features.shape[1],
-                sizes,
-                latent_dim,
-                hidden,
-                decoder,
-                float(self.dropout),
+        with training(self, seed=seed) as run:
+            device = run.device
+            x_all = run.to(torch.from_numpy(features))
+            c_all = run.to(torch.from_numpy(codes))
+            s_all = None
+            if cell_cycle is not None:
+                s_all = run.to(torch.from_numpy(cell_cycle.astype(np.float32)))
+            batch_on = batch_codes is not None
+            module = run.place(
+                JAEModule(
+                    features.shape[1],
+                    sizes,
+                    latent_dim,
+                    hidden,
+                    decoder,
+                    float(self.dropout),
+                )
             )
-            module = trainer.to(module)
             parts = {}
 
             def supervised_loss(idx, record=True):
@@ -567,64 +732,45 @@ default="tirosh2016"
             def reconstruction_loss(idx):
                 idx = idx.to(device)
                 x = x_all[idx]
-                return torch.nn.functional.mse_loss(module(x)[0], x)
+                return F.mse_loss(module(x)[0], x)
 
-            def make_epoch(optimizer, loss_fn, track):
-                def epoch(_):
-                    module.train()
-                    parts.clear()
-                    loss = trainer.minibatch_epoch(
-                        optimizer,
-                        loss_fn,
-                        train.size,
-                        self.batch_size,
-                        gen,
-                        indices=train,
-                        min_batch=2,
-                    )
-                    record = {"train_loss": loss}
-                    if track:
-                        record.update({k: v / train.size for k, v in parts.items()})
-                    return record
+            def part_means():
+                means = {k: v / train.size for k, v in parts.items()}
+                parts.clear()
+                return means
 
-                return epoch
-
-            def make_valid(loss_fn):
-                def validate():
-                    module.eval()
-                    with torch.no_grad():
-                        value = loss_fn(torch.from_numpy(valid))
-                    return {"valid_loss": float(value)}
-
-                return validate if valid.size else None
-
+            schedule = {"batch_size": self.batch_size, "min_batch": 2}
             optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
-            best = trainer.run(
-                "supervised",
-                self.max_epochs,
-                make_epoch(optimizer, supervised_loss, True),
-                valid_fn=make_valid(lambda idx: supervised_loss(idx, record=False)),
+            best = run.fit_minibatches(
+                optimizer,
+                supervised_loss,
+                train,
+                max_epochs=self.max_epochs,
+                valid=valid,
+                valid_fn=lambda rows: supervised_loss(
+                    torch.from_numpy(rows), record=False
+                ),
                 patience=self.patience,
-                module=module,
+                phase="supervised",
+                record_fn=part_means,
+                **schedule,
             )
             best_finetune = None
             if self.finetune_epochs > 0:
                 optimizer = torch.optim.Adam(
                     module.parameters(), lr=self.finetune_learning_rate
                 )
-                best_finetune = trainer.run(
-                    "finetune",
-                    self.finetune_epochs,
-                    make_epoch(optimizer, reconstruction_loss, False),
-                    valid_fn=make_valid(reconstruction_loss),
+                best_finetune = run.fit_minibatches(
+                    optimizer,
+                    reconstruction_loss,
+                    train,
+                    max_epochs=self.finetune_epochs,
+                    valid=valid,
                     patience=self.patience,
-                    module=module,
+                    phase="finetune",
+                    **schedule,
                 )
-        module.eval()
-        self.module_ = module.cpu()
         self.best_epochs_ = (best, best_finetune)
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
 
     # -- transform -------------------------------------------------------------
     def _transform(self, X1, X2):

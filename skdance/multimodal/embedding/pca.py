@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.embedding._base import BaseJointEmbedding
+from skdance.preprocessing import LSI
 
 __all__ = ["JointPCA"]
 
@@ -39,14 +40,14 @@ def _top_dispersion_genes(X, n_top_genes):
 class _GexBlock:
     """Log-normalised GEX -> highly variable genes -> scale -> PCA."""
 
-    def __init__(self, n_top_genes, n_pcs, seed):
-        self.n_top_genes, self.n_pcs, self.seed = n_top_genes, n_pcs, seed
+    def __init__(self, n_top_genes, n_components, seed):
+        self.n_top_genes, self.n_components, self.seed = n_top_genes, n_components, seed
 
     def fit_transform(self, X):
         self.genes_ = _top_dispersion_genes(X, self.n_top_genes)
         kept = _dense(X[:, self.genes_])
         self.scaler_ = StandardScaler().fit(kept)
-        k = min(self.n_pcs, len(self.genes_), X.shape[0] - 1)
+        k = min(self.n_components, len(self.genes_), X.shape[0] - 1)
         self.pca_ = PCA(k, random_state=self.seed)
         return self.pca_.fit_transform(self.scaler_.transform(kept))
 
@@ -68,14 +69,12 @@ class _AdtBlock:
 class _AtacBlock:
     """Binary peaks -> tf-idf -> LSI without its first (depth) component."""
 
-    def __init__(self, n_pcs, seed):
-        self.n_pcs, self.seed = n_pcs, seed
+    def __init__(self, n_components, seed):
+        self.n_components, self.seed = n_components, seed
 
     def fit_transform(self, X):
-        from skdance.multimodal._scmogcn import LSI
-
-        k = min(self.n_pcs, X.shape[1] - 2, X.shape[0] - 2)
-        self.lsi_ = LSI(max(k, 1), self.seed)
+        k = min(self.n_components, X.shape[1] - 2, X.shape[0] - 2)
+        self.lsi_ = LSI(max(k, 1), random_state=self.seed)
         return self.lsi_.fit_transform(X)
 
     def transform(self, X):
@@ -93,9 +92,10 @@ class JointPCA(BaseJointEmbedding):
       ``n_top_genes`` most dispersed genes
       (:class:`~skdance.preprocessing.HighlyVariableGenes` with
       ``flavor="seurat"``, scanpy's recipe for log data), scaled to zero mean and
-      unit variance, PCA with ``n_pcs`` components.
+      unit variance, PCA with ``n_block_components`` components.
     * ADT (CLR protein levels): scaled, not reduced (tens of proteins).
-    * ATAC (binary peaks): tf-idf and LSI with ``n_pcs`` components, the
+    * ATAC (binary peaks): tf-idf and LSI with ``n_block_components``
+      components (:class:`~skdance.preprocessing.LSI`), the
       first (sequencing-depth) component dropped.
 
     Which of the last two the second block is follows ``mod2``.  With
@@ -114,8 +114,9 @@ class JointPCA(BaseJointEmbedding):
         Which blocks the embedding uses.
     n_components : int, default=100
         Components of the joint PCA (at most the concatenated width).
-    n_pcs : int, default=50
-        Components of the GEX PCA and of the ATAC LSI.
+    n_block_components : int, default=50
+        Components of each block's own reduction: the GEX PCA and the ATAC
+        LSI (``n_components`` is the size of the joint PCA).
     n_top_genes : int, default=2000
         Highly variable genes kept (all genes when there are fewer).
     mod2 : {"auto", "adt", "atac"}, default="auto"
@@ -148,9 +149,8 @@ class JointPCA(BaseJointEmbedding):
     >>> rng = np.random.default_rng(0)
     >>> gex = np.log1p(rng.poisson(2.0, (80, 40)).astype(float))
     >>> adt = np.log1p(rng.poisson(5.0, (80, 6)).astype(float))
-    >>> Z = JointPCA(n_components=10, n_pcs=8, random_state=0).fit_transform(
-    ...     (gex, adt)
-    ... )
+    >>> model = JointPCA(n_components=10, n_block_components=8, random_state=0)
+    >>> Z = model.fit_transform((gex, adt))
     >>> Z.shape
     (80, 10)
     """
@@ -160,7 +160,7 @@ class JointPCA(BaseJointEmbedding):
         "n_features_mod1": [Interval(Integral, 1, None, closed="left"), None],
         "modalities": [StrOptions({"both", "mod1", "mod2"})],
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "n_pcs": [Interval(Integral, 1, None, closed="left")],
+        "n_block_components": [Interval(Integral, 1, None, closed="left")],
         "n_top_genes": [Interval(Integral, 1, None, closed="left")],
         "mod2": [StrOptions({"auto", "adt", "atac"})],
         "random_state": ["random_state"],
@@ -172,7 +172,7 @@ class JointPCA(BaseJointEmbedding):
         *,
         modalities="both",
         n_components=100,
-        n_pcs=50,
+        n_block_components=50,
         n_top_genes=2000,
         mod2="auto",
         mudata_mods=None,
@@ -181,7 +181,7 @@ class JointPCA(BaseJointEmbedding):
         self.n_features_mod1 = n_features_mod1
         self.modalities = modalities
         self.n_components = n_components
-        self.n_pcs = n_pcs
+        self.n_block_components = n_block_components
         self.n_top_genes = n_top_genes
         self.mod2 = mod2
         self.mudata_mods = mudata_mods
@@ -207,10 +207,16 @@ class JointPCA(BaseJointEmbedding):
         self.blocks_ = {}
         parts = []
         if self.modalities in ("both", "mod1"):
-            self.blocks_["mod1"] = _GexBlock(self.n_top_genes, self.n_pcs, seed)
+            self.blocks_["mod1"] = _GexBlock(
+                self.n_top_genes, self.n_block_components, seed
+            )
             parts.append(self.blocks_["mod1"].fit_transform(X1))
         if self.modalities in ("both", "mod2"):
-            block = _AtacBlock(self.n_pcs, seed) if kind == "atac" else _AdtBlock()
+            block = (
+                _AtacBlock(self.n_block_components, seed)
+                if kind == "atac"
+                else _AdtBlock()
+            )
             self.blocks_["mod2"] = block
             parts.append(block.fit_transform(X2))
         norms = [np.linalg.norm(p, axis=1).mean() for p in parts]

@@ -8,32 +8,29 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skdance.graph import cell_feature_weights
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS, as_pair
 from skdance.multimodal._scmogcn import (
-    LSI,
     EmbeddingLayout,
     FeaturePropagation,
-    MeanAggregation,
     ScMoGNNEmbeddingModule,
     ScMoGNNGraphEmbeddingModule,
-    cell_feature_graph,
-    cell_feature_weights,
+    train_scmognn,
 )
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
+    MeanAggregation,
+    cell_feature_graph,
     dense_rows,
-    seeded,
+    training,
     validation_split,
 )
+from skdance.preprocessing import LSI
+from skdance.utils import Widths
 from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import (
-    check_per_modality,
-    check_random_state_int,
-    check_widths,
-)
+from skdance.utils._validation import check_per_modality, check_random_state_int
 
 __all__ = ["ScMoGNNEmbedding"]
 
@@ -294,7 +291,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
     >>> from skdance.multimodal.embedding.scmogcn import ScMoGNNEmbedding
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(80, 3))
-    >>> gex = np.exp(Z @ rng.normal(size=(3, 40)))
+    >>> gex = np.log1p(np.exp(Z @ rng.normal(size=(3, 40))))
     >>> adt = Z @ rng.normal(size=(3, 8))
     >>> model = ScMoGNNEmbedding(latent_dim=6, n_lsi_components=10,
     ...                          hidden_dims=(16,), max_epochs=5, random_state=0)
@@ -314,7 +311,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         "n_layers": [Interval(Integral, 2, None, closed="left")],
         "n_lsi_components": [Interval(Integral, 1, None, closed="left"), tuple],
         "log_input": ["boolean"],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths(allow_empty=True)],
         "output_relu": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "feature_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -394,13 +391,6 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
     def _setting(self, name):
         value = getattr(self, name)
         return _DEFAULTS[self.variant][name] if isinstance(value, str) else value
-
-    def _check_params(self):
-        comps = check_per_modality(self.n_lsi_components, "n_lsi_components")
-        dims = check_widths(
-            self.hidden_dims, "hidden_dims", allow_empty=True, what="encoder widths"
-        )
-        return comps, dims
 
     # -- fit -----------------------------------------------------------------
     def fit(self, X, y=None, *, batch=None, cell_cycle=None):
@@ -495,30 +485,18 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
             return None
         return torch.as_tensor(np.ascontiguousarray(values), dtype=dtype).to(device)
 
-    def _run(self, trainer, module, optimizer, epoch, validate, valid, steps):
+    def _max_epochs(self, steps):
+        """Epochs to run: ``max_epochs``, or v1's "auto" from the steps per epoch."""
         max_epochs = self._setting("max_epochs")
         if max_epochs is None:  # v1 "auto"
             max_epochs = max(_V1_MIN_EPOCHS, -(-_V1_STEPS // max(steps, 1)))
-        return trainer.run(
-            "train",
-            max_epochs,
-            epoch,
-            valid_fn=validate if valid.size else None,
-            patience=self._setting("patience"),
-            module=module,
-        )
-
-    def _finish(self, trainer, module):
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
+        return max_epochs
 
     # -- v1 --------------------------------------------------------------------
     def _reduce_fit(self, M, n_components, seed):
         n, p = M.shape
         if p > n_components + 1 and n > 3:
-            reducer = LSI(min(n_components, n - 3, p - 2), seed)
+            reducer = LSI(min(n_components, n - 3, p - 2), random_state=seed)
             return reducer, reducer.fit_transform(self._lsi_input(M))
         return None, np.asarray(dense_rows(M), dtype=np.float64)
 
@@ -537,11 +515,21 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
             values = M.data if sp.issparse(M) else M
             if values.size and values.min() < 0:
                 return M
-        if sp.issparse(M):
-            out = M.copy()
-            out.data = np.expm1(out.data)
-            return out
-        return np.expm1(M)
+        with np.errstate(over="ignore"):
+            if sp.issparse(M):
+                out = M.copy()
+                out.data = np.expm1(out.data)
+            else:
+                out = np.expm1(M)
+        values = out.data if sp.issparse(out) else out
+        if np.isinf(values).any():
+            raise ValueError(
+                f"{type(self).__name__}: log_input=True reads the modalities as "
+                "log values, but expm1 of some value overflows (values above "
+                "709); pass log_input=False for values that are not log1p of "
+                "normalised counts."
+            )
+        return out
 
     def _propagated(self, X1, X2):
         """Propagated layers (n_layers - 1, n_cells, p1 + p2) of new cells."""
@@ -558,14 +546,17 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         return np.stack([np.hstack(pair) for pair in zip(*layers)])
 
     def _fit_v1(self, X1, X2, codes, batch_codes, cell_cycle):
-        comps, dims = self._check_params()
+        comps = check_per_modality(self.n_lsi_components, "n_lsi_components")
         layout = self._layout(codes, batch_codes, cell_cycle, regularized=True)
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
         seed = check_random_state_int(self.random_state)
+        with training(self, seed=seed) as run:
+            self._train_v1(run, X1, X2, comps, layout, codes, cell_cycle)
+
+    def _train_v1(self, run, X1, X2, comps, layout, codes, cell_cycle):
+        device = run.device
         self.reducers_, self.propagations_, layers = [], [], []
         for M, k in zip((X1, X2), comps):
-            reducer, R = self._reduce_fit(M, k, seed)
+            reducer, R = self._reduce_fit(M, k, run.seed)
             propagation = FeaturePropagation(self.n_layers)
             layers.append(propagation.fit_transform(R))
             self.reducers_.append(reducer)
@@ -576,84 +567,60 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         cycle = self._tensor(cell_cycle, torch.float32, device)
         self.layout_ = layout
         n = stack.shape[1]
-        train, valid = validation_split(n, self.validation_fraction, seed)
+        train, valid = validation_split(n, self.validation_fraction, run.seed)
         batch_size = self._setting("batch_size")
         if valid.size:  # DANCE: "small enough to cover all splits"
             batch_size = min(batch_size, valid.size)
         batch_size = max(min(batch_size, train.size), 2)
-        valid_t = torch.from_numpy(valid).to(device)
-        with seeded(seed) as gen:
-            module = ScMoGNNEmbeddingModule(
+        module = run.place(
+            ScMoGNNEmbeddingModule(
                 stack.shape[2],
                 stack.shape[0],
-                dims,
+                tuple(int(h) for h in self.hidden_dims),
                 self.latent_dim,
                 self._setting("dropout"),
                 layout,
                 output_relu=self.output_relu,
             )
-            module = trainer.to(module)
-            others = [
-                p for name, p in module.named_parameters() if name != "layer_weights"
-            ]
-            optimizer = torch.optim.AdamW(
-                [
-                    {"params": others},
-                    {"params": [module.layer_weights], "weight_decay": 0.0},
-                ],
-                lr=self._setting("learning_rate"),
-                weight_decay=self._setting("weight_decay"),
+        )
+        others = [p for name, p in module.named_parameters() if name != "layer_weights"]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": others},
+                {"params": [module.layer_weights], "weight_decay": 0.0},
+            ],
+            lr=self._setting("learning_rate"),
+            weight_decay=self._setting("weight_decay"),
+        )
+
+        def loss_of(idx):
+            idx = idx.to(device)
+            return module.losses(
+                inputs[:, idx],
+                None if cell_types is None else cell_types[idx],
+                None if cycle is None else cycle[idx],
             )
-            sums = {}
 
-            def parts_of(idx):
-                return module.losses(
-                    inputs[:, idx],
-                    None if cell_types is None else cell_types[idx],
-                    None if cycle is None else cycle[idx],
-                )
+        def validate(rows):
+            parts = loss_of(torch.from_numpy(rows))
+            return sum(_V1_WEIGHTS[k] * float(v) for k, v in parts.items())
 
-            def loss_of(idx):
-                idx = idx.to(device)
-                parts = parts_of(idx)
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach())
-                sums["steps"] = sums.get("steps", 0) + 1
-                return sum(_V1_WEIGHTS[k] * v for k, v in parts.items())
-
-            def epoch(_):
-                module.train()
-                sums.clear()
-                loss = trainer.minibatch_epoch(
-                    optimizer,
-                    loss_of,
-                    train.size,
-                    batch_size,
-                    gen,
-                    indices=train,
-                    min_batch=2,
-                )
-                steps = max(sums.pop("steps", 0), 1)
-                record = {"train_loss": loss}
-                record.update({f"loss_{k}": v / steps for k, v in sums.items()})
-                return record
-
-            def validate():
-                module.eval()
-                with torch.no_grad():
-                    parts = parts_of(valid_t)
-                return {
-                    "valid_loss": sum(
-                        _V1_WEIGHTS[k] * float(v) for k, v in parts.items()
-                    )
-                }
-
-            # optimiser steps per epoch (a lone last cell is skipped)
-            steps = train.size // batch_size + (train.size % batch_size >= 2)
-            self.best_epoch_ = self._run(
-                trainer, module, optimizer, epoch, validate, valid, steps
-            )
-        self._finish(trainer, module)
+        # optimiser steps per epoch (a lone last cell is skipped)
+        steps = train.size // batch_size + (train.size % batch_size >= 2)
+        self.best_epoch_ = train_scmognn(
+            run,
+            module,
+            optimizer,
+            loss_of,
+            train,
+            max_epochs=self._max_epochs(steps),
+            batch_size=batch_size,
+            weights=_V1_WEIGHTS,
+            valid=valid,
+            valid_fn=validate,
+            patience=self._setting("patience"),
+            min_batch=2,
+        )
 
     def _transform_v1(self, X1, X2):
         stack = self._propagated(X1, X2)
@@ -667,12 +634,14 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
 
     # -- v2 --------------------------------------------------------------------
     def _fit_v2(self, X1, X2, codes, batch_codes, cell_cycle):
-        self._check_params()
         layout = self._layout(codes, batch_codes, cell_cycle, regularized=False)
         self.layout_ = layout
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
         seed = check_random_state_int(self.random_state)
+        with training(self, seed=seed) as run:
+            self._train_v2(run, X1, X2, layout, codes, batch_codes, cell_cycle)
+
+    def _train_v2(self, run, X1, X2, layout, codes, batch_codes, cell_cycle):
+        device, gen = run.device, run.generator
         blocks = [cell_feature_weights(M) for M in (X1, X2)]
         W = sp.hstack(blocks, format="csr")
         n, p = W.shape
@@ -687,16 +656,15 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
             onehot = torch.from_numpy(onehot).to(device)
         cell_types = self._tensor(codes, torch.long, device)
         cycle = self._tensor(cell_cycle, torch.float32, device)
-        train, valid = validation_split(n, self.validation_fraction, seed)
+        train, valid = validation_split(n, self.validation_fraction, run.seed)
         batch_size = min(self._setting("batch_size"), train.size)
-        valid_t = torch.from_numpy(valid).to(device)
         y_valid = [_sparse_rows(B, valid, device) for B in blocks]
 
         def take(values, idx):
             return None if values is None else values[idx]
 
-        with seeded(seed) as gen:
-            module = ScMoGNNGraphEmbeddingModule(
+        module = run.place(
+            ScMoGNNGraphEmbeddingModule(
                 p,
                 self.latent_dim,
                 self.n_layers,
@@ -708,68 +676,61 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
                 n_cell_cycle=layout.n_cell_cycle,
                 head_dims=self.head_dims,
             )
-            module = trainer.to(module)
-            optimizer = torch.optim.AdamW(
-                module.parameters(),
-                lr=self._setting("learning_rate"),
-                weight_decay=self._setting("weight_decay"),
+        )
+        optimizer = torch.optim.AdamW(
+            module.parameters(),
+            lr=self._setting("learning_rate"),
+            weight_decay=self._setting("weight_decay"),
+        )
+
+        def loss_of(idx):
+            idx = np.sort(idx.numpy())
+            W_b = W[idx]
+            if n_sampled:  # DANCE's node sub-graph of the sampled features
+                features = torch.multinomial(
+                    degree_t, n_sampled, replacement=False, generator=gen
+                ).numpy()
+                mask = np.zeros(p)
+                mask[features] = 1.0
+                W_b = W_b @ sp.diags(mask)
+            h, _ = module(cell_feature_graph(W_b, None, device))
+            idx_t = torch.from_numpy(idx).to(device)
+            return module.losses(
+                h,
+                [_sparse_rows(B, idx, device) for B in blocks],
+                take(onehot, idx_t),
+                take(cell_types, idx_t),
+                take(cycle, idx_t),
             )
-            sums = {}
 
-            def loss_of(idx):
-                idx = np.sort(idx.numpy())
-                W_b = W[idx]
-                if n_sampled:  # DANCE's node sub-graph of the sampled features
-                    features = torch.multinomial(
-                        degree_t, n_sampled, replacement=False, generator=gen
-                    ).numpy()
-                    mask = np.zeros(p)
-                    mask[features] = 1.0
-                    W_b = W_b @ sp.diags(mask)
-                graph = cell_feature_graph(W_b, None, device)
-                h, _ = module(graph)
-                idx_t = torch.from_numpy(idx).to(device)
-                parts = module.losses(
-                    h,
-                    [_sparse_rows(B, idx, device) for B in blocks],
-                    take(onehot, idx_t),
-                    take(cell_types, idx_t),
-                    take(cycle, idx_t),
-                )
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach())
-                sums["steps"] = sums.get("steps", 0) + 1
-                return sum(parts.values())
+        def validate(rows):
+            rows = torch.from_numpy(rows).to(device)
+            h, _ = module(full)
+            parts = module.losses(h[rows], y_valid, take(onehot, rows))
+            return {"valid_loss": float(parts["reconstruction"]) ** 0.5}
 
-            def epoch(index):
-                module.train()
-                sums.clear()
-                loss = trainer.minibatch_epoch(
-                    optimizer, loss_of, train.size, batch_size, gen, indices=train
-                )
-                if index > _V2_DECAY_START:
-                    for group in optimizer.param_groups:
-                        group["lr"] *= _V2_DECAY
-                steps = max(sums.pop("steps", 0), 1)
-                record = {"train_loss": loss}
-                record.update({f"loss_{k}": v / steps for k, v in sums.items()})
-                return record
+        def decay(index):  # the learning rate decays after epoch 150
+            if index > _V2_DECAY_START:
+                for group in optimizer.param_groups:
+                    group["lr"] *= _V2_DECAY
 
-            def validate():
-                module.eval()
-                with torch.no_grad():
-                    h, _ = module(full)
-                    parts = module.losses(h[valid_t], y_valid, take(onehot, valid_t))
-                return {"valid_loss": float(parts["reconstruction"]) ** 0.5}
-
-            self.best_epoch_ = self._run(
-                trainer, module, optimizer, epoch, validate, valid, 1
-            )
+        self.best_epoch_ = train_scmognn(
+            run,
+            module,
+            optimizer,
+            loss_of,
+            train,
+            max_epochs=self._max_epochs(1),
+            batch_size=batch_size,
+            valid=valid,
+            valid_fn=validate,
+            patience=self._setting("patience"),
+            epoch_end=decay,
+        )
         module.eval()
         with torch.no_grad():
             _, features_in = module(full)
         self.feature_states_ = [f.cpu().numpy() for f in features_in]
-        self._finish(trainer, module)
 
     def _transform_v2(self, X1, X2):
         W = sp.hstack([cell_feature_weights(M) for M in (X1, X2)], format="csr")

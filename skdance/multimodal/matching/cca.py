@@ -46,9 +46,10 @@ class CCAMatcher(BaseModalityMatcher):
 
     Parameters
     ----------
-    n_pcs : int, default=50
+    n_svd_components : int, default=50
         Truncated-SVD components per modality (fewer when a modality has
-        fewer features).
+        fewer features); ``n_components`` is the number of canonical
+        components.
     n_components : int, default=20
         Canonical components (at most the smaller reduction).
     n_partners : int or None, default=50
@@ -81,7 +82,7 @@ class CCAMatcher(BaseModalityMatcher):
     >>> Z = rng.normal(size=(200, 5))
     >>> X = Z @ rng.normal(size=(5, 30)) + 0.1 * rng.normal(size=(200, 30))
     >>> Y = Z @ rng.normal(size=(5, 12)) + 0.1 * rng.normal(size=(200, 12))
-    >>> model = CCAMatcher(n_pcs=10, n_components=5).fit(X[:150], Y[:150])
+    >>> model = CCAMatcher(n_svd_components=10, n_components=5).fit(X[:150], Y[:150])
     >>> S = model.match(X[150:], Y[150:])
     >>> S.shape, model.score(X[150:], Y[150:]) * 50 > 5
     ((50, 50), True)
@@ -89,7 +90,7 @@ class CCAMatcher(BaseModalityMatcher):
 
     _parameter_constraints = {
         **MUDATA_CONSTRAINTS,
-        "n_pcs": [Interval(Integral, 1, None, closed="left")],
+        "n_svd_components": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "n_partners": [Interval(Integral, 1, None, closed="left"), None],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -99,14 +100,14 @@ class CCAMatcher(BaseModalityMatcher):
     def __init__(
         self,
         *,
-        n_pcs=50,
+        n_svd_components=50,
         n_components=20,
         n_partners=50,
         temperature=0.1,
         mudata_mods=None,
         random_state=None,
     ):
-        self.n_pcs = n_pcs
+        self.n_svd_components = n_svd_components
         self.n_components = n_components
         self.n_partners = n_partners
         self.temperature = temperature
@@ -115,8 +116,8 @@ class CCAMatcher(BaseModalityMatcher):
 
     def _fit(self, X, Y):
         seed = self.random_state
-        self.svd_mod1_ = _reduce(X, self.n_pcs, seed)
-        self.svd_mod2_ = _reduce(Y, self.n_pcs, seed)
+        self.svd_mod1_ = _reduce(X, self.n_svd_components, seed)
+        self.svd_mod2_ = _reduce(Y, self.n_svd_components, seed)
         A, B = _project(self.svd_mod1_, X), _project(self.svd_mod2_, Y)
         k = min(self.n_components, A.shape[1], B.shape[1], X.shape[0] - 1)
         self.cca_ = CCA(n_components=max(k, 1), max_iter=1000).fit(A, B)

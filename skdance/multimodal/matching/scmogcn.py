@@ -8,25 +8,22 @@ from sklearn.utils._param_validation import Interval
 
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmogcn import (
-    LSI,
     FeaturePropagation,
     ScMoGNNMatchingModule,
     bipartite_matching,
+    train_scmognn,
 )
 from skdance.multimodal.matching._base import BaseModalityMatcher
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
     dense_rows,
-    seeded,
+    training,
     validation_split,
 )
-from skdance.utils._validation import (
-    check_per_modality,
-    check_random_state_int,
-    check_widths,
-)
+from skdance.preprocessing import LSI
+from skdance.utils import Widths
+from skdance.utils._validation import check_per_modality, check_random_state_int
 
 __all__ = ["ScMoGNNMatcher"]
 
@@ -196,7 +193,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
         **MUDATA_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left"), tuple],
         "n_layers": [Interval(Integral, 2, None, closed="left")],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths(allow_empty=True)],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "logit_scale": [Interval(Real, 0, None, closed="neither")],
@@ -257,19 +254,11 @@ class ScMoGNNMatcher(BaseModalityMatcher):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- checks --------------------------------------------------------------
-    def _check_params(self):
-        comps = check_per_modality(self.n_components, "n_components")
-        dims = check_widths(
-            self.hidden_dims, "hidden_dims", allow_empty=True, what="encoder widths"
-        )
-        return comps, dims
-
     # -- features --------------------------------------------------------------
     @staticmethod
     def _reduce_fit(M, n_components, seed):
         if M.shape[1] > n_components + 1:
-            reducer = LSI(n_components, seed)
+            reducer = LSI(n_components, random_state=seed)
             return reducer, reducer.fit_transform(M)
         return None, np.asarray(dense_rows(M), dtype=np.float64)
 
@@ -285,94 +274,70 @@ class ScMoGNNMatcher(BaseModalityMatcher):
 
     # -- fit -----------------------------------------------------------------
     def _fit(self, X, Y):
-        comps, dims = self._check_params()
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
+        comps = check_per_modality(self.n_components, "n_components")
         seed = check_random_state_int(self.random_state)
+        with training(self, seed=seed) as run:
+            self._train(run, X, Y, comps)
+
+    def _train(self, run, X, Y, comps):
+        device = run.device
         self.reducers_, self.propagations_, layers = [], [], []
         for M, n_comp in zip((X, Y), comps):
-            reducer, R = self._reduce_fit(M, n_comp, seed)
+            reducer, R = self._reduce_fit(M, n_comp, run.seed)
             propagation = FeaturePropagation(self.n_layers)
             stack = np.stack(propagation.fit_transform(R)).astype(np.float32)
             self.reducers_.append(reducer)
             self.propagations_.append(propagation)
             layers.append(torch.from_numpy(stack).to(device))
         n = X.shape[0]
-        train, valid = validation_split(n, self.validation_fraction, seed)
+        train, valid = validation_split(n, self.validation_fraction, run.seed)
         batch = min(self.batch_size, train.size)
-        valid_t = torch.from_numpy(valid[:_MAX_VALID]).to(device)
         weights = {
             "matching": 1.0,
             "translation": float(self.translation_weight),
             "reconstruction": float(self.reconstruction_weight),
         }
-        with seeded(seed) as gen:
-            module = ScMoGNNMatchingModule(
+        module = run.place(
+            ScMoGNNMatchingModule(
                 (layers[0].shape[2], layers[1].shape[2]),
                 self.n_layers - 1,
-                dims,
+                tuple(int(h) for h in self.hidden_dims),
                 self.latent_dim,
                 self.dropout,
                 float(self.logit_scale),
             )
-            module = trainer.to(module)
-            optimizer = torch.optim.AdamW(
-                module.parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-            )
-            sums = {}
+        )
+        optimizer = torch.optim.AdamW(
+            module.parameters(),
+            lr=self.learning_rate,
+            weight_decay=self.weight_decay,
+        )
 
-            def loss_of(idx):
-                idx = idx.to(device)
-                parts, accuracy = module.losses(layers[0][:, idx], layers[1][:, idx])
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach())
-                sums["accuracy"] = sums.get("accuracy", 0.0) + accuracy
-                sums["steps"] = sums.get("steps", 0) + 1
-                return sum(weights[k] * v for k, v in parts.items())
+        def loss_of(idx):
+            idx = idx.to(device)
+            return module.losses(layers[0][:, idx], layers[1][:, idx])
 
-            def epoch(_):
-                module.train()
-                sums.clear()
-                loss = trainer.minibatch_epoch(
-                    optimizer,
-                    loss_of,
-                    train.size,
-                    batch,
-                    gen,
-                    indices=train,
-                    min_batch=batch,
-                )
-                steps = max(sums.get("steps", 0), 1)
-                record = {"train_loss": loss * train.size / (steps * batch)}
-                for key in weights:
-                    record[f"loss_{key}"] = sums.get(key, 0.0) / steps
-                record["train_accuracy"] = sums.get("accuracy", 0.0) / steps
-                return record
+        def validate(rows):
+            rows = torch.from_numpy(rows[:_MAX_VALID]).to(device)
+            parts, accuracy = module.losses(layers[0][:, rows], layers[1][:, rows])
+            total = sum(weights[k] * float(v) for k, v in parts.items())
+            return {"valid_loss": total, "valid_accuracy": accuracy}
 
-            def validate():
-                module.eval()
-                with torch.no_grad():
-                    parts, accuracy = module.losses(
-                        layers[0][:, valid_t], layers[1][:, valid_t]
-                    )
-                total = sum(weights[k] * float(v) for k, v in parts.items())
-                return {"valid_loss": total, "valid_accuracy": accuracy}
-
-            self.best_epoch_ = trainer.run(
-                "train",
-                self.max_epochs,
-                epoch,
-                valid_fn=validate if valid.size else None,
-                monitor="-valid_accuracy",
-                patience=self.patience,
-                module=module,
-            )
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
+        self.best_epoch_ = train_scmognn(
+            run,
+            module,
+            optimizer,
+            loss_of,
+            train,
+            max_epochs=self.max_epochs,
+            batch_size=batch,
+            weights=weights,
+            valid=valid,
+            valid_fn=validate,
+            monitor="-valid_accuracy",
+            patience=self.patience,
+            min_batch=batch,
+        )
 
     # -- match -----------------------------------------------------------------
     def _embed(self, M, modality):

@@ -9,26 +9,21 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from skdance.graph import cell_feature_weights, correlation_links, gene_set_links
 from skdance.graph._fit import fit_graph
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
-from skdance.multimodal._scmogcn import (
-    MeanAggregation,
-    ScMoGNNPredictionModule,
-    SparseTargetMSE,
-    cell_feature_graph,
-    cell_feature_weights,
-    correlation_links,
-    gene_set_links,
-)
+from skdance.multimodal._scmogcn import ScMoGNNPredictionModule, train_scmognn
 from skdance.multimodal.prediction._base import BaseModalityPredictor
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
+    MeanAggregation,
+    SparseTargetMSE,
+    cell_feature_graph,
     cell_gene_inputs,
     dense_rows,
-    seeded,
     stack_rows,
+    training,
     validation_split,
 )
 from skdance.utils._validation import check_random_state_int
@@ -67,15 +62,15 @@ class ScMoGNN(BaseModalityPredictor):
        (``feature_graph="drop"``, the setting of DANCE's example scripts,
        whose pathway flag is off unless given).
     2. Network (eqs. 30-32; :class:`~skdance.multimodal._scmogcn.
-       HeteroGraphEncoder`): a learnt embedding per feature and one learnt
-       vector for every cell; ``n_layers`` heterogeneous layers of
-       GraphSAGE mean aggregation over feature -> cell, cell -> feature and
-       feature -> feature edges, group normalisation, GELU, dropout and
-       edge dropout, the feature links mixed in with weight
-       ``link_weight``; residual concatenation with the initial states
-       (``residual="initial"``, DANCE's GEX -> ADT command line) or the
-       previous ones; the cell states of all layers summed with learnt
-       softmax weights.
+       HeteroGraphEncoder`, of :class:`~skdance.nn.SAGELayer` layers): a
+       learnt embedding per feature and one learnt vector for every cell;
+       ``n_layers`` heterogeneous layers of GraphSAGE mean aggregation
+       over feature -> cell, cell -> feature and feature -> feature edges,
+       group normalisation, GELU, dropout and edge dropout, the feature
+       links mixed in with weight ``link_weight``; residual concatenation
+       with the initial states (``residual="initial"``, DANCE's GEX -> ADT
+       command line) or the previous ones; the cell states of all layers
+       summed with learnt softmax weights.
     3. Head (eq. 33): a linear layer; mean squared error on the training
        cells; AdamW, full batch (``batch_size=None``; an int trains on
        sub-graphs of that many cells with all features, DANCE's
@@ -323,15 +318,18 @@ class ScMoGNN(BaseModalityPredictor):
 
     # -- fit -----------------------------------------------------------------
     def _fit(self, X, Y):
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
         seed = check_random_state_int(self.random_state)
+        with training(self, seed=seed) as run:
+            self._train(run, X, Y)
+
+    def _train(self, run, X, Y):
+        device = run.device
         W = self._edge_weights(X)
         self.feature_links_ = self._feature_links(X)
         low = float(Y.min())
         self.output_relu_ = low >= 0 if self.output_relu == "auto" else self.output_relu
         n = X.shape[0]
-        train, valid = validation_split(n, self.validation_fraction, seed)
+        train, valid = validation_split(n, self.validation_fraction, run.seed)
         train = np.sort(train)
         full = cell_feature_graph(W, self.feature_links_, device)
         links = full.feature_to_feature
@@ -345,82 +343,66 @@ class ScMoGNN(BaseModalityPredictor):
                     np.ascontiguousarray(dense_rows(Y, train), dtype=np.float32)
                 ).to(device)
             train_t = torch.from_numpy(train).to(device)
-        with seeded(seed) as gen:
-            module = ScMoGNNPredictionModule(
-                X.shape[1],
-                Y.shape[1],
-                self.hidden_dim,
-                self.n_layers,
-                feature_links=links is not None,
-                residual=self.residual,
-                dropout=self.dropout,
-                edge_dropout=self.edge_dropout,
-                link_weight=self.link_weight,
-            )
-            with torch.no_grad():  # start at the training mean (DANCE: at 0)
-                module.head.bias.copy_(torch.from_numpy(_column_means(Y, train)))
-            module = trainer.to(module)
-            optimizer = torch.optim.AdamW(
-                module.parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-            )
+        module = ScMoGNNPredictionModule(
+            X.shape[1],
+            Y.shape[1],
+            self.hidden_dim,
+            self.n_layers,
+            feature_links=links is not None,
+            residual=self.residual,
+            dropout=self.dropout,
+            edge_dropout=self.edge_dropout,
+            link_weight=self.link_weight,
+        )
+        with torch.no_grad():  # start at the training mean (DANCE: at 0)
+            module.head.bias.copy_(torch.from_numpy(_column_means(Y, train)))
+        module = run.place(module)
+        optimizer = torch.optim.AdamW(
+            module.parameters(),
+            lr=self.learning_rate,
+            weight_decay=self.weight_decay,
+        )
 
-            def batch_loss(idx):
-                idx = np.sort(idx.numpy())
-                W_b = W[idx]
-                graph = cell_feature_graph(W_b, None, device)._replace(
-                    feature_to_feature=links
-                )
-                pred, _ = module(graph)
-                target = torch.from_numpy(
-                    np.ascontiguousarray(dense_rows(Y, idx), dtype=np.float32)
-                ).to(device)
-                return torch.nn.functional.mse_loss(pred, target)
-
-            def epoch(_):
-                module.train()
-                if full_batch:
-                    if sparse_target:
-                        cells, _ = module.encoder(full)
-                        loss = target(module.mix(cells)[train_t], module.head)
-                    else:
-                        pred, _ = module(full)
-                        loss = torch.nn.functional.mse_loss(pred[train_t], y_train)
-                    return trainer.step(optimizer, loss)
-                return trainer.minibatch_epoch(
-                    optimizer,
-                    batch_loss,
-                    train.size,
-                    self.batch_size,
-                    gen,
-                    indices=train,
-                )
-
-            valid_t = torch.from_numpy(valid).to(device)
-
-            def validate():
-                module.eval()
-                with torch.no_grad():
+        def loss_of(idx):
+            if idx is None:  # the whole graph, the training cells' targets
+                if sparse_target:
                     cells, _ = module.encoder(full)
-                    h = module.mix(cells)[valid_t]
-                return {"valid_loss": self._rmse_rows(module.head, h, Y, valid)}
-
-            self.best_epoch_ = trainer.run(
-                "train",
-                self.max_epochs,
-                epoch,
-                valid_fn=validate if valid.size else None,
-                patience=self.patience,
-                module=module,
+                    return target(module.mix(cells)[train_t], module.head)
+                pred, _ = module(full)
+                return torch.nn.functional.mse_loss(pred[train_t], y_train)
+            idx = np.sort(idx.numpy())  # the sub-graph of the batch's cells
+            graph = cell_feature_graph(W[idx], None, device)._replace(
+                feature_to_feature=links
             )
+            pred, _ = module(graph)
+            batch_target = torch.from_numpy(
+                np.ascontiguousarray(dense_rows(Y, idx), dtype=np.float32)
+            ).to(device)
+            return torch.nn.functional.mse_loss(pred, batch_target)
+
+        valid_t = torch.from_numpy(valid).to(device)
+
+        def validate(_):
+            cells, _ = module.encoder(full)
+            h = module.mix(cells)[valid_t]
+            return {"valid_loss": self._rmse_rows(module.head, h, Y, valid)}
+
+        self.best_epoch_ = train_scmognn(
+            run,
+            module,
+            optimizer,
+            loss_of,
+            train,
+            max_epochs=self.max_epochs,
+            batch_size=None if full_batch else self.batch_size,
+            valid=valid,
+            valid_fn=validate,
+            patience=self.patience,
+        )
         module.eval()
         with torch.no_grad():
             _, features_in = module.encoder(full)
         self.feature_states_ = [f.cpu().numpy() for f in features_in]
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
 
     def _rmse_rows(self, head, h, Y, rows):
         """RMSE of ``head(h)`` (post-processed) against ``Y[rows]``, in row chunks."""
