@@ -5,7 +5,11 @@ subclass declaring its datasets, model pipelines (full and ``--quick``),
 evaluation, DANCE's reference numbers and protocol text.  ``TASKS`` maps the
 task names to them in the order ``python -m benchmarks all`` runs them.
 
-Adding a task is one more module and one more line below.
+Adding a task is one more module and one more line below.  Adding a model
+to a task is one entry in that task's ``models`` (a name and the estimator
+built for the trial); the side information a task offers reaches the models
+through metadata routing, and ``benchmarks.memory`` measures the same
+entries (see :mod:`benchmarks.tasks._base`).
 """
 
 from benchmarks.tasks import (
