@@ -266,18 +266,39 @@ def test_dataset_spec_checks_declared_views():
 class _Centroid(BaseEstimator):
     """Predict the label of the nearest class centroid of the coordinates."""
 
-    def fit(self, coords, y):
+    __metadata_request__fit = {"coords": True}
+    __metadata_request__predict = {"coords": True}
+
+    def fit(self, X, y, coords=None):
         self.classes_ = np.unique(y)
         self.centers_ = np.array([coords[y == c].mean(0) for c in self.classes_])
         return self
 
-    def predict(self, coords):
+    def predict(self, X, coords=None):
         d = ((coords[:, None] - self.centers_[None]) ** 2).sum(-1)
         return self.classes_[d.argmin(1)]
 
 
+class _OnMod2(BaseEstimator):
+    """Logistic regression on the paired modality (side information)."""
+
+    __metadata_request__fit = {"mod2": True}
+    __metadata_request__predict = {"mod2": True}
+
+    def fit(self, X, y, mod2=None):
+        self.model_ = LogisticRegression().fit(mod2, y)
+        return self
+
+    def predict(self, X, mod2=None):
+        return self.model_.predict(mod2)
+
+
 class TinyTask(Task):
-    """Predict labels from expression, from the paired modality or from space."""
+    """Predict labels from expression, from the paired modality or from space.
+
+    The paired modality and the coordinates are side information: offered
+    to every model, taken by the models that request them.
+    """
 
     name = "tiny"
     metrics = ("accuracy",)
@@ -296,33 +317,36 @@ class TinyTask(Task):
         rng = np.random.default_rng(run)
         test = rng.permutation(data.n_obs)[:20]
         train = np.setdiff1d(np.arange(data.n_obs), test)
+        train, test = data.subset(train), data.subset(test)
         yield Trial(
             spec.name,
             spec,
-            {"train": data.subset(train), "test": data.subset(test)},
-            extra={"n_test": test.size},
+            {
+                "train": train,
+                "test": test,
+                "test_metadata": {"coords": test.coords, "mod2": test.mod2},
+            },
+            extra={"n_test": test.n_obs},
+            metadata={"coords": train.coords, "mod2": train.mod2},
         )
 
     def models(self, trial, run, quick=False):
         return {
             "majority": DummyClassifier(),
             "expression": LogisticRegression(max_iter=200 if quick else 500),
-            "mod2": LogisticRegression(),
+            "mod2": _OnMod2(),
             "space": _Centroid(),
         }
 
-    def _view(self, name, data):
-        return {"mod2": data.mod2, "space": data.coords}.get(name, data.X)
-
     def fit(self, name, model, trial, run):
         train = trial.inputs["train"]
-        return model.fit(self._view(name, train), train.y)
+        return routed(model, "fit", train.X, train.y, metadata=trial.metadata)
 
     def score(self, name, output, trial):
         test = trial.inputs["test"]
-        return {
-            "accuracy": float(np.mean(output.predict(self._view(name, test)) == test.y))
-        }
+        metadata = trial.inputs["test_metadata"]
+        pred = routed(output, "predict", test.X, metadata=metadata)
+        return {"accuracy": float(np.mean(pred == test.y))}
 
     def reference_columns(self, model, dataset):
         return {"dance_reported": self.reference.scores.get(model, (None,))[0]}
