@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from skdance.multimodal._dcca import (
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from skdance.multimodal.embedding.dcca import (
+    DCCA,
     DCCAVAE,
     SparseInputLinear,
     SparseRows,
     attention_distance,
     cycle_stages,
 )
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score
-
-from skdance.multimodal.embedding.dcca import DCCA
 
 DATA = Path(os.environ["SKDANCE_DATA"])  # set by conftest.py
 

@@ -1,19 +1,16 @@
 """scMVAE: the Gaussian-mixture multimodal VAE and its joint-embedding estimator."""
 
-import math
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from skdance.multimodal._scmvae import (
+
+from skdance.multimodal.embedding.scmvae import (
+    ScMVAE,
     ScMVAEModule,
     gmm_kl,
-    normal_kl,
     product_of_experts,
 )
-
-from skdance.multimodal.embedding.scmvae import ScMVAE
 
 FAST = {
     "hidden_dims": (16, 8),
@@ -45,16 +42,6 @@ def test_product_of_experts_matches_precision_weighting():
     # precisions 1 (prior, mean 0), 1 and 2
     assert float(log_var.exp()) == pytest.approx(1 / 4, rel=1e-6)
     assert float(mean) == pytest.approx((1.0 + 2 * 3.0) / 4, rel=1e-6)
-
-
-def test_normal_kl_matches_torch():
-    gen = torch.Generator().manual_seed(0)
-    mean, log_var = torch.randn(4, 1, generator=gen), torch.randn(4, 1, generator=gen)
-    expected = torch.distributions.kl_divergence(
-        torch.distributions.Normal(mean, torch.exp(0.5 * log_var)),
-        torch.distributions.Normal(2.0, math.sqrt(0.3)),
-    ).sum(-1)
-    torch.testing.assert_close(normal_kl(mean, log_var, 2.0, 0.3), expected)
 
 
 def test_gmm_kl_with_one_component_is_the_gaussian_kl():
@@ -153,7 +140,7 @@ def test_combinations_run(counts):
 
 def test_clear_errors(counts):
     rna, peaks, _ = counts
-    with pytest.raises(ValueError, match="not non-negative integers"):
+    with pytest.raises(ValueError, match="negative or fractional"):
         ScMVAE(mod1_likelihood="zinb", **FAST).fit((np.log1p(rna) + 0.1, peaks))
     with pytest.raises(ValueError, match="negative"):
         ScMVAE(mod2_likelihood="bernoulli", **FAST).fit((rna, peaks - 1))

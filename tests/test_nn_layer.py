@@ -123,6 +123,8 @@ def test_likelihood_heads(name, n_heads):
     out = heads(torch.ones(2, 4))
     assert len(out) == n_heads and all(o.shape == (2, 3) for o in out)
     assert hasattr(heads, "log_std") == (name == "normal")
+    fixed = LikelihoodHeads(4, 3, name, learn_variance=False)
+    assert not hasattr(fixed, "log_std") and len(fixed(torch.ones(2, 4))) == n_heads
 
 
 def test_gaussian_kl_to_a_given_normal_matches_the_closed_form():

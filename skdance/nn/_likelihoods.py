@@ -321,6 +321,10 @@ class LikelihoodHeads(nn.Module):
         Features of the modality.
     likelihood : str or Likelihood
         The likelihood.
+    learn_variance : bool, default=True
+        Whether a ``"normal"`` likelihood gets the learned :attr:`log_std`;
+        False for a model that fixes the variance (a squared-error fit, as
+        BABEL and DCCA do).
 
     Examples
     --------
@@ -331,7 +335,7 @@ class LikelihoodHeads(nn.Module):
     [(2, 3), (2, 3), (2, 3)]
     """
 
-    def __init__(self, in_dim, n_features, likelihood):
+    def __init__(self, in_dim, n_features, likelihood, *, learn_variance=True):
         super().__init__()
         if isinstance(likelihood, str):
             likelihood = get_likelihood(likelihood)
@@ -340,7 +344,7 @@ class LikelihoodHeads(nn.Module):
         self.heads = nn.ModuleList(
             nn.Linear(in_dim, n_features) for _ in range(n_heads)
         )
-        if likelihood.name == "normal":
+        if likelihood.name == "normal" and learn_variance:
             self.log_std = nn.Parameter(torch.zeros(n_features))
 
     def forward(self, h):

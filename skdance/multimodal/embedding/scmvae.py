@@ -1,5 +1,21 @@
-"""scMVAE: joint embedding by a multimodal VAE with a Gaussian-mixture prior."""
+"""scMVAE: joint embedding by a multimodal VAE with a Gaussian-mixture prior.
 
+scMVAE (Zuo & Chen 2021) embeds paired transcriptome and chromatin (or
+protein) profiles of the same cells with one variational autoencoder: both
+modalities are encoded into one latent code ``z`` (by a product of experts,
+by a network on the concatenated hidden layers, or by one encoder of the
+concatenated features), ``z`` has a Gaussian-mixture prior ``p(z | c)
+p(c)`` with learnable weights, means and variances (as in VaDE / SCALE),
+each count modality has a latent log library size ``l`` with a log-normal
+prior, and a shared decoder followed by one decoder per modality
+reconstructs the data with a ZINB (or NB, Bernoulli, Gaussian) likelihood
+(DANCE paper, appendix D.2, eqs. 53-55).
+
+This module holds the estimator :class:`ScMVAE`, its torch module
+:class:`ScMVAEModule`, the module's pieces and the losses.
+"""
+
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,27 +23,363 @@ import scipy.sparse as sp
 import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
 
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
-from skdance.multimodal._scmvae import (
-    COMBINATIONS,
-    COUNT_LIKELIHOODS,
-    LIKELIHOODS,
-    ScMVAEModule,
-)
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
-    dense_rows,
-    seeded,
+    FCLayers,
+    GaussianEncoder,
+    LikelihoodHeads,
+    RowSource,
+    gaussian_kl,
+    get_likelihood,
+    reparameterize,
+    resolve_likelihood,
+    training,
     validation_split,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils import Widths
+from skdance.utils._validation import check_random_state_int
 
-__all__ = ["ScMVAE"]
+__all__ = [
+    "COMBINATIONS",
+    "LIKELIHOODS",
+    "ScMVAE",
+    "ScMVAEModule",
+    "gmm_kl",
+    "product_of_experts",
+]
+
+#: Per-modality likelihoods.
+LIKELIHOODS = ("zinb", "nb", "bernoulli", "normal")
+#: How the two modalities are combined into the latent code.
+COMBINATIONS = ("poe", "nn", "concat")
+# Bounds of the log dispersion, the log library size and the log variances,
+# against overflow in exp (the original code has none).
+_LOG_THETA_MAX = 12.0
+_LOG_LIB_MAX = 20.0
+_EPS = 1e-8
+# scMVAE's BatchNorm1d settings (``build_multi_layers``).
+_BATCH_NORM = {"momentum": 0.01, "eps": 1e-3}
+
+
+def _layers(dims, dropout):
+    """Return scMVAE's ``build_multi_layers``: Linear, BatchNorm, ReLU, Dropout.
+
+    The original drops out after every block, the last included.
+    """
+    return FCLayers(dims, batch_norm=_BATCH_NORM, dropout=dropout, dropout_last=True)
+
+
+def _posterior(encoder, h):
+    """``(mean, log_var)`` of a :class:`~skdance.nn.GaussianEncoder`, no draw."""
+    _, mean, log_var = encoder(h, sample=False)
+    return mean, log_var
+
+
+def product_of_experts(means, log_vars):
+    """Product of Gaussian experts with a standard-normal prior expert.
+
+    ``precision = 1 + sum_m 1 / var_m``, ``mean = sum_m mean_m / var_m /
+    precision`` (the prior expert contributes precision 1 at mean 0), the
+    scMVAE / MVAE (Wu & Goodman 2018) combination.
+
+    Parameters
+    ----------
+    means, log_vars : list of torch.Tensor of shape (n, d)
+        Each expert's mean and log variance.
+
+    Returns
+    -------
+    mean, log_var : torch.Tensor of shape (n, d)
+        The product's mean and log variance.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.multimodal.embedding.scmvae import product_of_experts
+    >>> m, lv = product_of_experts([torch.ones(1, 1)], [torch.zeros(1, 1)])
+    >>> float(m), round(float(lv.exp()), 4)
+    (0.5, 0.5)
+    """
+    precision = torch.ones_like(means[0])
+    weighted = torch.zeros_like(means[0])
+    for mean, log_var in zip(means, log_vars):
+        inv = 1.0 / (torch.exp(log_var) + _EPS)
+        precision = precision + inv
+        weighted = weighted + mean * inv
+    return weighted / precision, -torch.log(precision)
+
+
+def gmm_kl(z, mean, log_var, log_pi, mu_c, log_var_c):
+    """VaDE's ``KL(q(z, c | x) || p(z, c))`` per cell, Gaussian-mixture prior.
+
+    ``q(c | x)`` is the responsibility ``gamma`` of the components for the
+    code ``z`` (a posterior draw in training); with ``q(z | x) = N(mean,
+    exp(log_var))``::
+
+        KL = -E[log p(z | c)] - E[log p(c)] - H[q(z | x)] + E[log q(c | x)]
+
+    where ``E[log p(z | c)] = -1/2 sum_c gamma_c sum_d (log 2 pi + log
+    var_cd + (var_d + (mean_d - mu_cd)^2) / var_cd)`` (scMVAE's
+    ``GMM_loss``).
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n, d)
+        Latent codes that give the responsibilities.
+    mean, log_var : torch.Tensor of shape (n, d)
+        Posterior mean and log variance.
+    log_pi : torch.Tensor of shape (k,)
+        Log mixture weights (normalised).
+    mu_c, log_var_c : torch.Tensor of shape (d, k)
+        Component means and log variances.
+
+    Returns
+    -------
+    kl : torch.Tensor of shape (n,)
+        One divergence per cell.
+    """
+    var_c = torch.exp(log_var_c)  # (d, k)
+    # log p(z | c) + log p(c) for the responsibilities, (n, k)
+    log_pz_c = -0.5 * torch.sum(
+        math.log(2 * math.pi) + log_var_c + (z.unsqueeze(-1) - mu_c) ** 2 / var_c,
+        dim=1,
+    )
+    gamma = torch.softmax(log_pz_c + log_pi, dim=-1)
+    expected = torch.sum(
+        math.log(2 * math.pi)
+        + log_var_c
+        + (torch.exp(log_var).unsqueeze(-1) + (mean.unsqueeze(-1) - mu_c) ** 2) / var_c,
+        dim=1,
+    )  # (n, k)
+    log_p_zc = -0.5 * torch.sum(gamma * expected, dim=-1)
+    log_pc = torch.sum(gamma * log_pi, dim=-1)
+    entropy = 0.5 * torch.sum(1.0 + log_var + math.log(2 * math.pi), dim=-1)
+    log_qc = torch.sum(gamma * torch.log(gamma + 1e-10), dim=-1)
+    return -log_p_zc - log_pc - entropy + log_qc
+
+
+class ModalityDecoder(nn.Module):
+    """One modality's decoder: hidden layers, then the likelihood's heads.
+
+    ``"zinb"`` / ``"nb"``: ``mean = exp(l) * softmax(.)`` (a cell's
+    expression proportions times its library size), dispersion ``exp(.)``
+    and, for ZINB, dropout logits; ``"bernoulli"``: logits; ``"normal"``:
+    the mean, with a per-feature learned log standard deviation.  The
+    negative log-likelihoods are those of :data:`skdance.nn.LIKELIHOODS`.
+    """
+
+    def __init__(self, dims, n_features, likelihood, dropout):
+        super().__init__()
+        self.likelihood = get_likelihood(likelihood)
+        self.hidden = _layers(dims, dropout)
+        self.heads = LikelihoodHeads(dims[-1], n_features, self.likelihood)
+
+    def forward(self, h):
+        """Return the raw head outputs."""
+        return self.heads(self.hidden(h))
+
+    def distribution(self, params, log_library):
+        """Return the likelihood's parameters from the raw head outputs."""
+        name = self.likelihood.name
+        if name == "bernoulli":
+            return [params[0]]
+        if name == "normal":
+            return [params[0], self.heads.variance()]
+        library = torch.exp(log_library.clamp(max=_LOG_LIB_MAX))
+        mean = F.softmax(params[0], dim=-1) * library
+        theta = torch.exp(params[1].clamp(max=_LOG_THETA_MAX))
+        if name == "nb":
+            return [mean, theta]
+        return [mean, theta, torch.sigmoid(params[2])]
+
+    def nll(self, x, params, log_library):
+        """Return the rows' negative log-likelihood (feature sum, row mean)."""
+        dist = self.distribution(params, log_library)
+        return self.likelihood.nll(x, *dist).sum() / x.shape[0]
+
+
+class ScMVAEModule(nn.Module):
+    """scMVAE's two-modality VAE with a Gaussian-mixture prior.
+
+    Encoders (``Linear -> BatchNorm -> ReLU -> Dropout`` blocks of
+    ``hidden_dims``) read ``log1p`` of a count modality, the 0/1 values of a
+    Bernoulli one and the values of a Gaussian one.  ``combination``:
+
+    * ``"poe"`` (scMVAE-PoE, the paper's and DANCE's model): one Gaussian
+      posterior per modality, combined with a standard-normal prior expert
+      by :func:`product_of_experts`;
+    * ``"nn"`` (scMVAE-NN): the two encoders' last hidden layers are
+      concatenated and a shared layer of width ``hidden_dims[-1]`` gives
+      the posterior;
+    * ``"concat"`` (scMVAE-direct): one encoder of the concatenated inputs.
+
+    Decoder (scMVAE's ``model=1``): a shared network ``latent_dim ->
+    hidden_dims[-1] -> 2 * hidden_dims[-1]`` whose output is split in two
+    halves, one per modality, each followed by ``hidden_dims[-1] ->
+    reversed(hidden_dims[:-1])`` and the likelihood's heads
+    (:class:`ModalityDecoder`).  A count modality also has a library
+    encoder (one hidden layer of width ``hidden_dims[-1]``) giving the
+    Gaussian posterior of its log library size.
+
+    Parameters
+    ----------
+    n_features : tuple of int
+        Features of the two modalities.
+    likelihoods : tuple of str
+        Likelihood of each modality, one of :data:`LIKELIHOODS`.
+    hidden_dims : tuple of int
+        Encoder widths.
+    latent_dim : int
+        Latent dimensions.
+    n_clusters : int
+        Components of the Gaussian-mixture prior.
+    combination : {"poe", "nn", "concat"}
+        How the modalities are combined.
+    dropout : float
+        Dropout rate of every hidden block.
+    library_priors : tuple of (float, float) or None
+        Mean and variance of each count modality's log library size over
+        the training cells (None for the others).
+    """
+
+    def __init__(
+        self,
+        n_features,
+        likelihoods,
+        hidden_dims,
+        latent_dim,
+        n_clusters,
+        combination,
+        dropout,
+        library_priors,
+    ):
+        super().__init__()
+        if combination not in COMBINATIONS:
+            raise ValueError(f"combination must be one of {COMBINATIONS}.")
+        self.likelihoods = tuple(likelihoods)
+        self.combination = combination
+        self.library_priors = tuple(library_priors)
+        width = hidden_dims[-1]
+        if combination == "poe":
+            self.encoders = nn.ModuleList(
+                _layers([n, *hidden_dims], dropout) for n in n_features
+            )
+            self.posteriors = nn.ModuleList(
+                GaussianEncoder(width, latent_dim) for _ in n_features
+            )
+        elif combination == "nn":
+            self.encoders = nn.ModuleList(
+                _layers([n, *hidden_dims], dropout) for n in n_features
+            )
+            self.shared_encoder = _layers([2 * width, width], dropout)
+            self.posterior = GaussianEncoder(width, latent_dim)
+        else:
+            self.encoder = _layers([sum(n_features), *hidden_dims], dropout)
+            self.posterior = GaussianEncoder(width, latent_dim)
+        self.library_encoders = nn.ModuleList(
+            nn.Sequential(_layers([n, width], dropout), GaussianEncoder(width, 1))
+            if get_likelihood(lik).counts
+            else nn.Identity()
+            for n, lik in zip(n_features, likelihoods)
+        )
+        self.shared_decoder = _layers([latent_dim, width, 2 * width], dropout)
+        self.split = width
+        dec_dims = [width, *reversed(hidden_dims[:-1])]
+        self.decoders = nn.ModuleList(
+            ModalityDecoder(dec_dims, n, lik, dropout)
+            for n, lik in zip(n_features, likelihoods)
+        )
+        # Gaussian-mixture prior: weights (softmax of logits), means and
+        # log variances, shape (latent_dim, n_clusters) as in scMVAE.
+        self.pi_logits = nn.Parameter(torch.zeros(n_clusters))
+        self.mu_c = nn.Parameter(torch.zeros(latent_dim, n_clusters))
+        self.log_var_c = nn.Parameter(torch.zeros(latent_dim, n_clusters))
+
+    def encode(self, inputs):
+        """Posterior ``(mean, log_var)`` of ``z`` from both modalities' inputs."""
+        if self.combination == "poe":
+            stats = [
+                _posterior(head, enc(x))
+                for enc, head, x in zip(self.encoders, self.posteriors, inputs)
+            ]
+            return product_of_experts([s[0] for s in stats], [s[1] for s in stats])
+        if self.combination == "nn":
+            h = torch.cat([enc(x) for enc, x in zip(self.encoders, inputs)], dim=-1)
+            return _posterior(self.posterior, self.shared_encoder(h))
+        return _posterior(self.posterior, self.encoder(torch.cat(inputs, dim=-1)))
+
+    def loss(self, inputs, targets, kl_weight=1.0, mod1_weight=1.0):
+        """Return scMVAE's objective (eq. 55) on a batch, as scalar tensors.
+
+        ``total = mod1_weight * rec_1 + rec_2 + kl_l1 + kl_l2 + kl_weight *
+        kl_z``, each term averaged over the cells of the batch:
+        reconstruction negative log-likelihoods summed over features, the
+        KL of each count modality's log library size to its log-normal
+        prior, and VaDE's KL to the Gaussian-mixture prior (:func:`gmm_kl`).
+        Codes are drawn in training mode; the posterior means are used in
+        evaluation mode.
+
+        Parameters
+        ----------
+        inputs : list of torch.Tensor
+            Encoder inputs of the two modalities (``log1p`` counts, 0/1
+            values or the values as given).
+        targets : list of torch.Tensor
+            What each decoder reconstructs (counts, 0/1 values or values).
+        kl_weight : float, default=1.0
+            Weight of ``kl_z`` (the KL warm-up).
+        mod1_weight : float, default=1.0
+            Weight of the first modality's reconstruction.
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            ``total``, ``rec_1``, ``rec_2``, ``kl_l1``, ``kl_l2``, ``kl_z``.
+        """
+        sample = self.training
+        mean, log_var = self.encode(inputs)
+        z = reparameterize(mean, log_var, sample)
+        shared = self.shared_decoder(z)
+        halves = (shared[:, : self.split], shared[:, self.split :])
+        out = {}
+        total = 0.0
+        for m, (x_in, x, half) in enumerate(zip(inputs, targets, halves)):
+            kl_l = torch.zeros((), device=mean.device)
+            log_lib = None
+            if get_likelihood(self.likelihoods[m]).counts:
+                # a draw of the log library size in training mode, its mean else
+                log_lib, lib_mean, lib_log_var = self.library_encoders[m](x_in)
+                prior_mean, prior_var = self.library_priors[m]
+                kl_l = gaussian_kl(
+                    lib_mean, lib_log_var, prior_mean=prior_mean, prior_var=prior_var
+                ).mean()
+            decoder = self.decoders[m]
+            rec = decoder.nll(x, decoder(half), log_lib)
+            weight = mod1_weight if m == 0 else 1.0
+            total = total + weight * rec + kl_l
+            out[f"rec_{m + 1}"], out[f"kl_l{m + 1}"] = rec, kl_l
+        log_pi = torch.log_softmax(self.pi_logits, dim=-1)
+        kl_z = gmm_kl(z, mean, log_var, log_pi, self.mu_c, self.log_var_c).mean()
+        out["kl_z"] = kl_z
+        out["total"] = total + kl_weight * kl_z
+        return out
+
+    def latent(self, inputs):
+        """Posterior mean of ``z`` (the joint embedding)."""
+        return self.encode(inputs)[0]
+
+    def sample_latent(self, inputs):
+        """Return a posterior draw of ``z`` (to initialise the mixture prior)."""
+        mean, log_var = self.encode(inputs)
+        return reparameterize(mean, log_var, True)
+
 
 # DANCE's feature filter before the selection (``filter_genes(min_counts=3)``).
 _MIN_FEATURE_COUNTS = 3
@@ -46,30 +398,23 @@ def _values(X):
 
 
 def _resolve_likelihood(likelihood, X, name):
-    """Return the likelihood of a modality (``"auto"`` decides from the values)."""
-    values = _values(X)
-    lowest = float(values.min()) if values.size else 0.0
-    integer = bool(np.all(values == np.round(values)))
-    if likelihood == "auto":
-        if lowest >= 0 and np.all((values == 0) | (values == 1)):
-            return "bernoulli"
-        if lowest >= 0 and integer:
-            return "zinb"
-        return "normal"
-    if likelihood in COUNT_LIKELIHOODS and (lowest < 0 or not integer):
-        raise ValueError(
-            f"{name}_likelihood={likelihood!r} models raw counts, but the "
-            f"{name} values are not non-negative integers (min {lowest:.4g}); "
-            f"pass raw counts, or {name}_likelihood='normal' (a Gaussian on "
-            "the values as given) for normalised data such as log-normalised "
-            "expression or CLR proteins."
-        )
-    if likelihood == "bernoulli" and lowest < 0:
-        raise ValueError(
-            f"{name}_likelihood='bernoulli' models binarised (x > 0) data, but "
-            f"the {name} values are negative (min {lowest:.4g})."
-        )
-    return likelihood
+    """Return the likelihood's name for a modality (``"auto"`` decides from the values).
+
+    ``"auto"``: ``"bernoulli"`` for 0/1 values, ``"zinb"`` for non-negative
+    integers, ``"normal"`` otherwise; ``"bernoulli"`` binarises any
+    non-negative values.
+    """
+    if likelihood == "bernoulli":
+        values = _values(X)
+        if values.size and values.min() < 0:
+            raise ValueError(
+                f"{name}_likelihood='bernoulli' models binarised (x > 0) data, but "
+                f"the {name} values are negative (min {float(values.min()):.4g})."
+            )
+        return likelihood
+    return resolve_likelihood(
+        likelihood, X, allowed=LIKELIHOODS, counts="zinb", param=f"{name}_likelihood"
+    ).name
 
 
 def _select_features(X, likelihood, n_top):
@@ -110,36 +455,12 @@ def _binarize(X):
     return (np.asarray(X) > 0).astype(np.float32)
 
 
-class _Modality:
-    """One modality's kept columns as CSR / dense float32, dense rows on demand.
-
-    ``batch`` returns ``(input, target)``: ``log1p`` counts and counts for
-    the count likelihoods, the 0/1 values twice for Bernoulli, the values
-    twice for the Gaussian.
-    """
-
-    def __init__(self, X, likelihood, columns):
-        self.likelihood = likelihood
-        X = X[:, columns]
-        if likelihood == "bernoulli":
-            X = _binarize(X)
-        if sp.issparse(X):
-            X = sp.csr_matrix(X, dtype=np.float32)
-        else:
-            X = np.ascontiguousarray(X, dtype=np.float32)
-        self.X = X
-
-    def log_library(self):
-        totals = np.asarray(self.X.sum(axis=1), dtype=np.float64).ravel()
-        return np.log(np.maximum(totals, 1.0))
-
-    def batch(self, idx, device):
-        idx = idx.numpy() if isinstance(idx, torch.Tensor) else idx
-        target = torch.from_numpy(np.asarray(dense_rows(self.X, idx), np.float32))
-        target = target.to(device)
-        if self.likelihood in COUNT_LIKELIHOODS:
-            return torch.log1p(target), target
-        return target, target
+def _modality_rows(X, likelihood, columns):
+    """One modality's kept columns as a row source (Bernoulli: binarised)."""
+    X = X[:, columns]
+    if likelihood == "bernoulli":
+        X = _binarize(X)
+    return RowSource(X)
 
 
 def _adam(params, lr, weight_decay):
@@ -158,9 +479,18 @@ def _adam(params, lr, weight_decay):
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, eps=_ADAM_EPS)
 
 
-def _batches(modalities, idx, device):
-    pairs = [m.batch(idx, device) for m in modalities]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+def _batches(modalities, likelihoods, idx, device):
+    """Return the encoder inputs and targets of the rows ``idx`` of both modalities.
+
+    The target is the values (counts, 0/1 values or values); a count
+    modality's encoder reads ``log1p`` of its counts, the others their values.
+    """
+    inputs, targets = [], []
+    for rows, lik in zip(modalities, likelihoods):
+        target = rows.batch(idx, device)
+        inputs.append(torch.log1p(target) if get_likelihood(lik).counts else target)
+        targets.append(target)
+    return inputs, targets
 
 
 class ScMVAE(BaseJointEmbedding):
@@ -360,7 +690,7 @@ class ScMVAE(BaseJointEmbedding):
         "combination": [StrOptions(set(COMBINATIONS))],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths()],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "mod1_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
         "mod2_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
@@ -427,14 +757,14 @@ class ScMVAE(BaseJointEmbedding):
 
     def _modalities(self, X1, X2):
         return [
-            _Modality(X, lik, cols)
+            _modality_rows(X, lik, cols)
             for X, lik, cols in zip(
                 (X1, X2), self.likelihoods_, (self.features_mod1_, self.features_mod2_)
             )
         ]
 
     def _fit(self, X1, X2, y):
-        dims = check_widths(self.hidden_dims, "hidden_dims", what="encoder widths")
+        dims = tuple(self.hidden_dims)
         n = X1.shape[0]
         if n < 2:
             raise ValueError(
@@ -453,9 +783,9 @@ class ScMVAE(BaseJointEmbedding):
         )
         data = self._modalities(X1, X2)
         priors = []
-        for mod, lik in zip(data, self.likelihoods_):
-            if lik in COUNT_LIKELIHOODS:
-                log_lib = mod.log_library()
+        for rows, lik in zip(data, self.likelihoods_):
+            if get_likelihood(lik).counts:
+                log_lib = np.log(np.maximum(rows.library.astype(np.float64), 1.0))
                 priors.append(
                     (float(log_lib.mean()), float(max(log_lib.var(), _MIN_LIBRARY_VAR)))
                 )
@@ -463,13 +793,13 @@ class ScMVAE(BaseJointEmbedding):
                 priors.append(None)
         self.library_priors_ = tuple(priors)
 
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
+        likelihoods = self.likelihoods_
         train, valid = validation_split(n, self.validation_fraction, seed)
         n_clusters = min(self.n_clusters, train.size)
-        with seeded(seed) as gen:
+        with training(self, seed=seed) as run:
+            device = run.device
             module = ScMVAEModule(
-                tuple(m.X.shape[1] for m in data),
+                tuple(rows.shape[1] for rows in data),
                 self.likelihoods_,
                 dims,
                 self.latent_dim,
@@ -478,8 +808,10 @@ class ScMVAE(BaseJointEmbedding):
                 self.dropout,
                 self.library_priors_,
             )
-            module = trainer.to(module)
-            self._init_mixture(module, data, train, n_clusters, seed, device)
+            module = run.place(module)
+            self._init_mixture(
+                module, data, likelihoods, train, n_clusters, seed, device
+            )
             optimizer = _adam(
                 module.parameters(), self.learning_rate, self.weight_decay
             )
@@ -487,7 +819,7 @@ class ScMVAE(BaseJointEmbedding):
             sums = {}
 
             def loss_of(idx):
-                inputs, targets = _batches(data, idx, device)
+                inputs, targets = _batches(data, likelihoods, idx, device)
                 out = module.loss(inputs, targets, state["kl_weight"], self.mod1_weight)
                 for key in ("rec_1", "rec_2", "kl_z"):
                     sums[key] = sums.get(key, 0.0) + out[key].detach().item() * len(idx)
@@ -504,12 +836,12 @@ class ScMVAE(BaseJointEmbedding):
                 state["kl_weight"] = min(1.0, (e + 1) / warm) if warm else 1.0
                 sums.clear()
                 module.train()
-                loss = trainer.minibatch_epoch(
+                loss = run.trainer.minibatch_epoch(
                     optimizer,
                     loss_of,
                     train.size,
                     self.batch_size,
-                    gen,
+                    run.generator,
                     indices=train,
                     min_batch=2,
                 )
@@ -525,14 +857,14 @@ class ScMVAE(BaseJointEmbedding):
                 with torch.no_grad():
                     for start in range(0, valid.size, CHUNK_ROWS):
                         idx = valid[start : start + CHUNK_ROWS]
-                        inputs, targets = _batches(data, idx, device)
+                        inputs, targets = _batches(data, likelihoods, idx, device)
                         out = module.loss(
                             inputs, targets, state["kl_weight"], self.mod1_weight
                         )
                         total += float(out["total"]) * idx.size
                 return {"valid_loss": total / valid.size}
 
-            best = trainer.run(
+            best = run.run(
                 "train",
                 self._n_epochs(train.size),
                 epoch_fn,
@@ -540,10 +872,6 @@ class ScMVAE(BaseJointEmbedding):
                 patience=self.patience,
                 module=module,
             )
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
         self.best_epoch_ = best
         return self
 
@@ -555,7 +883,7 @@ class ScMVAE(BaseJointEmbedding):
         return int(min(max(round(_STEP_BUDGET / steps), 1), 500))
 
     @staticmethod
-    def _init_mixture(module, data, train, n_clusters, seed, device):
+    def _init_mixture(module, data, likelihoods, train, n_clusters, seed, device):
         """Fit a diagonal Gaussian mixture to posterior draws (the original's init).
 
         As in scMVAE's ``init_gmm_params``: the untrained network in
@@ -567,7 +895,7 @@ class ScMVAE(BaseJointEmbedding):
         module.train()
         with torch.no_grad():
             for idx in np.array_split(train, n_chunks):
-                inputs, _ = _batches(data, idx, device)
+                inputs, _ = _batches(data, likelihoods, idx, device)
                 draws.append(module.sample_latent(inputs).cpu().numpy())
         z = np.concatenate(draws).astype(np.float64)
         gmm = GaussianMixture(
@@ -592,6 +920,6 @@ class ScMVAE(BaseJointEmbedding):
         with torch.no_grad():
             for start in range(0, X1.shape[0], CHUNK_ROWS):
                 idx = np.arange(start, min(start + CHUNK_ROWS, X1.shape[0]))
-                inputs, _ = _batches(data, idx, "cpu")
+                inputs, _ = _batches(data, self.likelihoods_, idx, "cpu")
                 out.append(module.latent(inputs).numpy())
         return np.concatenate(out).astype(np.float64)
