@@ -10,6 +10,7 @@ import sklearn
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skdance.multimodal.embedding import cell_cycle_scores
 from skdance.multimodal.embedding._cell_cycle import G2M_GENES, S_GENES
@@ -159,11 +160,23 @@ def test_metadata_routing(data):
     gex, adt, y, batch = data
     X = np.hstack([gex, adt])
     with sklearn.config_context(enable_metadata_routing=True):
-        jae = JAE(n_features_mod1=gex.shape[1], **FAST).set_fit_request(
-            batch=True, cell_cycle=False
-        )
+        # batches are requested by default, like ScMoGNNEmbedding's
+        jae = JAE(n_features_mod1=gex.shape[1], **FAST)
         pipe = Pipeline([("jae", jae)]).fit(X, y, batch=batch)
-    assert list(pipe[0].batch_classes_) == ["s1", "s2"]
+        assert list(pipe[0].batch_classes_) == ["s1", "s2"]
+        # and a request can be withdrawn (the batches then reach no step)
+        jae = JAE(n_features_mod1=gex.shape[1], **FAST).set_fit_request(batch=False)
+        with pytest.raises(TypeError, match="not routed"):
+            Pipeline([("jae", jae)]).fit(X, y, batch=batch)
+
+
+def test_joint_embeddings_request_side_information_alike():
+    from skdance.multimodal.embedding import ScMoGNNEmbedding
+
+    requests = [
+        cls().get_metadata_routing().fit.requests for cls in (JAE, ScMoGNNEmbedding)
+    ]
+    assert requests[0] == requests[1] == {"batch": True, "cell_cycle": True}
 
 
 def test_anndata_batch_key(data):
@@ -220,6 +233,11 @@ def test_bad_parameters(data):
         JAE(**{**FAST, "svd_components": (8,)}).fit((gex, adt), y)
     with pytest.raises(ValueError, match="hidden_dims"):
         JAE(**{**FAST, "hidden_dims": (0,)}).fit((gex, adt), y)
+    # widths are parameters checked up front, with the parameter's name
+    with pytest.raises(InvalidParameterError, match="'hidden_dims' parameter"):
+        JAE(**{**FAST, "hidden_dims": ()}).fit((gex, adt), y)
+    with pytest.raises(InvalidParameterError, match="'decoder_dims' parameter"):
+        JAE(**{**FAST, "decoder_dims": (8, -1)}).fit((gex, adt), y)
     with pytest.raises(ValueError, match="cell_cycle_genes"):
         JAE(**{**FAST, "cell_cycle_genes": ("MCM5", "TOP2A")}).fit((gex, adt), y)
 

@@ -187,3 +187,11 @@ def test_real_teaseq_label_free_floor():
         labels, KMeans(k, n_init=10, random_state=0).fit_predict(Z)
     )
     assert ari > 0.3
+
+
+def test_log_input_overflow_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    gex = rng.random((40, 30)) * 800.0  # not log values: expm1 overflows
+    adt = rng.normal(size=(40, 4))
+    with pytest.raises(ValueError, match="log_input=False"):
+        ScMoGNNEmbedding(n_lsi_components=5, max_epochs=1).fit((gex, adt))

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skdance.datasets._base import fetch_file
 from skdance.graph import (
@@ -209,7 +210,7 @@ def test_matching_errors():
     X, Y = _paired()
     with pytest.raises(ValueError, match="n_components"):
         ScMoGNNMatcher(n_components=(4, 5, 6)).fit(X, Y)
-    with pytest.raises(ValueError, match="hidden_dims"):
+    with pytest.raises(InvalidParameterError, match="'hidden_dims' parameter"):
         ScMoGNNMatcher(hidden_dims=(0,)).fit(X, Y)
     with pytest.raises(ValueError, match="same cells"):
         ScMoGNNMatcher(**FAST_MATCH).fit(X, Y[:-1])

@@ -14,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 
 from skdance.datasets import load_pbmc3k, load_pbmc_10x_4k, load_worm_neuron_cell
 from skdance.preprocessing import (
+    LSI,
     GeneAligner,
     HighlyVariableGenes,
     Log1p,
@@ -277,3 +278,30 @@ def test_cell_ranger_selects_genes_when_top_scores_are_infinite():
     hvg = HighlyVariableGenes(n_top_genes=15, flavor="cell_ranger").fit(X)
     support = hvg.get_support()
     assert support.sum() == 15 and support[-9:].all()
+
+
+# -- LSI ----------------------------------------------------------------------
+def test_lsi_drops_the_depth_component_and_projects_new_cells():
+    rng = np.random.default_rng(0)
+    X = rng.poisson(1.0, (40, 12)).astype(float)
+    lsi = LSI(n_components=4, random_state=0)
+    R = lsi.fit_transform(X)
+    assert lsi.tfidf_ and R.shape == (40, 4) and lsi.svd_.n_components == 5
+    # fit_transform and transform agree; a cell's components ignore the others
+    np.testing.assert_allclose(lsi.transform(X), R, atol=1e-10)
+    np.testing.assert_allclose(lsi.transform(X[:3]), R[:3], atol=1e-10)
+    # sparse input gives the same components
+    sparse = LSI(n_components=4, random_state=0).fit_transform(sp.csr_matrix(X))
+    np.testing.assert_allclose(np.abs(sparse), np.abs(R), atol=1e-10)
+    assert list(lsi.get_feature_names_out()) == [f"lsi{i}" for i in range(4)]
+
+
+def test_lsi_without_tfidf_on_negative_values_and_few_features():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 6))
+    lsi = LSI(n_components=3, random_state=0).fit(X)
+    assert not lsi.tfidf_ and lsi.transform(X).shape == (30, 3)
+    # more components than features: as many as the features allow
+    assert LSI(n_components=50).fit_transform(np.abs(X)).shape == (30, 5)
+    with pytest.raises(ValueError, match="n_features = 1"):
+        LSI().fit(np.ones((5, 1)))

@@ -319,8 +319,10 @@ class JAE(BaseJointEmbedding):
       no cycle part (``s = 0``).  ``cell_cycle_source_``
       says which happened.
 
-    ``batch`` and ``cell_cycle`` are ``fit`` keywords, so they are routed
-    by scikit-learn's metadata routing (``set_fit_request(batch=True)``).
+    ``batch`` and ``cell_cycle`` are ``fit`` keywords, requested for
+    scikit-learn's metadata routing by default (as in every joint
+    embedding): inside a ``Pipeline`` they reach JAE when given, and
+    ``set_fit_request(batch=False)`` opts out.
 
     Deliberate differences from DANCE's code: the batch loss uses the
     uniform target ``1/b`` of JAE's code (DANCE divides by the mini-batch
@@ -485,6 +487,9 @@ default="tirosh2016"
         **TORCH_CONSTRAINTS,
     }
 
+    # side information is used when given (one default for the joint embeddings)
+    __metadata_request__fit = {"batch": True, "cell_cycle": True}
+
     def __init__(
         self,
         n_features_mod1=None,
@@ -539,7 +544,7 @@ default="tirosh2016"
         self.verbose = verbose
 
     # -- fit -------------------------------------------------------------------
-    def fit(self, X, y=None, batch=None, cell_cycle=None):
+    def fit(self, X, y=None, *, batch=None, cell_cycle=None):
         """Train JAE on paired cells with their cell types.
 
         Parameters

@@ -338,6 +338,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
         **TORCH_CONSTRAINTS,
     }
 
+    # side information is used when given (one default for the joint embeddings)
     __metadata_request__fit = {"batch": True, "cell_cycle": True}
 
     def __init__(
