@@ -217,7 +217,7 @@ def test_card_requires_coordinates_and_dstg_predict_stores_nothing(pbmc_spots):
     X_ref, y_ref, spots = pbmc_spots
     X_spots, _, coords = spots["smooth"]
     card = CARD(random_state=0).fit(X_ref, y_ref)
-    with pytest.raises(ValueError, match="coordinates"):
+    with pytest.raises(ValueError, match="CARD requires coords"):
         card.predict(X_spots)
     with pytest.raises(ValueError, match="rows"):
         card.predict(X_spots, coords=coords[:10])
@@ -359,3 +359,40 @@ def test_pipeline_routes_coordinates(pbmc_spots):
         Q, direct.predict(X_spots[:, genes], coords=coords), atol=1e-10
     )
     assert _mse(Q, P) < _uniform_mse(P)
+
+
+def test_card_reads_coordinates_like_the_other_spatial_estimators(pbmc_spots):
+    import anndata as ad
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+
+    from skdance.preprocessing import HighlyVariableGenes
+
+    X_ref, y_ref, spots = pbmc_spots
+    X_spots, _, coords = spots["smooth"]
+    card = CARD(random_state=0).fit(X_ref, y_ref)
+    expected = card.predict(X_spots, coords=coords)
+    # an AnnData's obsm[spatial_key], and the keyword before it
+    adata = ad.AnnData(X_spots.copy(), obsm={"spatial": coords, "xy": coords[:, ::-1]})
+    np.testing.assert_array_equal(card.predict(adata), expected)
+    np.testing.assert_array_equal(card.predict(adata, coords=coords), expected)
+    flipped = card.set_params(spatial_key="xy").predict(adata)
+    np.testing.assert_array_equal(
+        flipped, card.predict(X_spots, coords=coords[:, ::-1])
+    )
+    with pytest.raises(ValueError, match=r"adata.obsm\['pos'\]"):
+        card.set_params(spatial_key="pos").predict(adata)
+    # requested for routing by default in predict and score, as the spatial
+    # domain models in fit; the non-spatial models request nothing
+    assert CARD().get_metadata_routing().predict.requests == {"coords": True}
+    assert CARD().get_metadata_routing().score.requests == {"coords": True}
+    assert DSTG().get_metadata_routing().predict.requests == {"coords": None}
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            HighlyVariableGenes(n_top_genes=500, flavor="cell_ranger"),
+            CARD(random_state=0),
+        )
+        Q = pipe.fit(X_ref, y_ref).predict(X_spots, coords=coords)
+    genes = pipe[0].highly_variable_
+    direct = CARD(random_state=0).fit(X_ref[:, genes], y_ref)
+    np.testing.assert_array_equal(Q, direct.predict(X_spots[:, genes], coords=coords))

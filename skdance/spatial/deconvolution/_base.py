@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from skdance.metrics import proportion_mse
+from skdance.utils._side_info import resolve_side_info
 from skdance.utils._tags import SkdanceTags
 from skdance.utils._validation import (
     _unwrap_anndata,
@@ -67,8 +68,14 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
     ``_fit(X, y_idx)``; ``predict(X_spots, coords=None)`` aligns the spots'
     genes to the reference (by name when both carry gene names, keeping the
     shared genes) and calls ``_predict(X, genes, coords)`` where ``genes``
-    indexes the fitted genes present in ``X``'s columns.  Subclasses that
-    need coordinates set ``_requires_coords = True``.
+    indexes the fitted genes present in ``X``'s columns.
+
+    Subclasses that need coordinates set ``_requires_coords = True`` and
+    have a ``spatial_key`` parameter: the coordinates then reach
+    ``_predict`` as side information, ``predict(X, coords=...)`` or an
+    AnnData ``X`` holding them in ``obsm[spatial_key]``
+    (:func:`~skdance.utils._side_info.resolve_side_info`), requested for
+    metadata routing by default in ``predict`` and ``score``.
     """
 
     @abstractmethod
@@ -82,6 +89,13 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
     _requires_coords = False
     # below this fraction of the reference genes in the spots, predict raises
     _min_gene_overlap = 0.5
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_requires_coords", False):
+            # requested by default, so routed Pipelines pass coords along
+            for method in ("predict", "score"):
+                setattr(cls, f"__metadata_request__{method}", {"coords": True})
 
     def fit(self, X, y):
         """Learn the cell-type signatures from a labelled reference.
@@ -191,20 +205,17 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
         present = set(names)
         return np.array([g for g in fitted if g in present], dtype=object)
 
-    def _check_coords(self, coords, n_spots):
-        if coords is None:
-            if self._requires_coords:
-                raise ValueError(
-                    f"{type(self).__name__} needs the spots' spatial coordinates: "
-                    "pass predict(X, coords=...) with an (n_spots, 2) array."
-                )
-            return None
-        coords = check_array(coords, dtype=np.float64)
-        if coords.shape[0] != n_spots:
-            raise ValueError(
-                f"coords has {coords.shape[0]} rows but X has {n_spots} spots."
-            )
-        return coords
+    def _coords(self, X, coords, n_spots):
+        """Spot coordinates from the keyword or ``X.obsm[spatial_key]``."""
+        return resolve_side_info(
+            X,
+            coords,
+            name="coords",
+            key=getattr(self, "spatial_key", None),
+            n_samples=n_spots,
+            required=self._requires_coords,
+            whom=type(self).__name__,
+        )
 
     def predict(self, X, coords=None):
         """Estimate the cell-type proportions of every spot.
@@ -217,7 +228,8 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
             the shared genes are used, in any order; otherwise the columns
             must be the reference's genes.
         coords : array-like of shape (n_spots, n_dims), default=None
-            Spatial coordinates of the spots (required by spatial models).
+            Spatial coordinates of the spots: required by spatial models
+            unless ``X`` is an AnnData holding them in ``obsm[spatial_key]``.
 
         Returns
         -------
@@ -225,8 +237,9 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
             Rows on the simplex, columns in the order of ``classes_``.
         """
         check_is_fitted(self)
+        spots = X
         X, genes = self._aligned(X)
-        coords = self._check_coords(coords, X.shape[0])
+        coords = self._coords(spots, coords, X.shape[0])
         P = np.asarray(self._predict(X, genes, coords), dtype=np.float64)
         check_finite_output(P, whom=type(self).__name__, what="proportions")
         P = np.clip(P, 0.0, None)
@@ -246,7 +259,7 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
             ``y`` holds cell-type labels of single-cell "spots", scored
             against one-hot proportions.
         coords : array-like of shape (n_spots, n_dims), default=None
-            Spatial coordinates of the spots.
+            Spatial coordinates of the spots (see ``predict``).
 
         Returns
         -------

@@ -190,7 +190,9 @@ class CARD(BaseDeconvolution):
        ``phis``, started at one Dirichlet(10) draw; the solution with the
        highest objective gives the proportions (rows normalised).
 
-    Needs ``coords`` (a clear error without them); every spot's estimate
+    Needs the spots' coordinates, ``predict(X, coords=...)`` or an AnnData
+    holding them in ``obsm[spatial_key]`` (a clear error without them;
+    requested for metadata routing by default); every spot's estimate
     depends on its neighbours, so ``predict`` deconvolves the spots passed
     together.  The kernel is dense: memory grows with ``n_spots ** 2``.
 
@@ -206,6 +208,8 @@ class CARD(BaseDeconvolution):
         Iterations of :func:`car_nmf` per ``phi``.
     tol : float, default=1e-4
         Convergence tolerance.
+    spatial_key : str, default="spatial"
+        ``obsm`` key of the coordinates when the spots are an AnnData.
     random_state : int, RandomState instance or None, default=None
         Seeds the Dirichlet starting point.
 
@@ -247,6 +251,7 @@ class CARD(BaseDeconvolution):
         "fold_change": [Interval(Real, None, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "spatial_key": [str],
         "random_state": ["random_state"],
     }
 
@@ -258,6 +263,7 @@ class CARD(BaseDeconvolution):
         fold_change=1.25,
         max_iter=1000,
         tol=1e-4,
+        spatial_key="spatial",
         random_state=None,
     ):
         self.sigma = sigma
@@ -265,6 +271,7 @@ class CARD(BaseDeconvolution):
         self.fold_change = fold_change
         self.max_iter = max_iter
         self.tol = tol
+        self.spatial_key = spatial_key
         self.random_state = random_state
 
     def _fit(self, X, y_idx):
