@@ -10,7 +10,7 @@ from skdance.multimodal._scmm import (
     ScMMModule,
     laplace_kl,
     laplace_rsample,
-    resolve_likelihood,
+    resolve,
 )
 from skdance.multimodal.matching.scmm import ScMMMatcher
 from skdance.multimodal.prediction.scmm import ScMM
@@ -66,14 +66,14 @@ def test_laplace_rsample_moments():
 
 def test_resolve_likelihood():
     binary = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
-    assert resolve_likelihood("auto", binary) == "bernoulli"
-    assert resolve_likelihood("auto", np.array([[0.0, 2.0]])) == "nb"
-    assert resolve_likelihood("auto", np.array([[0.3, 2.0]])) == "normal"
-    assert resolve_likelihood("zinb", np.array([[0.0, 2.0]])) == "zinb"
-    with pytest.raises(ValueError, match="negative values"):
-        resolve_likelihood("nb", np.array([[-1.0, 2.0]]))
+    assert resolve("auto", binary, "p") == "bernoulli"
+    assert resolve("auto", np.array([[0.0, 2.0]]), "p") == "nb"
+    assert resolve("auto", np.array([[0.3, 2.0]]), "p") == "normal"
+    assert resolve("zinb", np.array([[0.0, 2.0]]), "p") == "zinb"
+    with pytest.raises(ValueError, match="negative or fractional"):
+        resolve("nb", np.array([[-1.0, 2.0]]), "p")
     with pytest.raises(ValueError, match="bernoulli"):
-        resolve_likelihood("bernoulli", np.array([[0.0, 2.0]]))
+        resolve("bernoulli", np.array([[0.0, 2.0]]), "p")
 
 
 @pytest.mark.parametrize("likelihood", ["nb", "zinb", "normal", "bernoulli"])
@@ -142,7 +142,7 @@ def test_predictor_errors(paired):
     X, Y = paired
     with pytest.raises(ValueError, match="hidden_dims"):
         ScMM(**dict(FAST, hidden_dims=())).fit(X, Y)
-    with pytest.raises(ValueError, match="negative values"):
+    with pytest.raises(ValueError, match="negative or fractional"):
         ScMM(**dict(FAST, mod2_likelihood="nb")).fit(X, Y)
     with pytest.raises(ValueError, match="same cells"):
         ScMM(**FAST).fit(X, Y[:-1])

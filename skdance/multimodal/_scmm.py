@@ -16,7 +16,6 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
@@ -26,37 +25,35 @@ from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     FCLayers,
-    Trainer,
-    bernoulli_nll,
-    dense_rows,
-    gaussian_nll,
-    nb_nll,
-    seeded,
+    LikelihoodHeads,
+    RowSource,
+    get_likelihood,
+    resolve_likelihood,
+    training,
     validation_split,
-    zinb_nll,
 )
 from skdance.nn._counts import CHUNK_ROWS, stack_rows
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils import Widths
+from skdance.utils._validation import check_random_state_int
 
 __all__ = [
-    "LIKELIHOODS",
     "SCMM_CONSTRAINTS",
     "ScMMModule",
     "fit_scmm",
     "laplace_kl",
-    "resolve_likelihood",
 ]
 
-#: The per-modality likelihoods; "auto" picks one from the values of the data.
-LIKELIHOODS = ("nb", "zinb", "normal", "bernoulli")
+# The per-modality likelihoods scMM supports (from skdance.nn.LIKELIHOODS);
+# "auto" picks one from the values of the data.
+_SUPPORTED = ("nb", "zinb", "normal", "bernoulli")
 
 #: Parameters both scMM estimators share.
 SCMM_CONSTRAINTS = {
-    "hidden_dims": [tuple, list],
-    "mod2_hidden_dims": [tuple, list],
+    "hidden_dims": [Widths()],
+    "mod2_hidden_dims": [Widths()],
     "latent_dim": [Interval(Integral, 1, None, closed="left")],
-    "mod1_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
-    "mod2_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+    "mod1_likelihood": [StrOptions({"auto", *_SUPPORTED})],
+    "mod2_likelihood": [StrOptions({"auto", *_SUPPORTED})],
     "learn_prior": ["boolean"],
     "kl_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
     "n_latent_samples": [Interval(Integral, 1, None, closed="left")],
@@ -73,63 +70,28 @@ _SCALE_FACTOR = 1e4
 _ETA = 1e-6
 _P_EPS = 1e-7
 _LOGIT_BOUND = math.log((1 - _P_EPS) / _P_EPS)
-_COUNT_LIKELIHOODS = ("nb", "zinb")
 
 
-def resolve_likelihood(likelihood, X):
-    """Return the likelihood of one modality: as given, or chosen by ``"auto"``.
+def resolve(likelihood, X, param):
+    """Return the name of one modality's likelihood: as given, or chosen by ``"auto"``.
 
     ``"auto"`` looks at the stored values: only 0 and 1 (binarised ATAC, the
     NeurIPS 2021 units) gives ``"bernoulli"``, non-negative integers (raw
     counts) ``"nb"`` and anything else (log-normalised GEX, CLR ADT, scaled
-    values) ``"normal"``.  An explicit name is checked against the data: the
-    count likelihoods need non-negative values, ``"bernoulli"`` values in
-    ``[0, 1]``.
-
-    Parameters
-    ----------
-    likelihood : {"auto", "nb", "zinb", "normal", "bernoulli"}
-        The parameter's value.
-    X : {ndarray, sparse matrix}
-        The modality's training values.
-
-    Returns
-    -------
-    likelihood : str
-        One of :data:`LIKELIHOODS`.
+    values) ``"normal"``.  An explicit name is checked against the data
+    (:func:`skdance.nn.resolve_likelihood`): the count likelihoods need
+    non-negative integers, ``"bernoulli"`` values in {0, 1}.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skdance.multimodal._scmm import resolve_likelihood
-    >>> resolve_likelihood("auto", np.array([[0.0, 3.0], [1.0, 0.0]]))
+    >>> from skdance.multimodal._scmm import resolve
+    >>> resolve("auto", np.array([[0.0, 3.0], [1.0, 0.0]]), "mod1_likelihood")
     'nb'
-    >>> resolve_likelihood("auto", np.array([[0.0, 1.0], [1.0, 0.0]]))
-    'bernoulli'
-    >>> resolve_likelihood("auto", np.array([[-0.5, 1.2]]))
+    >>> resolve("auto", np.array([[-0.5, 1.2]]), "mod1_likelihood")
     'normal'
     """
-    values = X.data if sp.issparse(X) else np.asarray(X)
-    lowest = float(values.min()) if values.size else 0.0
-    highest = float(values.max()) if values.size else 0.0
-    if likelihood == "auto":
-        if lowest >= 0 and highest <= 1 and np.all((values == 0) | (values == 1)):
-            return "bernoulli"
-        if lowest >= 0 and np.all(values == np.round(values)):
-            return "nb"
-        return "normal"
-    if likelihood in _COUNT_LIKELIHOODS and lowest < 0:
-        raise ValueError(
-            f"likelihood {likelihood!r} models non-negative counts but the data "
-            f"have negative values (min {lowest:.4g}); use 'normal' (or 'auto') "
-            "for normalised values such as CLR or scaled data."
-        )
-    if likelihood == "bernoulli" and (lowest < 0 or highest > 1):
-        raise ValueError(
-            "likelihood 'bernoulli' models binarised values in [0, 1] but the "
-            f"data range from {lowest:.4g} to {highest:.4g}."
-        )
-    return likelihood
+    return resolve_likelihood(likelihood, X, allowed=_SUPPORTED, param=param).name
 
 
 def laplace_kl(loc1, scale1, loc2, scale2):
@@ -192,23 +154,20 @@ class ModalityVAE(nn.Module):
 
     def __init__(self, n_features, hidden_dims, latent_dim, likelihood):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}.")
-        self.likelihood = likelihood
+        if likelihood not in _SUPPORTED:
+            raise ValueError(f"likelihood must be one of {_SUPPORTED}.")
+        self.likelihood = get_likelihood(likelihood)
         width = hidden_dims[-1]
         self.encoder = FCLayers([n_features, *hidden_dims], batch_norm=True)
         self.loc = nn.Linear(width, latent_dim)
         self.raw_scale = nn.Linear(width, latent_dim)
         self.decoder = FCLayers([latent_dim, *hidden_dims], batch_norm=True)
-        heads = {"normal": 1, "bernoulli": 1, "nb": 2, "zinb": 3}[likelihood]
-        self.heads = nn.ModuleList(nn.Linear(width, n_features) for _ in range(heads))
-        if likelihood == "normal":
-            self.log_std = nn.Parameter(torch.zeros(n_features))
+        self.heads = LikelihoodHeads(width, n_features, self.likelihood)
 
     @property
     def counts(self):
         """Whether the modality is modelled as counts (with a library size)."""
-        return self.likelihood in _COUNT_LIKELIHOODS
+        return self.likelihood.counts
 
     def encode(self, x, library):
         """Laplace posterior ``(loc, scale)`` of the rows ``x``."""
@@ -219,40 +178,38 @@ class ModalityVAE(nn.Module):
         return self.loc(h), _softmax_scale(raw) + _ETA
 
     def decode(self, z):
-        """Likelihood parameters (before the library size) of the codes ``z``."""
-        h = self.decoder(z)
-        return [head(h) for head in self.heads]
+        """Raw head outputs (before the library size) of the codes ``z``."""
+        return self.heads(self.decoder(z))
 
-    def _nb(self, params, library):
-        """NB ``(mean, total_count)`` of ``params`` for rows of ``library`` total."""
+    def distribution(self, params, library):
+        """Return the likelihood's parameters for rows of ``library`` total.
+
+        ``"nb"``: mean ``theta * exp(logits)`` and total count ``theta =
+        exp(.) / 1e4 * library``; ``"zinb"`` adds the gate ``sigmoid(.)``;
+        ``"normal"``: the mean and the learned variance; ``"bernoulli"``: the
+        logits.
+        """
+        name = self.likelihood.name
+        if name == "normal":
+            return [params[0], self.heads.variance()]
+        if name == "bernoulli":
+            return [params[0]]
         theta = torch.exp(params[0].clamp(-12.0, 12.0))
         theta = theta / _SCALE_FACTOR * library.unsqueeze(-1)
         logits = params[1].clamp(-_LOGIT_BOUND, _LOGIT_BOUND)
-        return theta * torch.exp(logits), theta
+        mean = theta * torch.exp(logits)
+        if name == "nb":
+            return [mean, theta]
+        return [mean, theta, torch.sigmoid(params[2])]
 
     def log_likelihood(self, x, params, library):
         """Return the log-likelihood of the rows ``x``, summed (a scalar)."""
-        if self.likelihood == "normal":
-            var = torch.exp(2.0 * self.log_std)
-            return -gaussian_nll(x, params[0], var).sum()
-        if self.likelihood == "bernoulli":
-            return -bernoulli_nll(x, params[0]).sum()
-        mean, theta = self._nb(params, library)
-        if self.likelihood == "nb":
-            return -nb_nll(x, mean, theta).sum()
-        gate = torch.sigmoid(params[2])
-        return -zinb_nll(x, mean, theta, gate) * x.numel()
+        dist = self.distribution(params, library)
+        return -self.likelihood.nll(x, *dist).sum()
 
     def mean(self, params, library):
         """Mean of the likelihood: the reconstruction in the data's units."""
-        if self.likelihood == "normal":
-            return params[0]
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(params[0])
-        mean, _ = self._nb(params, library)
-        if self.likelihood == "zinb":
-            mean = mean * (1.0 - torch.sigmoid(params[2]))
-        return mean
+        return self.likelihood.mean(*self.distribution(params, library))
 
 
 class ScMMModule(nn.Module):
@@ -354,65 +311,47 @@ class ScMMModule(nn.Module):
         """
         first, second = self.vaes
         z = first.encode(x, library)[0]
-        if first.likelihood == "normal":
+        if first.likelihood.name == "normal":
             lib2 = torch.full_like(library, self.mod2_library)
         else:
             lib2 = library * self.library_ratio
         return second.mean(second.decode(z), lib2)
 
 
-def _as_float32(X):
-    """CSR (sparse input) or C-contiguous dense float32, for row batches."""
-    if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        return X if X.dtype == np.float32 else X.astype(np.float32)
-    return np.ascontiguousarray(X, dtype=np.float32)
+def _batch(rows, idx, device, with_library):
+    """Rows ``idx`` and their library sizes (ones when ``with_library`` is False)."""
+    idx = idx.numpy() if isinstance(idx, torch.Tensor) else idx
+    x = rows.batch(idx, device)
+    if with_library:
+        return x, rows.library_of(idx, device)
+    return x, torch.ones(len(idx), device=device)
 
 
-def _row_totals(X):
-    totals = X.sum(axis=1, dtype=np.float64) if sp.issparse(X) else X.sum(axis=1)
-    return np.asarray(totals, dtype=np.float64).ravel()
+def _apply_rows(fn, X, with_library):
+    """``fn(x, library)`` over all rows of ``X`` (CHUNK_ROWS at a time), float64."""
+    rows = RowSource(X, empty_library=_ETA)
 
+    def block(start, stop):
+        return fn(*_batch(rows, np.arange(start, stop), "cpu", with_library))
 
-class _Rows:
-    """A modality kept as given (CSR or dense) that hands out dense row batches."""
-
-    def __init__(self, X, counts):
-        self.X = _as_float32(X)
-        totals = _row_totals(self.X)
-        self.library = np.where(totals > 0, totals, _ETA).astype(np.float32)
-        if not counts:
-            self.library = np.ones_like(self.library)
-
-    def batch(self, idx, device):
-        idx = idx.numpy() if isinstance(idx, torch.Tensor) else idx
-        x = torch.from_numpy(dense_rows(self.X, idx)).to(device)
-        lib = torch.from_numpy(self.library[idx]).to(device)
-        return x, lib
+    with torch.no_grad():
+        return stack_rows(block, X.shape[0])
 
 
 def encode_rows(module, X, modality, likelihood):
     """Posterior locations of all rows of ``X`` (CHUNK_ROWS at a time), float64."""
-    rows = _Rows(X, likelihood in _COUNT_LIKELIHOODS)
     module.eval()
-
-    def block(start, stop):
-        return module.latent(*rows.batch(np.arange(start, stop), "cpu"), modality)
-
-    with torch.no_grad():
-        return stack_rows(block, X.shape[0])
+    return _apply_rows(
+        lambda x, lib: module.latent(x, lib, modality),
+        X,
+        get_likelihood(likelihood).counts,
+    )
 
 
 def predict_rows(module, X, likelihood):
     """Cross-modal predictions of all rows of ``X`` (CHUNK_ROWS at a time)."""
-    rows = _Rows(X, likelihood != "normal")
     module.eval()
-
-    def block(start, stop):
-        return module.predict_mod2(*rows.batch(np.arange(start, stop), "cpu"))
-
-    with torch.no_grad():
-        return stack_rows(block, X.shape[0])
+    return _apply_rows(module.predict_mod2, X, likelihood != "normal")
 
 
 def fit_scmm(estimator, X, Y):
@@ -434,24 +373,21 @@ def fit_scmm(estimator, X, Y):
     X, Y : {ndarray, sparse matrix}
         Validated paired modalities.
     """
-    dims = (
-        check_widths(estimator.hidden_dims, "hidden_dims"),
-        check_widths(estimator.mod2_hidden_dims, "mod2_hidden_dims"),
-    )
+    dims = (tuple(estimator.hidden_dims), tuple(estimator.mod2_hidden_dims))
     likelihoods = (
-        resolve_likelihood(estimator.mod1_likelihood, X),
-        resolve_likelihood(estimator.mod2_likelihood, Y),
+        resolve(estimator.mod1_likelihood, X, "mod1_likelihood"),
+        resolve(estimator.mod2_likelihood, Y, "mod2_likelihood"),
     )
-    trainer = Trainer(estimator.device, estimator.verbose)
-    device = trainer.device
     seed = check_random_state_int(estimator.random_state)
-    data = [_Rows(M, lik in _COUNT_LIKELIHOODS) for M, lik in zip((X, Y), likelihoods)]
+    data = [RowSource(M, empty_library=_ETA) for M in (X, Y)]
+    counts = [get_likelihood(lik).counts for lik in likelihoods]
     n = X.shape[0]
     train, valid = validation_split(n, estimator.validation_fraction, seed)
     warmup = min(estimator.kl_warmup_epochs, estimator.max_epochs)
     n_samples = estimator.n_latent_samples
 
-    with seeded(seed) as gen:
+    with training(estimator, seed=seed) as run:
+        device = run.device
         module = ScMMModule(
             (X.shape[1], Y.shape[1]),
             dims,
@@ -459,67 +395,68 @@ def fit_scmm(estimator, X, Y):
             likelihoods,
             learn_prior=estimator.learn_prior,
         )
-        totals = [_row_totals(d.X) for d in data]
+        totals = [rows.library.astype(np.float64) for rows in data]
         total_x = float(totals[0].sum())
         module.library_ratio = float(totals[1].sum()) / total_x if total_x > 0 else 1.0
         module.mod2_library = float(max(totals[1].mean(), _ETA))
-        module = trainer.to(module)
+        module = run.place(module)
         optimizer = torch.optim.Adam(
             [p for p in module.parameters() if p.requires_grad],
             lr=estimator.learning_rate,
             amsgrad=True,
         )
 
-        def batches(idx):
-            pairs = [d.batch(idx, device) for d in data]
-            return [p[0] for p in pairs], [p[1] for p in pairs]
-
         def loss_of(idx, beta):
-            xs, libs = batches(idx)
+            pairs = [_batch(d, idx, device, c) for d, c in zip(data, counts)]
+            xs, libs = [p[0] for p in pairs], [p[1] for p in pairs]
             return -module.objective(xs, libs, beta, n_samples)
 
-        def validate():
-            module.eval()
+        def validate(rows):
             total = 0.0
+            for start in range(0, rows.size, CHUNK_ROWS):
+                idx = rows[start : start + CHUNK_ROWS]
+                total += float(loss_of(idx, 1.0)) * idx.size
+            return {"valid_loss": total / rows.size}
+
+        def warmup_epoch(e):
+            beta = e / warmup
+            module.train()
+            loss = run.trainer.minibatch_epoch(
+                optimizer,
+                lambda idx: loss_of(idx, beta),
+                train.size,
+                estimator.batch_size,
+                run.generator,
+                indices=train,
+                min_batch=2,
+            )
+            return {"train_loss": loss, "kl_weight": beta}
+
+        def validate_warmup():
+            module.eval()
             with torch.no_grad():
-                for start in range(0, valid.size, CHUNK_ROWS):
-                    idx = valid[start : start + CHUNK_ROWS]
-                    total += float(loss_of(idx, 1.0)) * idx.size
-            return {"valid_loss": total / valid.size}
+                return validate(valid)
 
-        def make_epoch(offset):
-            def epoch(e):
-                beta = min((e + offset) / warmup, 1.0) if warmup else 1.0
-                module.train()
-                loss = trainer.minibatch_epoch(
-                    optimizer,
-                    lambda idx: loss_of(idx, beta),
-                    train.size,
-                    estimator.batch_size,
-                    gen,
-                    indices=train,
-                    min_batch=2,
-                )
-                return {"train_loss": loss, "kl_weight": beta}
-
-            return epoch
-
-        valid_fn = validate if valid.size else None
         best = None
         if warmup:
-            trainer.run("warmup", warmup, make_epoch(0), valid_fn=valid_fn)
-        if estimator.max_epochs > warmup:
-            best = trainer.run(
-                "train",
-                estimator.max_epochs - warmup,
-                make_epoch(warmup),
-                valid_fn=valid_fn,
-                patience=estimator.patience,
-                module=module,
+            run.run(
+                "warmup",
+                warmup,
+                warmup_epoch,
+                valid_fn=validate_warmup if valid.size else None,
             )
-    module.eval()
+        if estimator.max_epochs > warmup:
+            best = run.fit_minibatches(
+                optimizer,
+                lambda idx: loss_of(idx, 1.0),
+                train,
+                batch_size=estimator.batch_size,
+                max_epochs=estimator.max_epochs - warmup,
+                valid=valid,
+                valid_fn=validate,
+                patience=estimator.patience,
+                min_batch=2,
+                record_fn=lambda: {"kl_weight": 1.0},
+            )
     estimator.likelihoods_ = likelihoods
-    estimator.module_ = module.cpu()
-    estimator.history_ = trainer.history
-    estimator.n_iter_ = len(trainer.history)
     estimator.best_epoch_ = None if best is None else warmup + best
