@@ -74,6 +74,61 @@ def test_spatial_gaussian_search_hits_p():
     assert A.sum(axis=1).mean() - 1 == pytest.approx(0.5, abs=1e-6)
 
 
+def test_spatial_gaussian_length_scale_is_public_and_reused():
+    coords = np.random.default_rng(0).uniform(0, 100, size=(200, 2))
+    builder = SpatialGaussianGraph(p=0.5)
+    length = builder.search_length_scale(coords)
+    assert not hasattr(builder, "n_features_in_")  # nothing fitted
+    searched = builder.fit_transform(np.ones((200, 5)), coords=coords)
+    fixed = clone(builder).set_params(length_scale=length)
+    assert fixed.search_length_scale(coords[:10]) == length  # given, not searched
+    np.testing.assert_array_equal(
+        fixed.fit_transform(np.ones((200, 5)), coords=coords).toarray(),
+        searched.toarray(),
+    )
+    with pytest.raises(ValueError, match="p"):
+        SpatialGaussianGraph(p=-1.0).search_length_scale(coords)
+
+
+def test_coordinates_reach_any_builder_through_one_function():
+    from skdance.graph._fit import build_graph, fit_graph, needs_coords
+
+    coords = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [5.5, 0.0]])
+    cells = np.arange(12.0).reshape(4, 3)
+    # the declared need routes the coordinates: side information for the
+    # spatial builders, the input itself for the others
+    assert needs_coords(RadiusGraph) and needs_coords(SpatialGaussianGraph())
+    assert not needs_coords(KNNGraph()) and not needs_coords(MutualNNGraph)
+    radius = RadiusGraph(radius=2.0)
+    A = build_graph(radius, cells, coords=coords)
+    assert radius.n_features_in_ == 3  # fitted in place, on the cells
+    np.testing.assert_array_equal(
+        A.toarray(), radius.transform(cells, coords).toarray()
+    )
+    knn = KNNGraph(n_neighbors=1)
+    B = fit_graph(knn, None, cells, coords=coords)
+    assert not hasattr(knn, "n_features_in_")  # fit_graph fits a clone
+    np.testing.assert_array_equal(
+        B.toarray(), KNNGraph(n_neighbors=1).fit_transform(coords).toarray()
+    )
+    # without coordinates a builder links X, and a spatial one asks for them
+    C = fit_graph(None, KNNGraph(n_neighbors=1), cells)
+    np.testing.assert_array_equal(
+        C.toarray(), KNNGraph(n_neighbors=1).fit_transform(cells).toarray()
+    )
+    with pytest.raises(ValueError, match="coords"):
+        build_graph(RadiusGraph(), cells)
+    with pytest.raises(ValueError, match=r"spatial_graph must return the spot"):
+        build_graph(
+            KNNGraph(n_neighbors=1),
+            cells,
+            coords=coords,
+            shape=(5, 5),
+            name="spatial_graph",
+            what="spot network",
+        )
+
+
 def test_cell_gene_graph_structure():
     counts = np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 2.0]])
     A = CellGeneGraph(weight="fraction", self_loops=True).fit_transform(counts)

@@ -296,3 +296,27 @@ def test_fit_minibatches_monitors_a_value_to_maximise(ties, best):
     assert kept == best
     assert torch.equal(est.module_.weight, states[best])
     assert [r["valid_accuracy"] for r in est.history_] == [0.1, 0.5, 0.3, 0.5, 0.2]
+
+
+@pytest.mark.parametrize("density", [0.5, 0.02])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_full_batch_matrix_depends_on_values_not_format(density, sparse_input):
+    from skdance.nn import FullBatchMatrix, RowSource
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 30)) < density) * rng.random((40, 30))
+    X = X.astype(np.float32)
+    rows = RowSource(sp.csr_matrix(X) if sparse_input else X)
+    full = FullBatchMatrix(rows, "cpu")
+    assert (full.x_t is None) == (density > 0.05)  # sparse below 5% non-zeros
+    assert full.shape == (40, 30)
+    assert full.sq_sum == float(np.square(X, dtype=np.float64).sum())
+    torch.testing.assert_close(full.dense(), torch.from_numpy(X))
+    W = torch.from_numpy(rng.random((30, 4)).astype(np.float32)).requires_grad_()
+    out = full.matmul(W)
+    torch.testing.assert_close(out, torch.from_numpy(X) @ W)
+    out.sum().backward()
+    torch.testing.assert_close(W.grad, torch.from_numpy(X).T @ torch.ones(40, 4))
+    # the threshold and the size limit are parameters
+    assert FullBatchMatrix(rows, "cpu", sparse_below=1.0).x_t is not None
+    assert FullBatchMatrix(rows, "cpu", sparse_above=10).x_t is not None
