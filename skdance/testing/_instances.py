@@ -185,7 +185,7 @@ INIT_PARAMS = {
     SpaGCN: {
         "n_clusters": 3,
         "init": "kmeans",
-        "n_pcs": 5,
+        "n_components": 5,
         "max_epochs": 3,
         "search_max_epochs": 3,  # the resolution search (init="louvain")
         "random_state": 0,

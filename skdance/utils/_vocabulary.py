@@ -163,12 +163,17 @@ VOCABULARY = {
     "localization_eps": "Linking distance of the localisation, in spot "
     "spacings (stLearn).",
     "weights": "stLearn's weighting matrix.",
+    "n_sme_neighbors": "Weighted neighbours each spot keeps in stLearn's SME "
+    "step, itself included (applied to the product of proximity, expression "
+    "correlation and morphology, not to the spatial network alone).",
     # -- preprocessing and features -----------------------------------------
     "n_components": "Number of components of a decomposition (PCA, SVD, CCA).",
     "n_lsi_components": "LSI components per modality.",
     "svd_components": "SVD dimensions per modality (JAE).",
     "n_similarity_components": "Expression principal components of the "
     "similarity factor (stLearn).",
+    "n_graph_components": "Leading components the expression graph is built on "
+    "(of a model's n_components).",
     "n_cc": "Canonical correlation dimensions (DSTG).",
     "n_top_genes": "Number of genes kept.",
     "n_top_gene_pairs": "Gene pairs kept per cell type.",
