@@ -134,10 +134,14 @@ def test_likelihoods(paired):
     both = BABEL(**FAST, mod1_likelihood="bernoulli", random_state=0)
     both.fit((X > 0).astype(float), Y)
     assert np.isfinite(both.history_[-1]["loss_11"])
-    # a Gaussian decoder is linear when its modality has negative values
+    # a normal decoder is linear when its modality has negative values
     centred = Y - Y.mean(axis=0)
     lin = BABEL(**FAST, random_state=0).fit(X, centred)
-    assert lin.module_.decoder2.out_act is None
+    assert isinstance(lin.module_.decoder2.activations[0], torch.nn.Identity)
+    assert isinstance(
+        BABEL(**FAST, random_state=0).fit(X, Y).module_.decoder2.activations[0],
+        torch.nn.ReLU,
+    )
     assert (lin.predict(X) < 0).any()
 
 

@@ -40,15 +40,13 @@ settings of its example scripts):
 import functools
 from numbers import Integral, Real
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skdance.nn import TORCH_CONSTRAINTS, FCLayers, Trainer, minibatches, seeded
-from skdance.nn._counts import dense_rows, stack_rows
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.nn import TORCH_CONSTRAINTS, FCLayers, RowSource, minibatches, training
+from skdance.nn._counts import stack_rows
+from skdance.utils import Widths
 
 __all__ = [
     "CMAE_CONSTRAINTS",
@@ -68,7 +66,7 @@ _leaky = functools.partial(nn.LeakyReLU, 0.2)
 
 # Parameters the two CMAE estimators share.
 CMAE_CONSTRAINTS = {
-    "hidden_dims": [tuple, list, None],
+    "hidden_dims": [Widths(), None],
     "latent_dim": [Interval(Integral, 1, None, closed="left")],
     "discriminator_dim": [Interval(Integral, 1, None, closed="left")],
     "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -191,26 +189,12 @@ def resolve_hidden_dims(hidden_dims, n_features):
     """
     if hidden_dims is None:
         return tuple((min(n, _MAX_HIDDEN),) * 3 + (_BOTTLENECK,) for n in n_features)
-    dims = check_widths(
-        hidden_dims, "hidden_dims", what="encoder widths, input side first; or None"
-    )
+    dims = tuple(hidden_dims)
     return (dims, dims)
 
 
-def _rows(X, idx, device):
-    """Dense float32 tensor of rows ``idx`` of a CSR or dense matrix."""
-    # a writable float32 copy where needed (read-only memmaps, slices)
-    block = np.require(dense_rows(X, idx), np.float32, ["C", "W"])
-    return torch.from_numpy(block).to(device)
-
-
-def as_rows(X):
-    """CSR for sparse input (row slicing), the array itself otherwise."""
-    return sp.csr_matrix(X) if sp.issparse(X) and X.format != "csr" else X
-
-
 def fit_cmae(estimator, X, Y, *, decoupled_weight_decay=False):
-    """Train a :class:`CMAEModule` on paired cells with ``estimator``'s parameters.
+    """Train a :class:`CMAEModule` on paired cells for ``estimator``.
 
     One epoch visits the cells in shuffled mini-batches of ``batch_size``
     rows (a last incomplete batch is dropped, as DANCE's loader does, unless
@@ -229,35 +213,32 @@ def fit_cmae(estimator, X, Y, *, decoupled_weight_decay=False):
         AdamW (DANCE's prediction code) instead of Adam with an L2 penalty
         (DANCE's matching code and the authors').
 
-    Returns
-    -------
-    module : CMAEModule
-        The trained module, on CPU, in evaluation mode.
-    history : list of dict
-        One record per epoch: phase ``"train"``, epoch, ``train_loss`` (the
-        autoencoders' weighted loss), ``discriminator_loss``,
-        ``reconstruction_loss``, ``adversarial_loss``, ``pairing_loss``
-        (unweighted, mean over the batches' rows), seconds.
+    Notes
+    -----
+    Sets ``module_`` (the trained module, on CPU, in evaluation mode),
+    ``history_`` (one record per epoch: phase ``"train"``, epoch,
+    ``train_loss`` (the autoencoders' weighted loss),
+    ``discriminator_loss``, ``reconstruction_loss``, ``adversarial_loss``,
+    ``pairing_loss`` (unweighted, mean over the batches' rows), seconds)
+    and ``n_iter_`` on ``estimator``.
     """
-    X, Y = as_rows(X), as_rows(Y)
+    X, Y = RowSource(X), RowSource(Y)
     n = X.shape[0]
     hidden = resolve_hidden_dims(estimator.hidden_dims, (X.shape[1], Y.shape[1]))
-    trainer = Trainer(estimator.device, estimator.verbose)
-    device = trainer.device
-    seed = check_random_state_int(estimator.random_state)
     batch_size = min(estimator.batch_size, n)
     w_rec = estimator.reconstruction_weight
     w_adv = estimator.adversarial_weight
     w_pair = estimator.pairing_weight
     optim = torch.optim.AdamW if decoupled_weight_decay else torch.optim.Adam
-    with seeded(seed) as generator:
+    with training(estimator) as run:
+        trainer, device = run.trainer, run.device
         module = CMAEModule(
             (X.shape[1], Y.shape[1]),
             hidden,
             estimator.latent_dim,
             estimator.discriminator_dim,
         )
-        module = trainer.to(module)
+        module = run.place(module)
         disc_params = list(module.discriminator.parameters())
         disc_ids = {id(p) for p in disc_params}
         gen_params = [p for p in module.parameters() if id(p) not in disc_ids]
@@ -279,11 +260,11 @@ def fit_cmae(estimator, X, Y, *, decoupled_weight_decay=False):
         def epoch(_):
             module.train()
             sums, seen = dict.fromkeys(keys, 0.0), 0
-            for idx in minibatches(n, batch_size, generator):
+            for idx in minibatches(n, batch_size, run.generator):
                 if len(idx) < batch_size:  # DANCE's drop_last
                     continue
                 rows = idx.numpy()
-                x1, x2 = _rows(X, rows, device), _rows(Y, rows, device)
+                x1, x2 = X.batch(rows, device), Y.batch(rows, device)
                 # discriminator step on the encoders' current latents
                 with torch.no_grad():
                     h1, h2 = module.encode(x1, 0), module.encode(x2, 1)
@@ -301,17 +282,15 @@ def fit_cmae(estimator, X, Y, *, decoupled_weight_decay=False):
                 seen += len(rows)
             return {key: value / max(seen, 1) for key, value in sums.items()}
 
-        trainer.run("train", estimator.max_epochs, epoch)
-    module.eval()
-    return module.cpu(), trainer.history
+        run.run("train", estimator.max_epochs, epoch)
 
 
 def _chunked(module, X, fn):
     """Apply ``fn(module, dense rows)`` to ``CHUNK_ROWS`` rows at a time."""
-    X = as_rows(X)
+    rows = RowSource(X)
     with torch.no_grad():
         return stack_rows(
-            lambda start, stop: fn(module, _rows(X, slice(start, stop), "cpu")),
+            lambda start, stop: fn(module, rows.batch(slice(start, stop), "cpu")),
             X.shape[0],
         )
 

@@ -170,8 +170,7 @@ class CMAEMatcher(BaseModalityMatcher):
         self.verbose = verbose
 
     def _fit(self, X, Y):
-        self.module_, self.history_ = fit_cmae(self, X, Y, decoupled_weight_decay=False)
-        self.n_iter_ = len(self.history_)
+        fit_cmae(self, X, Y, decoupled_weight_decay=False)
 
     def _match(self, X, Y):
         h1, h2 = latent(self.module_, X, 0), latent(self.module_, Y, 1)

@@ -4,7 +4,6 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
@@ -14,22 +13,25 @@ from skdance.multimodal.prediction._base import BaseModalityPredictor
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
+    DispAct,
     FCLayers,
-    NBHeads,
-    Trainer,
-    bernoulli_nll,
+    LikelihoodHeads,
+    MeanAct,
+    RowSource,
     clip_gradients_in_step,
     dense_rows,
-    nb_nll,
-    seeded,
+    get_likelihood,
+    training,
     validation_split,
 )
 from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils._validation import check_random_state_int, check_widths
+from skdance.utils import Widths
+from skdance.utils._validation import check_random_state_int
 
 __all__ = ["BABEL", "BABELDecoder", "BABELModule"]
 
-_LIKELIHOODS = ("gaussian", "nb", "bernoulli")
+# The likelihoods BABEL supports (from skdance.nn.LIKELIHOODS).
+_SUPPORTED = ("normal", "nb", "bernoulli")
 # Entries (rows x features) densified at once by predict: 32 Mi float64 = 256 MiB.
 _CHUNK_ENTRIES = 2**25
 
@@ -44,11 +46,12 @@ def _xavier(module):
 class BABELDecoder(nn.Module):
     """Latent -> one modality: hidden layers and a likelihood head.
 
-    The hidden layers are ``Linear -> BatchNorm1d -> PReLU``; the head is a
-    linear layer giving the mean (``"gaussian"``, followed by a ReLU when
-    ``nonnegative``), the negative binomial mean and dispersion (``"nb"``:
-    ``exp`` and clipped softplus activations) or the Bernoulli logits
-    (``"bernoulli"``).
+    The hidden layers are ``Linear -> BatchNorm1d -> PReLU``; the heads
+    (:class:`~skdance.nn.LikelihoodHeads`) give the mean (``"normal"``,
+    followed by a ReLU when ``nonnegative``), the negative binomial mean and
+    dispersion (``"nb"``: DCA's clipped ``exp`` and softplus activations) or
+    the Bernoulli logits (``"bernoulli"``); the negative log-likelihoods and
+    means are those of :data:`skdance.nn.LIKELIHOODS`.
 
     Parameters
     ----------
@@ -58,50 +61,51 @@ class BABELDecoder(nn.Module):
         Widths of the hidden layers, latent side first.
     n_features : int
         Features of the modality.
-    likelihood : {"gaussian", "nb", "bernoulli"}
+    likelihood : {"normal", "nb", "bernoulli"}
         Distribution of the modality.
     nonnegative : bool, default=False
-        End a Gaussian decoder in a ReLU.
+        End a ``"normal"`` decoder in a ReLU.
     """
 
     def __init__(self, latent_dim, hidden_dims, n_features, likelihood, *, nonnegative):
         super().__init__()
-        self.likelihood = likelihood
+        self.likelihood = get_likelihood(likelihood)
         self.body = FCLayers(
             [latent_dim, *hidden_dims], activation=nn.PReLU, batch_norm=True
         )
         width = hidden_dims[-1] if hidden_dims else latent_dim
+        # a "normal" decoder is fitted by RMSE: no learned variance
+        self.head = LikelihoodHeads(
+            width, n_features, self.likelihood, learn_variance=False
+        )
         if likelihood == "nb":
-            self.head = NBHeads(width, n_features)
+            self.activations = nn.ModuleList([MeanAct(), DispAct()])
+        elif likelihood == "normal" and nonnegative:
+            self.activations = nn.ModuleList([nn.ReLU()])
         else:
-            self.head = nn.Linear(width, n_features)
-        self.out_act = nn.ReLU() if likelihood == "gaussian" and nonnegative else None
+            self.activations = nn.ModuleList([nn.Identity()])
 
     def forward(self, z):
-        """Distribution parameters: a tensor, or ``(mean, disp)`` for ``"nb"``."""
-        out = self.head(self.body(z))
-        return self.out_act(out) if self.out_act is not None else out
+        """Distribution parameters: ``[mean]``, ``[mean, disp]`` or ``[logits]``."""
+        raw = self.head(self.body(z))
+        return [act(out) for act, out in zip(self.activations, raw)]
 
     def mean(self, params):
         """Return the expected value of the modality under ``params``."""
-        if self.likelihood == "nb":
-            return params[0]
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(params)
-        return params
+        return self.likelihood.mean(*params)
 
     def loss(self, params, target):
         """Mean loss of ``target`` (a scalar).
 
-        ``"gaussian"``: the root mean squared error of the batch (DANCE's
-        ``RMSELoss``); ``"nb"``: the mean negative binomial negative
-        log-likelihood; ``"bernoulli"``: the mean binary cross-entropy.
+        ``"normal"``: the root mean squared error of the batch (DANCE's
+        ``RMSELoss``: a normal likelihood of fixed variance, the loss on the
+        scale of the values); ``"nb"``: the mean negative binomial negative
+        log-likelihood of an entry; ``"bernoulli"``: the mean binary
+        cross-entropy.
         """
-        if self.likelihood == "nb":
-            return nb_nll(target, *params).mean()
-        if self.likelihood == "bernoulli":
-            return bernoulli_nll(target, params).mean()
-        return torch.sqrt(torch.mean((params - target) ** 2))
+        if self.likelihood.name == "normal":
+            return torch.sqrt(torch.mean((params[0] - target) ** 2))
+        return self.likelihood.nll(target, *params).mean()
 
 
 class BABELModule(nn.Module):
@@ -122,10 +126,10 @@ class BABELModule(nn.Module):
     latent_dim : int
         Width of the shared latent space.
     likelihoods : tuple of str
-        Likelihood of each modality (``"gaussian"``, ``"nb"``,
+        Likelihood of each modality (``"normal"``, ``"nb"``,
         ``"bernoulli"``).
     nonnegative : tuple of bool
-        Whether each modality's Gaussian decoder ends in a ReLU.
+        Whether each modality's ``"normal"`` decoder ends in a ReLU.
     """
 
     def __init__(
@@ -220,9 +224,9 @@ class BABEL(BaseModalityPredictor):
     accessibility).  DANCE trains both decoders with the root mean squared
     error on the competition's normalised values (log-normalised GEX, CLR
     ADT, binarised ATAC) and a ReLU output, and reports that version; it is
-    the default here (``"gaussian"``: the decoder predicts the values, its
-    loss is the batch's RMSE, a Gaussian of fixed variance).  A Gaussian
-    decoder ends in a ReLU, as DANCE's, when every training value of its
+    the default here (``"normal"``: the decoder predicts the values, its
+    loss is the batch's RMSE, a normal likelihood of fixed variance).  A
+    ``"normal"`` decoder ends in a ReLU, as DANCE's, when every training value of its
     modality is non-negative (the competition's units all are), and is
     linear otherwise.  Predictions are in the units of ``Y``.
 
@@ -259,9 +263,9 @@ class BABEL(BaseModalityPredictor):
         decoder; DANCE's one-block "chromosome" encoder.
     latent_dim : int, default=64
         Width of the shared latent space.
-    mod1_likelihood : {"gaussian", "nb", "bernoulli"}, default="gaussian"
+    mod1_likelihood : {"normal", "nb", "bernoulli"}, default="normal"
         Distribution of the first modality, see above.
-    mod2_likelihood : {"gaussian", "nb", "bernoulli"}, default="gaussian"
+    mod2_likelihood : {"normal", "nb", "bernoulli"}, default="normal"
         Distribution of the second modality, see above.
     mod2_loss_weight : float, default=1.0
         Weight of the losses on the second modality (DANCE: 1; the original
@@ -348,11 +352,11 @@ class BABEL(BaseModalityPredictor):
 
     _parameter_constraints = {
         **MUDATA_CONSTRAINTS,
-        "hidden_dims": [tuple, list],
-        "mod2_hidden_dims": [tuple, list],
+        "hidden_dims": [Widths(allow_empty=True)],
+        "mod2_hidden_dims": [Widths(allow_empty=True)],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "mod1_likelihood": [StrOptions(set(_LIKELIHOODS))],
-        "mod2_likelihood": [StrOptions(set(_LIKELIHOODS))],
+        "mod1_likelihood": [StrOptions(set(_SUPPORTED))],
+        "mod2_likelihood": [StrOptions(set(_SUPPORTED))],
         "mod2_loss_weight": [Interval(Real, 0, None, closed="left")],
         "translation_weight": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -369,8 +373,8 @@ class BABEL(BaseModalityPredictor):
         hidden_dims=(64,),
         mod2_hidden_dims=(32, 16),
         latent_dim=64,
-        mod1_likelihood="gaussian",
-        mod2_likelihood="gaussian",
+        mod1_likelihood="normal",
+        mod2_likelihood="normal",
         mod2_loss_weight=1.0,
         translation_weight=1.0,
         learning_rate=0.01,
@@ -419,32 +423,12 @@ class BABEL(BaseModalityPredictor):
             )
         return low
 
-    @staticmethod
-    def _as_float32(M):
-        """CSR float32 for sparse input (stays sparse), else dense float32."""
-        if sp.issparse(M):
-            return sp.csr_matrix(M, dtype=np.float32)
-        return np.ascontiguousarray(M, dtype=np.float32)
-
-    @staticmethod
-    def _rows(M, idx, device):
-        """Rows ``idx`` of ``M`` as a dense float32 tensor on ``device``."""
-        if isinstance(idx, torch.Tensor):
-            idx = idx.numpy()
-        return torch.from_numpy(np.ascontiguousarray(dense_rows(M, idx))).to(device)
-
     # -- fit -------------------------------------------------------------------
     def _fit(self, X, Y):
-        hidden = check_widths(self.hidden_dims, "hidden_dims", allow_empty=True)
-        hidden2 = check_widths(
-            self.mod2_hidden_dims, "mod2_hidden_dims", allow_empty=True
-        )
         likelihoods = (self.mod1_likelihood, self.mod2_likelihood)
         low1 = self._check_values(X, likelihoods[0], "X")
         low2 = self._check_values(Y, likelihoods[1], "Y")
-        X, Y = self._as_float32(X), self._as_float32(Y)
-        trainer = Trainer(self.device, self.verbose)
-        device = trainer.device
+        X, Y = RowSource(X), RowSource(Y)
         seed = check_random_state_int(self.random_state)
         n = X.shape[0]
         train, valid = validation_split(n, self.validation_fraction, seed)
@@ -452,24 +436,24 @@ class BABEL(BaseModalityPredictor):
             train, valid = np.arange(n), np.array([], dtype=np.int64)
         weight, cross = float(self.mod2_loss_weight), float(self.translation_weight)
 
-        with seeded(seed) as gen:
+        with training(self, seed=seed) as run:
             module = BABELModule(
                 X.shape[1],
                 Y.shape[1],
-                hidden,
-                hidden2,
+                tuple(self.hidden_dims),
+                tuple(self.mod2_hidden_dims),
                 self.latent_dim,
                 likelihoods,
                 (low1 >= 0, low2 >= 0),
             )
-            module = trainer.to(module)
+            module = run.place(module)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             if self.max_grad_norm is not None:
                 clip_gradients_in_step(optimizer, module, self.max_grad_norm)
             parts = {}
 
             def loss_of(idx):
-                losses = module(self._rows(X, idx, device), self._rows(Y, idx, device))
+                losses = module(X.batch(idx, run.device), Y.batch(idx, run.device))
                 for key, value in losses.items():
                     parts[key] = parts.get(key, 0.0) + float(value.detach()) * len(idx)
                 return (
@@ -478,60 +462,42 @@ class BABEL(BaseModalityPredictor):
                     + cross * (losses["21"] + weight * losses["12"])
                 )
 
-            def epoch(_):
-                module.train()
+            def path_losses():
+                record = {f"loss_{k}": v / train.size for k, v in parts.items()}
                 parts.clear()
-                loss = trainer.minibatch_epoch(
-                    optimizer,
-                    loss_of,
-                    train.size,
-                    self.batch_size,
-                    gen,
-                    indices=train,
-                    min_batch=2,
-                )
-                record = {"train_loss": loss}
-                record.update({f"loss_{k}": v / train.size for k, v in parts.items()})
                 return record
 
-            def validate():
-                module.eval()
-                with torch.no_grad():
-                    return {"valid_loss": self._translation_loss(module, X, Y, valid)}
-
-            self.best_epoch_ = trainer.run(
-                "train",
-                self.max_epochs,
-                epoch,
-                valid_fn=validate if valid.size else None,
+            self.best_epoch_ = run.fit_minibatches(
+                optimizer,
+                loss_of,
+                train,
+                batch_size=self.batch_size,
+                max_epochs=self.max_epochs,
+                valid=valid,
+                valid_fn=lambda rows: self._translation_loss(module, X, Y, rows),
                 patience=self.patience,
-                module=module,
+                min_batch=2,
+                record_fn=path_losses,
             )
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.n_iter_ = len(trainer.history)
         return self
 
     def _translation_loss(self, module, X, Y, rows):
         """1->2 loss of ``rows`` (whole set; RMSE over all its entries)."""
         device = next(module.parameters()).device
+        rmse = module.decoder2.likelihood.name == "normal"
         total, count = 0.0, 0
         for start in range(0, rows.size, CHUNK_ROWS):
             idx = rows[start : start + CHUNK_ROWS]
-            x, y = self._rows(X, idx, device), self._rows(Y, idx, device)
+            x, y = X.batch(idx, device), Y.batch(idx, device)
             z = module.encoder1(module.encoder_input(x, 1))
             params = module.decoder2(z)
-            if module.decoder2.likelihood == "gaussian":
-                total += float(torch.sum((params - y) ** 2))
-                count += y.numel()
+            if rmse:
+                total += float(torch.sum((params[0] - y) ** 2))
             else:
                 total += float(module.decoder2.loss(params, y)) * y.numel()
-                count += y.numel()
+            count += y.numel()
         mean = total / count
-        return (
-            float(np.sqrt(mean)) if module.decoder2.likelihood == "gaussian" else mean
-        )
+        return float(np.sqrt(mean)) if rmse else mean
 
     # -- predict ---------------------------------------------------------------
     def _predict(self, X):

@@ -160,8 +160,7 @@ class CMAE(BaseModalityPredictor):
         self.verbose = verbose
 
     def _fit(self, X, Y):
-        self.module_, self.history_ = fit_cmae(self, X, Y, decoupled_weight_decay=True)
-        self.n_iter_ = len(self.history_)
+        fit_cmae(self, X, Y, decoupled_weight_decay=True)
 
     def _predict(self, X):
         return translate(self.module_, X)
