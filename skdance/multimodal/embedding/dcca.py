@@ -62,8 +62,8 @@ __all__ = [
 #: ``"L1"``).
 ATTENTION_LOSSES = ("euclidean", "l1")
 
-#: The likelihoods a modality may have.
-LIKELIHOODS = ("nb", "zinb", "bernoulli", "normal")
+# The likelihoods a modality may have (from skdance.nn.LIKELIHOODS).
+_SUPPORTED = ("nb", "zinb", "bernoulli", "normal")
 # DCCA's BatchNorm1d settings (``build_multi_layers``).
 _BATCH_NORM = {"momentum": 0.01, "eps": 1e-3}
 # Numerical guard on the log dispersion (DCCA exponentiates it unbounded).
@@ -246,9 +246,9 @@ class DCCAVAE(nn.Module):
         self, n_features, hidden_dims, decoder_dims, latent_dim, likelihood, dropout=0.1
     ):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
+        if likelihood not in _SUPPORTED:
             raise ValueError(
-                f"unknown likelihood {likelihood!r}; DCCA has {LIKELIHOODS}."
+                f"unknown likelihood {likelihood!r}; DCCA has {_SUPPORTED}."
             )
         self.likelihood = get_likelihood(likelihood)
         first = hidden_dims[0]
@@ -442,7 +442,7 @@ def _resolve(likelihood, X, param, whom):
                 f"{float(np.min(values)):.4g})."
             )
         return likelihood
-    return resolve_likelihood(likelihood, X, allowed=LIKELIHOODS, param=param).name
+    return resolve_likelihood(likelihood, X, allowed=_SUPPORTED, param=param).name
 
 
 def modality_rows(X, likelihood):
@@ -707,8 +707,8 @@ class DCCA(BaseJointEmbedding):
         "decoder_dims": [Widths(allow_empty=True)],
         "mod2_decoder_dims": [Widths(allow_empty=True)],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "mod1_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
-        "mod2_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+        "mod1_likelihood": [StrOptions({"auto", *_SUPPORTED})],
+        "mod2_likelihood": [StrOptions({"auto", *_SUPPORTED})],
         "attention_loss": [StrOptions(set(ATTENTION_LOSSES))],
         "mod1_attention_weight": [Interval(Real, 0, None, closed="left")],
         "mod2_attention_weight": [Interval(Real, 0, None, closed="left")],

@@ -48,15 +48,14 @@ from skdance.utils._validation import check_random_state_int
 
 __all__ = [
     "COMBINATIONS",
-    "LIKELIHOODS",
     "ScMVAE",
     "ScMVAEModule",
     "gmm_kl",
     "product_of_experts",
 ]
 
-#: Per-modality likelihoods.
-LIKELIHOODS = ("zinb", "nb", "bernoulli", "normal")
+# The likelihoods a modality may have (from skdance.nn.LIKELIHOODS).
+_SUPPORTED = ("zinb", "nb", "bernoulli", "normal")
 #: How the two modalities are combined into the latent code.
 COMBINATIONS = ("poe", "nn", "concat")
 # Bounds of the log dispersion, the log library size and the log variances,
@@ -233,7 +232,8 @@ class ScMVAEModule(nn.Module):
     n_features : tuple of int
         Features of the two modalities.
     likelihoods : tuple of str
-        Likelihood of each modality, one of :data:`LIKELIHOODS`.
+        Likelihood of each modality: ``"zinb"``, ``"nb"``, ``"bernoulli"``
+        or ``"normal"``.
     hidden_dims : tuple of int
         Encoder widths.
     latent_dim : int
@@ -413,7 +413,7 @@ def _resolve_likelihood(likelihood, X, name):
             )
         return likelihood
     return resolve_likelihood(
-        likelihood, X, allowed=LIKELIHOODS, counts="zinb", param=f"{name}_likelihood"
+        likelihood, X, allowed=_SUPPORTED, counts="zinb", param=f"{name}_likelihood"
     ).name
 
 
@@ -692,8 +692,8 @@ class ScMVAE(BaseJointEmbedding):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [Widths()],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "mod1_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
-        "mod2_likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+        "mod1_likelihood": [StrOptions({"auto", *_SUPPORTED})],
+        "mod2_likelihood": [StrOptions({"auto", *_SUPPORTED})],
         "n_top_genes": [Interval(Integral, 1, None, closed="left"), None],
         "mod1_weight": [Interval(Real, 0, None, closed="left")],
         "kl_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
