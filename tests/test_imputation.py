@@ -80,7 +80,7 @@ def test_weighted_mse_weights_by_target():
 def deepimpute(masked_pbmc):
     _, X_masked, _, _ = masked_pbmc
     model = DeepImpute(
-        sub_outputdim=256, learning_rate=1e-3, max_epochs=40, random_state=0
+        n_targets_per_network=256, learning_rate=1e-3, max_epochs=40, random_state=0
     )
     return model.fit(X_masked)
 
@@ -106,11 +106,25 @@ def test_deepimpute_beats_zeros_and_keeps_observed(masked_pbmc, deepimpute):
     assert scores["pearson"] > 0.3
 
 
+def test_deepimpute_predictors_per_target_and_candidates(small_masked):
+    _, X_masked, _ = small_masked
+    X_small = X_masked[:200, :60]
+    kw = {"n_targets_per_network": 8, "max_epochs": 1, "random_state": 0}
+    one = DeepImpute(n_predictors_per_target=1, **kw).fit(X_small)
+    for targets, inputs in zip(one.targets_, one.predictors_):
+        assert 0 < inputs.size <= targets.size
+    dense = X_small.toarray()
+    cv = dense.std(axis=0) / np.maximum(dense.mean(axis=0), 1e-12)
+    top = np.argsort(-cv, kind="stable")[:10]
+    few = DeepImpute(n_candidate_predictors=10, **kw).fit(X_small)
+    assert set(np.concatenate(few.predictors_)) <= set(top)
+
+
 def test_deepimpute_subsets_and_inputs(masked_pbmc, deepimpute):
     _, X_masked, _, _ = masked_pbmc
     for targets, inputs in zip(deepimpute.targets_, deepimpute.predictors_):
         assert targets.size == 256
-        # inputs come from outside the subset, at most ntop per target
+        # predictors come from outside the subset, n_predictors_per_target at most
         assert not np.isin(inputs, targets).any()
         assert 0 < inputs.size <= 5 * targets.size
     # targets are the genes ranked highest by var / (1 + mean)
@@ -153,16 +167,18 @@ def test_magic_baseline(masked_pbmc):
 def test_magic_graph_parameter(masked_pbmc):
     _, X_masked, _, _ = masked_pbmc
     X = X_masked[:150, :200]
-    default = MAGIC(n_pca=10, random_state=0).fit_transform(X)
+    default = MAGIC(n_components=10, random_state=0).fit_transform(X)
     explicit = MAGIC(
-        graph=AdaptiveKernelGraph(n_neighbors=5, decay=1.0), n_pca=10, random_state=0
+        graph=AdaptiveKernelGraph(n_neighbors=5, decay=1.0),
+        n_components=10,
+        random_state=0,
     ).fit_transform(X)
     np.testing.assert_array_equal(default, explicit)
-    knn = MAGIC(graph=KNNGraph(n_neighbors=10), n_pca=10, random_state=0)
+    knn = MAGIC(graph=KNNGraph(n_neighbors=10), n_components=10, random_state=0)
     out = knn.fit_transform(X)
     assert out.shape == X.shape and not np.allclose(out, default)
     with pytest.raises(ValueError, match="graph must return the"):
-        MAGIC(graph=GeneCorrelationGraph(), n_pca=10).fit_transform(X)
+        MAGIC(graph=GeneCorrelationGraph(), n_components=10).fit_transform(X)
 
 
 def test_adaptive_kernel_graph():
@@ -303,7 +319,9 @@ def _tiny_imputers():
 
     return {
         "DeepImpute": (
-            DeepImpute(sub_outputdim=32, hidden_dim=16, max_epochs=3, random_state=0),
+            DeepImpute(
+                n_targets_per_network=32, hidden_dim=16, max_epochs=3, random_state=0
+            ),
             ["train"],
         ),
         "GraphSCI": (
@@ -345,7 +363,11 @@ def test_torch_imputers_history_and_device(small_masked, name):
         em = [r for r in history if r["phase"] == "em"]
         assert len(em) == 2 and {"graph_change", "ari"} <= set(em[-1])
         assert all(r["iteration"] == 0 for r in history if "iteration" in r)
-    # the fitted module is on the CPU
+        assert model.n_iter_ == 1  # EM iterations, not epochs
+    else:
+        assert model.n_iter_ == len(history)
+    # the fitted module is on the CPU, in evaluation mode
+    assert not model.module_.training
     assert all(p.device.type == "cpu" for p in model.module_.parameters())
     if torch.cuda.is_available():
         pytest.skip("CUDA is available: device='cuda' is valid here")

@@ -13,11 +13,10 @@ from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     FCLayers,
-    Trainer,
-    seeded,
+    RowSource,
+    training,
     validation_split,
 )
-from skdance.nn._counts import CHUNK_ROWS
 from skdance.preprocessing._utils import mean_var
 from skdance.utils._validation import check_random_state_int
 
@@ -76,13 +75,14 @@ class DeepImpute(BaseImputer):
 
     1. Target genes: genes ranked by ``var / (1 + mean)`` of the raw counts;
        those above ``min_vmr`` are imputed, split at random into subsets of
-       ``sub_outputdim`` genes (the last subset is filled up with the next
-       genes of the ranking).
-    2. Inputs: for every target, the ``ntop`` genes with the highest absolute
-       Pearson correlation to it (raw counts) among the genes outside its
-       subset; a subset's network reads the union of its targets' inputs.
-       ``n_pred`` restricts the candidates to the genes with the highest
-       coefficient of variation.
+       ``n_targets_per_network`` genes, one subset per sub-network (the last
+       subset is filled up with the next genes of the ranking).
+    2. Inputs (predictors): for every target, the ``n_predictors_per_target``
+       genes with the highest absolute Pearson correlation to it (raw counts)
+       among the genes outside its subset; a subset's network reads the
+       union of its targets' predictors.  ``n_candidate_predictors``
+       restricts the candidates to the genes with the highest coefficient of
+       variation.
     3. Networks: ``log1p`` counts in, ``Dense(hidden_dim)`` + ReLU, dropout,
        ``Dense(n_targets)`` + softplus out; loss ``mean(y * (y - y_hat)**2)``
        summed over the sub-networks; Adam, mini-batches of ``batch_size``
@@ -107,19 +107,21 @@ class DeepImpute(BaseImputer):
 
     Parameters
     ----------
-    sub_outputdim : int, default=512
-        Target genes per sub-network.
+    n_targets_per_network : int, default=512
+        Target genes per sub-network (DeepImpute's ``sub_outputdim``).
     hidden_dim : int, default=256
         Width of each sub-network's hidden layer.
     dropout : float, default=0.2
         Dropout rate.
-    ntop : int, default=5
-        Correlated input genes per target gene.
+    n_predictors_per_target : int, default=5
+        Input genes (predictors) per target gene: its most correlated genes
+        (DeepImpute's ``ntop``).
     min_vmr : float, default=0.5
         Minimum ``var / (1 + mean)`` of an imputed gene.
-    n_pred : int or None, default=None
-        Number of candidate input genes (highest coefficient of variation);
-        None: every gene with non-zero variance.
+    n_candidate_predictors : int or None, default=None
+        Number of genes the predictors are chosen from (those with the
+        highest coefficient of variation; DeepImpute's ``n_pred``); None:
+        every gene with non-zero variance.
     learning_rate : float, default=1e-4
         Adam learning rate.
     batch_size : int, default=64
@@ -159,6 +161,8 @@ class DeepImpute(BaseImputer):
     best_epoch_ : int or None
         Epoch whose weights were kept (lowest validation loss); None when no
         cell is held out.
+    n_iter_ : int
+        Number of epochs run.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -175,7 +179,7 @@ class DeepImpute(BaseImputer):
     >>> from skdance.datasets import load_pbmc_4k_subset
     >>> from skdance.imputation import DeepImpute
     >>> X, _ = load_pbmc_4k_subset()
-    >>> imputer = DeepImpute(sub_outputdim=256, max_epochs=5, random_state=0)
+    >>> imputer = DeepImpute(n_targets_per_network=256, max_epochs=5, random_state=0)
     >>> X_imputed = imputer.fit_transform(X)
     >>> observed = X.nonzero()
     >>> bool((X_imputed[observed] == X[observed]).all())  # "restore" policy
@@ -183,12 +187,12 @@ class DeepImpute(BaseImputer):
     """
 
     _parameter_constraints = {
-        "sub_outputdim": [Interval(Integral, 1, None, closed="left")],
+        "n_targets_per_network": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "ntop": [Interval(Integral, 1, None, closed="left")],
+        "n_predictors_per_target": [Interval(Integral, 1, None, closed="left")],
         "min_vmr": [Interval(Real, 0, None, closed="left")],
-        "n_pred": [Interval(Integral, 1, None, closed="left"), None],
+        "n_candidate_predictors": [Interval(Integral, 1, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -200,12 +204,12 @@ class DeepImpute(BaseImputer):
     def __init__(
         self,
         *,
-        sub_outputdim=512,
+        n_targets_per_network=512,
         hidden_dim=256,
         dropout=0.2,
-        ntop=5,
+        n_predictors_per_target=5,
         min_vmr=0.5,
-        n_pred=None,
+        n_candidate_predictors=None,
         learning_rate=1e-4,
         batch_size=64,
         max_epochs=500,
@@ -216,12 +220,12 @@ class DeepImpute(BaseImputer):
         random_state=None,
         verbose=0,
     ):
-        self.sub_outputdim = sub_outputdim
+        self.n_targets_per_network = n_targets_per_network
         self.hidden_dim = hidden_dim
         self.dropout = dropout
-        self.ntop = ntop
+        self.n_predictors_per_target = n_predictors_per_target
         self.min_vmr = min_vmr
-        self.n_pred = n_pred
+        self.n_candidate_predictors = n_candidate_predictors
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -242,7 +246,7 @@ class DeepImpute(BaseImputer):
                 "DeepImpute needs at least 2 genes with non-zero variance; got "
                 f"{ranked.size} feature(s) with non-zero variance."
             )
-        size = min(self.sub_outputdim, ranked.size - 1)
+        size = min(self.n_targets_per_network, ranked.size - 1)
         n_targets = max(int((metric > self.min_vmr).sum()), 1)
         n_subsets = int(np.ceil(n_targets / size))
         chosen = ranked[: n_subsets * size]
@@ -254,15 +258,15 @@ class DeepImpute(BaseImputer):
         std = np.sqrt(var * (X.shape[0] - 1) / X.shape[0])  # population std
         cv = np.divide(std, mean, out=np.zeros_like(std), where=mean > 0)
         candidates = np.flatnonzero(cv > 0)
-        if self.n_pred is not None:
+        if self.n_candidate_predictors is not None:
             candidates = candidates[np.argsort(-cv[candidates], kind="stable")]
-            candidates = np.sort(candidates[: self.n_pred])
+            candidates = np.sort(candidates[: self.n_candidate_predictors])
         Xc = sp.csc_matrix(X) if sp.issparse(X) else X
         predictors = []
         for subset in targets:
             corr = _abs_correlation(Xc, subset, candidates, mean, std)
             corr[:, np.isin(candidates, subset)] = -1.0
-            k = min(self.ntop, candidates.size)
+            k = min(self.n_predictors_per_target, candidates.size)
             top = np.argsort(-corr, axis=1, kind="stable")[:, :k]
             top = top[np.take_along_axis(corr, top, axis=1) >= 0]
             predictors.append(np.unique(candidates[top]))
@@ -273,87 +277,69 @@ class DeepImpute(BaseImputer):
         return list(targets), predictors
 
     @staticmethod
-    def _log_columns(X, columns):
-        """``log1p`` of ``X[:, columns]``, kept sparse (CSR, zeros stay zero)."""
-        block = sp.csr_matrix(X[:, columns])
-        block.data = np.log1p(block.data)
-        return block.astype(np.float32)
+    def _log_columns(X, gene_sets):
+        """Row sources of ``log1p(X[:, genes])`` for each gene set.
 
-    @staticmethod
-    def _rows(blocks, idx, device=None):
-        """Dense float32 tensors of rows ``idx`` of every sparse block."""
-        idx = idx.numpy() if isinstance(idx, torch.Tensor) else idx
-        out = [torch.from_numpy(b[idx].toarray()) for b in blocks]
-        return out if device is None else [t.to(device) for t in out]
+        Each block is kept sparse (CSR, zeros stay zero) and densified one
+        mini-batch of rows at a time.
+        """
+        sources = []
+        for columns in gene_sets:
+            block = sp.csr_matrix(X[:, columns])
+            block.data = np.log1p(block.data)
+            sources.append(RowSource(block))
+        return sources
 
     def _fit(self, X):
-        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         rng = np.random.default_rng(seed)
         self.targets_, self.predictors_ = self._choose_genes(X, rng)
-        # inputs and targets stay sparse; one mini-batch of rows is densified
-        # at a time (the validation cells in one block)
-        inputs = [self._log_columns(X, p) for p in self.predictors_]
-        outputs = [self._log_columns(X, t) for t in self.targets_]
+        inputs = self._log_columns(X, self.predictors_)
+        outputs = self._log_columns(X, self.targets_)
         train, valid = validation_split(X.shape[0], self.validation_fraction, seed)
-        with seeded(seed) as gen:
-            module = DeepImputeModule(
-                [p.size for p in self.predictors_],
-                [t.size for t in self.targets_],
-                self.hidden_dim,
-                self.dropout,
+        with training(self, seed=seed) as run:
+            module = run.place(
+                DeepImputeModule(
+                    [p.size for p in self.predictors_],
+                    [t.size for t in self.targets_],
+                    self.hidden_dim,
+                    self.dropout,
+                )
             )
-            module = trainer.to(module)
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
 
-            def loss_of(idx):
-                preds = module(self._rows(inputs, idx, trainer.device))
-                targets = self._rows(outputs, idx, trainer.device)
+            def loss_fn(idx):
+                preds = module([b.batch(idx, run.device) for b in inputs])
+                targets = [b.batch(idx, run.device) for b in outputs]
                 return sum(weighted_mse(y, p) for y, p in zip(targets, preds))
 
-            def epoch(_):
-                module.train()
-                return trainer.minibatch_epoch(
-                    opt, loss_of, train.size, self.batch_size, gen, indices=train
-                )
-
-            def validate():
-                module.eval()
-                with torch.no_grad():
-                    return {"valid_loss": float(loss_of(torch.from_numpy(valid)))}
-
-            self.best_epoch_ = trainer.run(
-                "train",
-                self.max_epochs,
-                epoch,
-                valid_fn=validate if valid.size else None,
+            self.best_epoch_ = run.fit_minibatches(
+                opt,
+                loss_fn,
+                train,
+                valid=valid,
                 patience=self.patience,
-                module=module,
+                batch_size=self.batch_size,
+                max_epochs=self.max_epochs,
             )
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
 
     def _transform(self, X):
         data = X.data if sp.issparse(X) else X
         limit = 2.0 * np.log1p(data.max()) if data.size else 0.0
-        inputs = [self._log_columns(X, p) for p in self.predictors_]
+        inputs = self._log_columns(X, self.predictors_)
         # batched inference: CHUNK_ROWS dense rows at a time
         parts = [
-            self._impute_rows(X[rows], [b[rows] for b in inputs], limit)
-            for rows in (
-                slice(start, start + CHUNK_ROWS)
-                for start in range(0, X.shape[0], CHUNK_ROWS)
-            )
+            self._impute_rows(X[rows], [b.batch(rows) for b in inputs], limit)
+            for rows in inputs[0].chunks()
         ]
         if len(parts) == 1:
             return parts[0]
         return sp.vstack(parts, format="csr") if sp.issparse(X) else np.vstack(parts)
 
     def _impute_rows(self, X, inputs, limit):
-        """Impute the rows ``X`` (their sparse ``log1p`` inputs given)."""
+        """Impute the rows ``X`` (their ``log1p`` inputs given as tensors)."""
         with torch.no_grad():
-            preds = self.module_(self._rows(inputs, slice(None)))
+            preds = self.module_(inputs)
         targets = np.concatenate(self.targets_)
         pred = torch.cat(preds, dim=1).numpy().astype(np.float64)
         # duplicated targets (small inputs) are averaged

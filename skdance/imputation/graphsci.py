@@ -21,14 +21,14 @@ from skdance.nn import (
     GaussianEncoder,
     GraphConv,
     MeanAct,
-    Trainer,
     balanced_adjacency_bce,
     normalize_adjacency,
-    seeded,
+    training,
     zinb_nll,
 )
 from skdance.nn._counts import CHUNK_ROWS, median_total, size_factors
 from skdance.preprocessing._utils import row_sums
+from skdance.utils import Widths
 from skdance.utils._validation import (
     check_no_empty_rows,
     check_random_state_int,
@@ -205,7 +205,7 @@ class GraphSCI(BaseImputer):
 
     _parameter_constraints = {
         "graph": [HasMethods(["fit_transform"]), None],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [Widths()],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -258,12 +258,11 @@ class GraphSCI(BaseImputer):
         return torch.from_numpy(np.log(np.maximum(means, 1e-5)).astype(np.float32))
 
     def _fit(self, X):
-        if len(self.hidden_dims) != 2 or any(int(h) < 1 for h in self.hidden_dims):
+        if len(self.hidden_dims) != 2:
             raise ValueError(
                 f"hidden_dims must be two positive widths, got {self.hidden_dims!r}."
             )
         check_no_empty_rows(X, whom="GraphSCI")
-        trainer = Trainer(self.device, self.verbose)
         n_cells, n_genes = X.shape
         logged = sp.csr_matrix(X, dtype=np.float64, copy=True)
         logged.data = np.log1p(logged.data)
@@ -286,16 +285,16 @@ class GraphSCI(BaseImputer):
         counts = torch.from_numpy(dense_float(X))
         x_log = torch.log1p(counts)
         features = x_log.T.contiguous()
-        adj, target, sf, counts, x_log, features = trainer.to(
-            (adj, target, sf, counts, x_log, features)
-        )
         seed = check_random_state_int(self.random_state)
-        with seeded(seed):
+        with training(self, seed=seed) as run:
+            adj, target, sf, counts, x_log, features = run.to(
+                (adj, target, sf, counts, x_log, features)
+            )
             module = GraphSCIModule(
                 n_cells, n_genes, tuple(self.hidden_dims), self.dropout
             )
             module.init_mean_bias(self._log_gene_means(X))
-            module = trainer.to(module)
+            module = run.place(module)
             opt = torch.optim.Adam(
                 module.parameters(),
                 lr=self.learning_rate,
@@ -314,14 +313,13 @@ class GraphSCI(BaseImputer):
                     + self.kl_weight * kl
                     + self.mse_weight * 0.5 / n_genes * F.mse_loss(mean, counts)
                 )
-                return trainer.step(opt, loss)
+                return run.trainer.step(opt, loss)
 
-            trainer.run("train", self.max_epochs, epoch)
-        module.eval()
-        with torch.no_grad():
-            self.gene_latent_ = module.gene_latent(adj, features, sample=False)[0].cpu()
-        self.module_ = copy.deepcopy(module).cpu()
-        self.history_ = trainer.history
+            run.run("train", self.max_epochs, epoch)
+            module.eval()
+            with torch.no_grad():
+                latent = module.gene_latent(adj, features, sample=False)[0]
+            self.gene_latent_ = latent.cpu()
 
     def _transform(self, X):
         check_no_empty_rows(X, whom="GraphSCI")

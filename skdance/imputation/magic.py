@@ -20,7 +20,7 @@ class MAGIC(BaseImputer):
     """MAGIC-style diffusion imputation (van Dijk et al. 2018), the baseline.
 
     Counts are scaled to the median library size and square-root transformed;
-    a Markov matrix on ``n_pca`` principal components (the ``graph``'s
+    a Markov matrix on ``n_components`` principal components (the ``graph``'s
     affinity, row-normalised; by default MAGIC's adaptive kernel,
     :class:`~skdance.graph.AdaptiveKernelGraph`) is raised to the power
     ``t`` and applied to the transformed expression; the result is squared and
@@ -42,7 +42,7 @@ class MAGIC(BaseImputer):
         decay=1.0)`` (MAGIC's ``knn`` and ``decay``).
     t : int, default=3
         Diffusion time (power of the Markov matrix).
-    n_pca : int, default=100
+    n_components : int, default=100
         Principal components the graph is built on.
     random_state : int, RandomState instance or None, default=None
         Seed of the PCA.
@@ -71,14 +71,14 @@ class MAGIC(BaseImputer):
     _parameter_constraints = {
         "graph": [HasMethods(["fit_transform"]), None],
         "t": [Interval(Integral, 0, None, closed="left")],
-        "n_pca": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, graph=None, t=3, n_pca=100, random_state=None):
+    def __init__(self, *, graph=None, t=3, n_components=100, random_state=None):
         self.graph = graph
         self.t = t
-        self.n_pca = n_pca
+        self.n_components = n_components
         self.random_state = random_state
 
     def _fit(self, X):
@@ -92,7 +92,7 @@ class MAGIC(BaseImputer):
             sp.csr_matrix(X) if sp.issparse(X) else X, np.median(library) / library
         )
         data = np.sqrt(data.toarray() if sp.issparse(data) else data)
-        n_comp = min(self.n_pca, n - 1, n_genes - 1)
+        n_comp = min(self.n_components, n - 1, n_genes - 1)
         seed = check_random_state_int(self.random_state)
         if n_comp >= 1 and n_comp < n_genes:
             Z = PCA(n_comp, random_state=seed).fit_transform(data)

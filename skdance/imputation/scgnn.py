@@ -27,11 +27,11 @@ from skdance.nn import (
     FCLayers,
     GaussianEncoder,
     GraphConv,
-    Trainer,
     balanced_adjacency_bce,
     normalize_adjacency,
     progress,
     seeded,
+    training,
 )
 from skdance.preprocessing._utils import normalize_rows
 from skdance.utils._validation import check_random_state_int, dense_float
@@ -191,6 +191,11 @@ def _graph_embedding(A, Z, epochs, lr, seed, trainer, iteration=0):
             return gae(adj, features)[0].cpu().numpy()
 
 
+def _em_iterations(history):
+    """Return the number of EM iterations in a scGNN history (its ``n_iter_``)."""
+    return len({r["iteration"] for r in history if r["phase"] == "em"})
+
+
 def _louvain_count(A, seed):
     import igraph
 
@@ -211,8 +216,8 @@ class ScGNN(BaseImputer):
        :func:`ltmg_signals` (a simplified LTMG, see there).
     2. Feature autoencoder (:class:`ScGNNAutoencoder`, 512-128) trained for
        ``pretrain_epochs`` with eq. 1: ``reconstruction_weight *
-       SSE(x_hat, x) + trs_weight * SSE(x_hat, x) * TRS`` (scGNN's gamma and
-       regu; Adam 1e-3, batches of ``batch_size`` cells).
+       SSE(x_hat, x) + regulatory_signal_weight * SSE(x_hat, x) * TRS``
+       (scGNN's gamma and regu; Adam 1e-3, batches of ``batch_size`` cells).
     3. Cell graph of the embedding (``graph``; default scGNN's 10-NN graph
        pruned by an isolation forest per cell,
        :class:`~skdance.graph.PrunedKNNGraph`).
@@ -269,8 +274,9 @@ class ScGNN(BaseImputer):
         Convergence thresholds (graph change ratio, cluster ARI).
     reconstruction_weight : float, default=0.1
         Weight of the plain reconstruction error.
-    trs_weight : float, default=0.9
-        Weight of the TRS-weighted error (eq. 1).
+    regulatory_signal_weight : float, default=0.9
+        Weight of the reconstruction error weighted entry by entry by the
+        regulatory signals (TRS, eq. 1; scGNN's ``regu``).
     graph_regularization_weight : float, default=0.9
         Weight of the graph regulariser of the imputation autoencoder.
     celltype_regularization_weight : float, default=0.9
@@ -352,7 +358,7 @@ class ScGNN(BaseImputer):
         "graph_tol": [Interval(Real, 0, None, closed="left")],
         "celltype_tol": [Interval(Real, 0, 1, closed="both")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
-        "trs_weight": [Interval(Real, 0, None, closed="left")],
+        "regulatory_signal_weight": [Interval(Real, 0, None, closed="left")],
         "graph_regularization_weight": [Interval(Real, 0, None, closed="left")],
         "celltype_regularization_weight": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -375,7 +381,7 @@ class ScGNN(BaseImputer):
         graph_tol=0.01,
         celltype_tol=0.99,
         reconstruction_weight=0.1,
-        trs_weight=0.9,
+        regulatory_signal_weight=0.9,
         graph_regularization_weight=0.9,
         celltype_regularization_weight=0.9,
         learning_rate=1e-3,
@@ -396,7 +402,7 @@ class ScGNN(BaseImputer):
         self.graph_tol = graph_tol
         self.celltype_tol = celltype_tol
         self.reconstruction_weight = reconstruction_weight
-        self.trs_weight = trs_weight
+        self.regulatory_signal_weight = regulatory_signal_weight
         self.graph_regularization_weight = graph_regularization_weight
         self.celltype_regularization_weight = celltype_regularization_weight
         self.learning_rate = learning_rate
@@ -455,105 +461,103 @@ class ScGNN(BaseImputer):
         n_cells, n_genes = X.shape
         if n_cells < 3:
             raise ValueError(f"ScGNN needs at least 3 cells; got {n_cells}.")
-        # inner phases show their bars from verbose=2 (EM iterations from 1)
-        trainer = Trainer(self.device, self.verbose > 1)
         seed = check_random_state_int(self.random_state)
         x = torch.log1p(torch.from_numpy(dense_float(X)))
         self.signals_ = ltmg_signals(x.numpy(), random_state=seed)
+        with training(self, seed=seed, n_iter=_em_iterations) as run:
+            # inner phases show their bars from verbose=2 (EM iterations from 1)
+            run.trainer.verbose = self.verbose > 1
+            self._fit_stages(run, x, n_cells, n_genes, seed)
+
+    def _fit_stages(self, run, x, n_cells, n_genes, seed):
+        """Pretraining, EM iterations and imputation autoencoder, on ``run``."""
+        trainer, gen = run.trainer, run.generator
         x, trs = trainer.to((x, torch.from_numpy(self.signals_)))
 
         def eq1(recon, target, idx):
             err = (recon - target) ** 2
             return (
                 self.reconstruction_weight * err.sum()
-                + self.trs_weight * (err * trs[trainer.to(idx)]).sum()
+                + self.regulatory_signal_weight * (err * trs[trainer.to(idx)]).sum()
             )
 
         def plain(recon, target, idx):
             return self.reconstruction_weight * ((recon - target) ** 2).sum()
 
-        with seeded(seed) as gen:
-            feature_ae = trainer.to(ScGNNAutoencoder(n_genes))
-            recon, z = self._train(
-                trainer, feature_ae, x, self.pretrain_epochs, eq1, gen, "pretrain"
-            )
-            default = PrunedKNNGraph(random_state=seed)
-            A = self._cell_graph(default, z)
-            # scGNN compares graphs against the normalised Laplacian of the first
-            first = sp.csr_matrix(laplacian(A, normed=True))
-            old_graph, old_labels = first, np.zeros(n_cells, dtype=int)
-            labels = old_labels
-            self.n_iter_ = 0
-            # EM iterations (not epochs: each runs the phases below)
-            bar = progress(range(self.max_iter), self.verbose, "scGNN EM")
-            for it in bar:
-                labels = self._clusters(A, z.cpu().numpy(), seed, trainer, it)
-                new_recon = torch.zeros_like(recon)
-                for c in np.unique(labels):
-                    cells = trainer.to(torch.from_numpy(np.flatnonzero(labels == c)))
-                    if cells.numel() < 2:
-                        new_recon[cells] = recon[cells]
-                        continue
-                    new_recon[cells] = self._train(
-                        trainer,
-                        copy.deepcopy(feature_ae),
-                        recon[cells],
-                        self.cluster_epochs,
-                        plain,
-                        gen,
-                        "cluster_ae",
-                        iteration=it,
-                        cluster=int(c),
-                    )[0]
-                recon, z = self._train(
+        feature_ae = trainer.to(ScGNNAutoencoder(n_genes))
+        recon, z = self._train(
+            trainer, feature_ae, x, self.pretrain_epochs, eq1, gen, "pretrain"
+        )
+        default = PrunedKNNGraph(random_state=seed)
+        A = self._cell_graph(default, z)
+        # scGNN compares graphs against the normalised Laplacian of the first
+        first = sp.csr_matrix(laplacian(A, normed=True))
+        old_graph, old_labels = first, np.zeros(n_cells, dtype=int)
+        labels = old_labels
+        # EM iterations (not epochs: each runs the phases below)
+        bar = progress(range(self.max_iter), self.verbose, "scGNN EM")
+        for it in bar:
+            labels = self._clusters(A, z.cpu().numpy(), seed, trainer, it)
+            new_recon = torch.zeros_like(recon)
+            for c in np.unique(labels):
+                cells = trainer.to(torch.from_numpy(np.flatnonzero(labels == c)))
+                if cells.numel() < 2:
+                    new_recon[cells] = recon[cells]
+                    continue
+                new_recon[cells] = self._train(
                     trainer,
-                    feature_ae,
-                    new_recon,
-                    self.em_epochs,
+                    copy.deepcopy(feature_ae),
+                    recon[cells],
+                    self.cluster_epochs,
                     plain,
                     gen,
-                    "em",
+                    "cluster_ae",
                     iteration=it,
-                )
-                A = self._cell_graph(default, z)
-                self.n_iter_ += 1
-                graph = self.initial_graph_weight * first + (
-                    1 - self.initial_graph_weight
-                ) * self._graph_operator(A)
-                change = abs(graph - old_graph).mean()
-                threshold = self.graph_tol * abs(first).mean()
-                agreement = adjusted_rand_score(old_labels, labels)
-                trainer.history[-1].update(
-                    graph_change=float(change), ari=float(agreement)
-                )
-                if self.verbose:
-                    bar.set_postfix(
-                        graph_change=f"{change:.2e}", ari=f"{agreement:.3f}"
-                    )
-                if change < threshold or agreement > self.celltype_tol:
-                    break
-                old_graph, old_labels = graph, labels
-            self.adjacency_ = A
-            self.labels_ = np.asarray(labels)
-            self.embedding_ = z.cpu().numpy()
-            graph_reg = normalize_rows(A, 1.0)
+                    cluster=int(c),
+                )[0]
+            recon, z = self._train(
+                trainer,
+                feature_ae,
+                new_recon,
+                self.em_epochs,
+                plain,
+                gen,
+                "em",
+                iteration=it,
+            )
+            A = self._cell_graph(default, z)
+            graph = self.initial_graph_weight * first + (
+                1 - self.initial_graph_weight
+            ) * self._graph_operator(A)
+            change = abs(graph - old_graph).mean()
+            threshold = self.graph_tol * abs(first).mean()
+            agreement = adjusted_rand_score(old_labels, labels)
+            trainer.history[-1].update(graph_change=float(change), ari=float(agreement))
+            if self.verbose:
+                bar.set_postfix(graph_change=f"{change:.2e}", ari=f"{agreement:.3f}")
+            if change < threshold or agreement > self.celltype_tol:
+                break
+            old_graph, old_labels = graph, labels
+        self.adjacency_ = A
+        self.labels_ = np.asarray(labels)
+        self.embedding_ = z.cpu().numpy()
+        graph_reg = normalize_rows(A, 1.0)
 
-            def eq5(recon, target, idx):
-                weights = _regulariser_weights(
-                    graph_reg,
-                    self.labels_,
-                    idx.numpy(),
-                    self.reconstruction_weight,
-                    self.graph_regularization_weight,
-                    self.celltype_regularization_weight,
-                )
-                weights = trainer.to(torch.from_numpy(weights))
-                return (weights @ ((recon - target) ** 2)).sum()
+        def eq5(recon, target, idx):
+            weights = _regulariser_weights(
+                graph_reg,
+                self.labels_,
+                idx.numpy(),
+                self.reconstruction_weight,
+                self.graph_regularization_weight,
+                self.celltype_regularization_weight,
+            )
+            weights = trainer.to(torch.from_numpy(weights))
+            return (weights @ ((recon - target) ** 2)).sum()
 
-            impute_ae = copy.deepcopy(feature_ae)
-            self._train(trainer, impute_ae, x, self.impute_epochs, eq5, gen, "impute")
-        self.module_ = impute_ae.cpu()
-        self.history_ = trainer.history
+        impute_ae = copy.deepcopy(feature_ae)
+        self._train(trainer, impute_ae, x, self.impute_epochs, eq5, gen, "impute")
+        run.place(impute_ae)
 
     def _transform(self, X):
         # float64 so that a cell's output does not depend on the batch it is

@@ -110,6 +110,8 @@ VOCABULARY = {
     "pairing_weight": "Weight of the loss on the latents of paired cells.",
     "pruned_graph_weight": "Weight of the cell-type-aware pruned network (STAGATE).",
     "reconstruction_weight": "Weight of the reconstruction loss.",
+    "regulatory_signal_weight": "Weight of the reconstruction error weighted by "
+    "the regulatory signals (scGNN's TRS).",
     "translation_weight": "Weight of the translation losses.",
     "zinb_weight": "Weight of the ZINB negative log-likelihood.",
     # -- graphs ---------------------------------------------------------------
@@ -169,6 +171,10 @@ VOCABULARY = {
     # -- preprocessing and features -----------------------------------------
     "n_components": "Number of components of a decomposition (PCA, SVD, CCA).",
     "n_lsi_components": "LSI components per modality.",
+    "n_svd_components": "Truncated-SVD components per modality, before a "
+    "model's own n_components (CCAMatcher).",
+    "n_block_components": "Components of each block's own reduction before the "
+    "joint PCA (JointPCA).",
     "svd_components": "SVD dimensions per modality (JAE).",
     "n_similarity_components": "Expression principal components of the "
     "similarity factor (stLearn).",
@@ -223,6 +229,11 @@ VOCABULARY = {
     "stratify": "Balance classes in each bootstrap sample.",
     # -- imputation -----------------------------------------------------------
     "min_vmr": "Minimum variance-to-mean ratio of an imputed gene.",
+    "n_targets_per_network": "Target genes each DeepImpute sub-network predicts.",
+    "n_predictors_per_target": "Most correlated input genes (predictors) taken "
+    "per target gene (DeepImpute).",
+    "n_candidate_predictors": "Genes the predictors are chosen from, those of "
+    "highest coefficient of variation (DeepImpute; None: all).",
     "policy": "How predictions and observed values are combined.",
     "post_threshold": "Imputed values below it are set to 0.",
     "t": "Diffusion time (MAGIC).",
@@ -271,6 +282,10 @@ SYNONYMS = {
     "w_bce": "cluster_weight",
     "w_gcn": "gcn_weight",
     "w_rec": "reconstruction_weight",
+    "sub_outputdim": "n_targets_per_network",
+    "ntop": "n_predictors_per_target",
+    "n_pred": "n_candidate_predictors",
+    "trs_weight": "regulatory_signal_weight",
     "use_gpu": "device",
     "cuda": "device",
 }
