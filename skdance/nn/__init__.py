@@ -45,7 +45,6 @@ from skdance.nn._engine import (
     check_device,
     clip_gradients_in_step,
     history_values,
-    skorch_history,
     training,
     validation_split,
 )
@@ -112,7 +111,6 @@ __all__ = [
     "check_device",
     "clip_gradients_in_step",
     "history_values",
-    "skorch_history",
     "training",
     "validation_split",
     "CellFeatureGraph",

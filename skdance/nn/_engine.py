@@ -36,7 +36,6 @@ __all__ = [
     "check_device",
     "clip_gradients_in_step",
     "history_values",
-    "skorch_history",
     "training",
     "validation_split",
 ]
@@ -186,33 +185,6 @@ def validation_split(n, fraction, seed, stratify=None):
     return train_test_split(
         np.arange(n), test_size=n_valid, stratify=stratify, random_state=seed
     )
-
-
-def skorch_history(net, phase="train"):
-    """Return a fitted skorch net's history as skdance ``history_`` records.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        A fitted net.
-    phase : str, default="train"
-        Phase name of the records.
-
-    Returns
-    -------
-    history : list of dict
-        One record per epoch: phase, epoch (from 0), train_loss, valid_loss
-        (when the net held out a validation set), seconds.
-    """
-    records = []
-    for row in net.history:
-        record = {"phase": phase, "epoch": row["epoch"] - 1}
-        record["train_loss"] = float(row["train_loss"])
-        if "valid_loss" in row:
-            record["valid_loss"] = float(row["valid_loss"])
-        record["seconds"] = row["dur"]
-        records.append(record)
-    return records
 
 
 def history_values(history, key="train_loss", phase=None):
