@@ -25,10 +25,10 @@ from skdance.nn import (
     TORCH_CONSTRAINTS,
     GraphConv,
     StopTraining,
-    Trainer,
+    check_device,
     kl_clustering_loss,
-    seeded,
     target_distribution,
+    training,
 )
 from skdance.preprocessing import filter_genes
 from skdance.preprocessing._utils import normalize_rows, row_sums
@@ -712,43 +712,45 @@ class SpaGCN(BaseSpatialDomain):
         return res
 
     def _fit(self, X, coords):
-        trainer = Trainer(self.device, self.verbose)
+        check_device(self.device)  # before the work: a clear error first
         seed = check_random_state_int(self.random_state)
         feats = self._features(X, seed)
         self.spatial_graph_ = self._spatial_builder(coords)
-        ax = trainer.to(torch.from_numpy(self._propagate(feats, coords)))
-        with seeded(seed):
+        propagated = torch.from_numpy(self._propagate(feats, coords))
+
+        def final_epochs(history):
+            return sum(record["phase"] == "cluster" for record in history)
+
+        with training(self, seed=seed, n_iter=final_epochs) as run:
+            trainer = run.trainer
+            ax = run.to(propagated)
             initial = SpaGCNModule(feats.shape[1], feats.shape[1], self.alpha)
-        with torch.no_grad():
-            h0 = trainer.to(copy.deepcopy(initial)).embed(ax).cpu().numpy()
-        init_on = h0 if self.init_spatial else feats
-        if self.init == "kmeans":
-            self.resolution_ = None
-            km = KMeans(self.n_clusters, n_init=20, random_state=seed)
-            init_labels = km.fit_predict(init_on).astype(np.int64)
-        else:
-            graph = self._community_graph(init_on)
-            if self.resolution is None:
-                self.resolution_ = self._search_resolution(
-                    trainer, initial, ax, graph, seed
-                )
+            with torch.no_grad():
+                h0 = run.to(copy.deepcopy(initial)).embed(ax).cpu().numpy()
+            init_on = h0 if self.init_spatial else feats
+            if self.init == "kmeans":
+                self.resolution_ = None
+                km = KMeans(self.n_clusters, n_init=20, random_state=seed)
+                init_labels = km.fit_predict(init_on).astype(np.int64)
             else:
-                self.resolution_ = float(self.resolution)
-            init_labels = self._communities(graph, self.resolution_, seed)
-        n_before = len(trainer.history)
-        module = self._train(
-            trainer,
-            trainer.to(copy.deepcopy(initial)),
-            ax,
-            init_labels,
-            self.max_epochs,
-            "cluster",
-            {},
-        )
-        self.n_iter_ = len(trainer.history) - n_before
-        h, labels = self._predict(module, ax)
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
+                graph = self._community_graph(init_on)
+                if self.resolution is None:
+                    self.resolution_ = self._search_resolution(
+                        trainer, initial, ax, graph, seed
+                    )
+                else:
+                    self.resolution_ = float(self.resolution)
+                init_labels = self._communities(graph, self.resolution_, seed)
+            module = self._train(
+                trainer,
+                run.place(copy.deepcopy(initial)),
+                ax,
+                init_labels,
+                self.max_epochs,
+                "cluster",
+                {},
+            )
+            h, labels = self._predict(module, ax)
         self.embedding_ = np.asarray(h, dtype=np.float64)
         self.cluster_centers_ = self.module_.centers.numpy().copy()
         # consecutive domain numbers (a centre can lose all its spots)
