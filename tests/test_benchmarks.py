@@ -6,8 +6,6 @@ pipelines, evaluation, DANCE's numbers and protocol text; the runner runs any
 registered task, including a tiny one defined here.
 """
 
-import inspect
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +19,7 @@ from benchmarks.__main__ import main
 from benchmarks._datasets import DATASETS, QUICK_DATASET, Data, DatasetSpec
 from benchmarks.tasks import TASKS, get_task
 from benchmarks.tasks._base import DanceReference, Task, Trial, consumed, routed
+from skdance.utils._tags import get_skdance_tags
 
 EXPECTED_TASKS = [
     "annotation",
@@ -105,21 +104,12 @@ def _final_step(model):
     return model.steps[-1][1] if isinstance(model, Pipeline) else model
 
 
-def _accepts(estimator, key):
-    """Whether a fit or predict of ``estimator`` has a ``key`` parameter."""
-    return any(
-        key in inspect.signature(getattr(estimator, m)).parameters
-        for m in ("fit", "predict", "fit_predict")
-        if hasattr(estimator, m)
-    )
-
-
 @pytest.mark.parametrize("name", EXPECTED_TASKS)
 def test_every_model_entry_is_complete(name):
     # a model is one entry of its task: a name and the estimator built for
     # the trial; what the task offers as side information reaches it through
-    # routing alone, so every entry that can take an offered keyword requests
-    # it, and every offered keyword has a taker
+    # routing alone, so a model that needs the coordinates (its tags)
+    # requests them, and every offered keyword has a taker
     task = TASKS[name]
     spec = DATASETS[QUICK_REAL[name]] if name in QUICK_REAL else QUICK_DATASET
     trial = next(iter(task.trials(spec.load(), spec, 0, quick=True)))
@@ -134,9 +124,10 @@ def test_every_model_entry_is_complete(name):
         taken = set(consumed(model, "fit_predict", trial.metadata))
         taken |= set(consumed(model, "predict", trial.metadata))
         takers |= taken
-        for key in trial.metadata:
-            if _accepts(_final_step(model), key):
-                assert key in taken, f"{name}: {model_name} does not request {key}"
+        if "coords" in trial.metadata and (
+            get_skdance_tags(_final_step(model)).requires_coords
+        ):
+            assert "coords" in taken, f"{name}: {model_name} does not request coords"
     assert takers == set(trial.metadata)
 
 
