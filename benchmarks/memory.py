@@ -6,7 +6,7 @@ Models: every model of the tasks in :data:`MEMORY_TASKS` (clustering,
 imputation) that trains in epochs, built by the task's own entries
 (``Task.models``: the pipeline the benchmark runs, with its gene selection)
 and offered the task's side information through metadata routing (scDCC's
-known labels), exactly as ``python -m benchmarks`` fits it; a model added
+known labels), exactly as ``python -m benchmarks`` builds it; a model added
 to one of those tasks is measured here without another edit.  Every
 parameter of a model that ends in ``epochs`` is set to 1 (the deep
 clusterers: 1 pretraining + 1 clustering epoch; graph-sc and DeepImpute: 1
