@@ -1,11 +1,14 @@
-"""The shared likelihoods of skdance.nn against scipy.stats."""
+"""The shared losses of skdance.nn (ZINB mean, Gaussian KL) against scipy.stats.
+
+The per-entry likelihoods of the registry are tested in test_nn_layer.py.
+"""
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-from skdance.nn import bernoulli_nll, gaussian_kl, gaussian_nll, nb_nll, zinb_nll
+from skdance.nn import gaussian_kl, get_likelihood, zinb_nll
 
 
 @pytest.fixture
@@ -23,12 +26,6 @@ def _nb_logpmf(x, mean, disp):
     return stats.nbinom.logpmf(x, disp, disp / (disp + mean))
 
 
-def test_nb_nll_is_the_negative_binomial_log_pmf(nb_params):
-    x, mean, disp = nb_params
-    got = nb_nll(*(torch.from_numpy(a) for a in (x, mean, disp))).numpy()
-    np.testing.assert_allclose(got, -_nb_logpmf(x, mean, disp), rtol=1e-6, atol=1e-8)
-
-
 @pytest.mark.parametrize("ridge", [0.0, 0.5])
 def test_zinb_nll_is_the_mean_zero_inflated_log_pmf(nb_params, ridge):
     x, mean, disp = nb_params
@@ -44,25 +41,16 @@ def test_zinb_without_dropout_is_the_mean_nb_nll(nb_params):
     x, mean, disp = nb_params
     t = [torch.from_numpy(a) for a in (x, mean, disp)]
     got = zinb_nll(*t, torch.zeros_like(t[0]))
-    assert float(got) == pytest.approx(float(nb_nll(*t).mean()), rel=1e-6)
+    expected = get_likelihood("nb").nll(*t).mean()
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
 
 
-def test_bernoulli_nll_is_the_bernoulli_log_pmf():
-    rng = np.random.default_rng(2)
-    logits = rng.normal(0, 3, size=(30, 5))
-    x = rng.integers(0, 2, size=logits.shape).astype(np.float64)
-    p = 1 / (1 + np.exp(-logits))
-    got = bernoulli_nll(torch.from_numpy(x), torch.from_numpy(logits)).numpy()
-    np.testing.assert_allclose(got, -stats.bernoulli.logpmf(x, p), rtol=1e-9)
-
-
-def test_gaussian_nll_is_the_normal_log_pdf():
-    rng = np.random.default_rng(3)
-    x, mean = rng.normal(size=(2, 30, 5))
-    var = rng.gamma(2.0, 0.5, size=(30, 5))
-    got = gaussian_nll(*(torch.from_numpy(a) for a in (x, mean, var))).numpy()
-    expected = -stats.norm.logpdf(x, loc=mean, scale=np.sqrt(var))
-    np.testing.assert_allclose(got, expected, rtol=1e-9)
+def test_zinb_nll_is_the_mean_of_the_registry_zinb(nb_params):
+    x, mean, disp = nb_params
+    pi = np.random.default_rng(1).uniform(0.05, 0.6, size=x.shape)
+    t = [torch.from_numpy(a) for a in (x, mean, disp, pi)]
+    expected = get_likelihood("zinb").nll(*t).mean()
+    assert float(zinb_nll(*t)) == pytest.approx(float(expected), rel=1e-12)
 
 
 @pytest.mark.parametrize("parameterisation", ["log_var", "log_std"])

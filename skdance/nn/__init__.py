@@ -79,10 +79,7 @@ from skdance.nn._likelihoods import (
 )
 from skdance.nn._losses import (
     balanced_adjacency_bce,
-    bernoulli_nll,
     gaussian_kl,
-    gaussian_nll,
-    nb_nll,
     reparameterize,
     zinb_nll,
 )
@@ -133,7 +130,6 @@ __all__ = [
     "ZINBHeads",
     "adjacency_reconstruction_loss",
     "balanced_adjacency_bce",
-    "bernoulli_nll",
     "cell_feature_graph",
     "cell_gene_inputs",
     "checkpointed_sum",
@@ -141,12 +137,10 @@ __all__ = [
     "dense_rows",
     "full_batch_counts",
     "gaussian_kl",
-    "gaussian_nll",
     "kl_clustering_loss",
     "mean_one_edge_weights",
     "median_total",
     "minibatches",
-    "nb_nll",
     "normalize_adjacency",
     "progress",
     "propagate_hops",

@@ -118,7 +118,7 @@ class NBHeads(nn.Module):
     """Mean and dispersion heads of a negative binomial decoder.
 
     ``mean = MeanAct(Linear(h))``, ``disp = DispAct(Linear(h))`` (DCA's
-    activations); pair with :func:`~skdance.nn.nb_nll`.
+    activations); pair with ``get_likelihood("nb")``.
     """
 
     def __init__(self, in_dim, n_genes):
@@ -137,7 +137,7 @@ class ZINBHeads(NBHeads):
     """Mean, dispersion and dropout heads of a ZINB decoder (DCA's activations).
 
     ``mean = clamp(exp(.), 1e-5, 1e6)``, ``disp = clamp(softplus(.), 1e-4,
-    1e4)``, ``pi = sigmoid(.)``; pair with :func:`~skdance.nn.zinb_nll`.
+    1e4)``, ``pi = sigmoid(.)``; pair with ``get_likelihood("zinb")``.
     """
 
     def __init__(self, in_dim, n_genes):

@@ -1,4 +1,7 @@
-"""Losses shared by the models: likelihoods, Gaussian KL, graph-autoencoder BCE."""
+"""Losses shared by the models: ZINB mean, Gaussian KL, graph-autoencoder BCE.
+
+The per-entry likelihoods are in :mod:`skdance.nn._likelihoods`.
+"""
 
 import math
 
@@ -7,73 +10,12 @@ from torch.nn import functional as F
 
 __all__ = [
     "balanced_adjacency_bce",
-    "bernoulli_nll",
     "gaussian_kl",
-    "gaussian_nll",
-    "nb_nll",
     "reparameterize",
     "zinb_nll",
 ]
 
 _EPS = 1e-10
-
-
-def bernoulli_nll(x, logits):
-    """Bernoulli negative log-likelihood per entry, from logits.
-
-    ``-x log(p) - (1 - x) log(1 - p)`` with ``p = sigmoid(logits)``,
-    computed stably (binarised data: ATAC peaks, adjacency entries).
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Observations in ``[0, 1]``.
-    logits : torch.Tensor
-        Log-odds, same shape as ``x``.
-
-    Returns
-    -------
-    nll : torch.Tensor
-        Same shape as ``x``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skdance.nn import bernoulli_nll
-    >>> round(float(bernoulli_nll(torch.tensor(1.0), torch.tensor(0.0))), 4)
-    0.6931
-    """
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-
-
-def gaussian_nll(x, mean, var):
-    """Gaussian negative log-likelihood per entry (with the constant).
-
-    ``0.5 * (log(2 pi var) + (x - mean)**2 / var)``.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Observations.
-    mean : torch.Tensor
-        Means (broadcast against ``x``).
-    var : torch.Tensor
-        Variances, positive (broadcast against ``x``).
-
-    Returns
-    -------
-    nll : torch.Tensor
-        Broadcast shape of the inputs.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skdance.nn import gaussian_nll
-    >>> round(float(gaussian_nll(torch.tensor(0.0), torch.tensor(0.0),
-    ...                          torch.tensor(1.0))), 4)
-    0.9189
-    """
-    return 0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - mean) ** 2 / var)
 
 
 def gaussian_kl(mean, log_var=None, *, log_std=None, prior_mean=None, prior_var=None):
@@ -149,34 +91,6 @@ def reparameterize(mean, log_var, sample=True):
     return mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
 
 
-def nb_nll(x, mean, disp):
-    """Negative binomial negative log-likelihood per entry.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Observed counts.
-    mean : torch.Tensor
-        NB mean (already multiplied by the size factor).
-    disp : torch.Tensor
-        NB dispersion (inverse overdispersion ``theta``), positive.
-
-    Returns
-    -------
-    nll : torch.Tensor
-        Same shape as ``x``.
-    """
-    t1 = (
-        torch.lgamma(disp + _EPS)
-        + torch.lgamma(x + 1.0)
-        - torch.lgamma(x + disp + _EPS)
-    )
-    t2 = (disp + x) * torch.log1p(mean / (disp + _EPS)) + x * (
-        torch.log(disp + _EPS) - torch.log(mean + _EPS)
-    )
-    return t1 + t2
-
-
 def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
     """Zero-inflated negative binomial negative log-likelihood, averaged.
 
@@ -196,7 +110,8 @@ def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
     Returns
     -------
     loss : torch.Tensor
-        Scalar mean over all entries.
+        Scalar mean over all entries (``get_likelihood("zinb").nll(x, mean,
+        disp, pi).mean()`` without the ridge, up to summation order).
     """
     # NB(0) = (disp / (disp + mean)) ** disp = exp(-disp * log1p(mean / disp)):
     # share the log1p term between the zero and non-zero cases.  Counts are
