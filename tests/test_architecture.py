@@ -133,7 +133,6 @@ KNOWN_PRIVATE_IMPORTS = {
         "skdance.imputation.graphsci",
         "skdance.imputation.magic",
         "skdance.imputation.scgnn",
-        "skdance.multimodal._cmae",
         "skdance.multimodal._paired",
         "skdance.multimodal._scmm",
         "skdance.multimodal.embedding._base",
