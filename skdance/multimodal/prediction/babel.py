@@ -494,7 +494,7 @@ class BABEL(BaseModalityPredictor):
             if rmse:
                 total += float(torch.sum((params[0] - y) ** 2))
             else:
-                total += float(module.decoder2.loss(params, y)) * y.numel()
+                total += float(module.decoder2.likelihood.nll(y, *params).sum())
             count += y.numel()
         mean = total / count
         return float(np.sqrt(mean)) if rmse else mean
