@@ -125,3 +125,13 @@ def test_leiden_graph_parameter_is_cloned_and_tunable():
     assert model.adjacency_.shape == (1200, 1200)
     model.set_params(graph__n_neighbors=30)
     assert model.get_params()["graph__n_neighbors"] == 30
+
+
+def test_leiden_max_iter_bounds_the_optimisation_passes():
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    # no pass leaves every cell alone; -1 (the default) runs to convergence
+    assert Leiden(max_iter=0).fit(X).n_clusters_ == 60
+    converged = Leiden().fit(X)
+    assert Leiden().max_iter == -1 and converged.n_clusters_ < 60
+    with pytest.raises(ValueError, match="'max_iter' parameter of Leiden"):
+        Leiden(max_iter=-2).fit(X)

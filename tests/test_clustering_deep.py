@@ -174,7 +174,7 @@ def test_graph_parameter_is_cloned_and_used(pbmc):
     est = ScTAG(
         n_clusters=4,
         graph=graph,
-        graph_pcs=20,
+        n_components=20,
         pretrain_epochs=1,
         max_epochs=1,
         random_state=0,
@@ -240,7 +240,7 @@ def test_history_records_and_device(name, pbmc, fitted):
     assert list(dict.fromkeys(phases)) == PHASES[name]
     params = est.get_params()
     if name == "GraphSC":
-        assert len(history) == params["max_epochs"]
+        assert len(history) == params["max_epochs"] == est.n_iter_
         assert [row["epoch"] for row in history] == list(range(len(history)))
     else:
         assert phases.count("pretrain") == params["pretrain_epochs"]
@@ -315,3 +315,38 @@ def test_zinb_prefers_true_parameters():
     bad = zinb_nll(x, mean * 3, disp, torch.full_like(x, 0.2))
     no_dropout = zinb_nll(x, mean, disp, torch.full_like(x, 1e-4))
     assert good < bad and good < no_dropout
+
+
+WIDTHS = [
+    (ScDeepCluster, "hidden_dims"),
+    (ScDCC, "hidden_dims"),
+    (ScDSC, "hidden_dims"),
+    (ScDSC, "latent_dims"),
+    (ScTAG, "decoder_dims"),
+]
+
+
+@pytest.mark.parametrize(("cls", "param"), WIDTHS)
+@pytest.mark.parametrize("bad", [(), (8, 0), (8.0,), 8])
+def test_bad_layer_widths_fail_in_parameter_validation(cls, param, bad, pbmc):
+    X, _ = pbmc
+    est = cls(n_clusters=2, pretrain_epochs=1, max_epochs=1, **{param: bad})
+    with pytest.raises(ValueError, match=f"'{param}' parameter of {cls.__name__}"):
+        est.fit(X[:20])
+    assert not hasattr(est, "normalizer_")  # rejected before any work
+
+
+def test_scdcc_without_constraints_is_scdeepcluster(pbmc):
+    # the constraint step is the only difference in the shared fit template
+    X, _ = pbmc
+    params = {"n_clusters": 4, "pretrain_epochs": 2, "max_epochs": 3}
+    params["random_state"] = 0
+    plain = ScDeepCluster(**params).fit(X[:120])
+    constrained = ScDCC(**params).fit(X[:120])
+    np.testing.assert_array_equal(constrained.embedding_, plain.embedding_)
+    np.testing.assert_array_equal(constrained.labels_, plain.labels_)
+    losses = history_values(constrained.history_)
+    assert losses == history_values(plain.history_)
+    n_iter = constrained.n_iter_
+    assert history_values(constrained.history_, "constraint_loss") == [0.0] * n_iter
+    assert n_iter == plain.n_iter_ >= 1

@@ -153,6 +153,6 @@ def test_user_guide_routing_example(capsys):
     code, ns = _run(0, USER_GUIDE)
     assert "constraint_labels=known" in code and "enable_metadata_routing" in code
     search = ns["search"]
-    assert search.best_params_["scdcc__ml_weight"] in (0.5, 1.0)
+    assert search.best_params_["scdcc__must_link_weight"] in (0.5, 1.0)
     assert 0.2 < search.best_score_ <= 1.0  # far above chance on 8 types
-    assert "scdcc__ml_weight" in capsys.readouterr().out
+    assert "scdcc__must_link_weight" in capsys.readouterr().out

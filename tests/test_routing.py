@@ -155,7 +155,7 @@ def test_gridsearch_over_scdcc_pipeline_slices_constraints(pbmc):
                 ScDCC(
                     n_clusters=3,
                     n_pairs=300,
-                    encoder_dims=(32, 16),
+                    hidden_dims=(32, 16),
                     latent_dim=8,
                     pretrain_epochs=5,
                     max_epochs=4,
@@ -167,7 +167,7 @@ def test_gridsearch_over_scdcc_pipeline_slices_constraints(pbmc):
     with config_context(enable_metadata_routing=True):
         search = GridSearchCV(
             pipe,
-            {"scdcc__ml_weight": [0.5, 1.0]},
+            {"scdcc__must_link_weight": [0.5, 1.0]},
             scoring=ari_scorer,
             cv=KFold(2, shuffle=True, random_state=0),
         )

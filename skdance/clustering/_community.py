@@ -31,7 +31,7 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         "graph": [HasMethods(["fit_transform"]), None],
         "resolution": [Interval(Real, 0, None, closed="left")],
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
-        "n_iterations": [Interval(Integral, -1, None, closed="left")],
+        "max_iter": [Interval(Integral, -1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -41,13 +41,13 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         graph=None,
         resolution=1.0,
         n_clusters=None,
-        n_iterations=-1,
+        max_iter=-1,
         random_state=0,
     ):
         self.graph = graph
         self.resolution = resolution
         self.n_clusters = n_clusters
-        self.n_iterations = n_iterations
+        self.max_iter = max_iter
         self.random_state = random_state
 
     def _search_resolution(self, igraph_graph, seed):

@@ -11,15 +11,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import BaseCountClusterer, column_scaling
+from skdance.clustering._deep import BaseCountClusterer, FitData, column_scaling
 from skdance.clustering.leiden import Leiden
-from skdance.nn import (
-    TORCH_CONSTRAINTS,
-    Trainer,
-    balanced_adjacency_bce,
-    cell_gene_inputs,
-    seeded,
-)
+from skdance.nn import TORCH_CONSTRAINTS, balanced_adjacency_bce, cell_gene_inputs
 from skdance.utils._validation import (
     check_random_state_int,
 )
@@ -148,6 +142,8 @@ class GraphSC(BaseCountClusterer):
         One record per training epoch: phase, epoch, train_loss (and
         valid_loss where a validation set is held out), seconds.  One phase,
         ``"train"`` (mean reconstruction loss).
+    n_iter_ : int
+        Training epochs run.
     n_features_in_ : int
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -252,54 +248,41 @@ class GraphSC(BaseCountClusterer):
         aggregated /= np.sqrt(np.maximum(inputs.in_degree, 1.0))[:, None]
         return torch.from_numpy(aggregated.astype(np.float32))
 
-    def fit(self, X, y=None):
-        """Train the graph autoencoder and cluster the cell embeddings.
+    # -- the fit template's steps ------------------------------------------
+    # graph-sc has no DEC phase: it trains the graph autoencoder ("train"
+    # phase, counted by n_iter_), then clusters the embedding
+    _iter_phase = "train"
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
-            Raw counts (put gene selection before it in a Pipeline).
-        y : None
-            Ignored.
+    def _fit_data(self, X, seed, device):
+        return FitData(inputs=self._graph_inputs(X, seed, fit=True).to(device))
 
-        Returns
-        -------
-        self : GraphSC
-            Fitted estimator.
-        """
-        X = self._validate_fit_input(X)
-        trainer = Trainer(self.device, self.verbose)
-        seed = check_random_state_int(self.random_state)
-        aggregated = self._graph_inputs(X, seed, fit=True)
-        n_cells = X.shape[0]
-        inputs = trainer.to(aggregated)
-        with seeded(seed) as gen:
-            module = GraphSCModule(
-                aggregated.shape[1], self.hidden_dim, self.latent_dim, self.dropout
-            )
-            module = trainer.to(module)
-            module.train()
-            opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+    def _build_module(self, n_genes, data):
+        return GraphSCModule(
+            data.inputs.shape[1], self.hidden_dim, self.latent_dim, self.dropout
+        )
 
-            def loss_fn(idx):
-                return _batch_loss(module(inputs[trainer.to(idx)]))
+    def _embed(self, run, module, data):
+        return module(data.inputs)
 
-            trainer.run(
-                "train",
-                self.max_epochs,
-                lambda epoch: trainer.minibatch_epoch(
-                    opt, loss_fn, n_cells, self.batch_size, gen
-                ),
-            )
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        with torch.no_grad():
-            self.embedding_ = module(aggregated).numpy()
-        self.labels_ = self._cluster(self.embedding_, seed)
-        return self
+    def _pretrain(self, run, module, data):
+        opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        inputs = data.inputs
 
-    def _cluster(self, z, seed):
+        def loss_fn(idx):
+            return _batch_loss(module(inputs[run.to(idx)]))
+
+        run.run(
+            "train",
+            self.max_epochs,
+            lambda epoch: run.trainer.minibatch_epoch(
+                opt, loss_fn, inputs.shape[0], self.batch_size, run.generator
+            ),
+        )
+
+    def _cluster_phase(self, run, module, data):
+        return None  # the embedding is clustered after training
+
+    def _cluster_embedding(self, z, seed):
         if self.cluster_method == "leiden":
             model = Leiden(n_clusters=self.n_clusters, random_state=seed)
             return model.fit_predict(z).astype(np.int64)

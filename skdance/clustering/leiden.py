@@ -30,8 +30,10 @@ class Leiden(BaseCommunityClustering):
     n_clusters : int or None, default=None
         If given, the resolution is bisected until the partition has this
         many clusters (the benchmark protocol fixes the true number).
-    n_iterations : int, default=-1
-        Optimisation passes; -1 runs until no improvement.
+    max_iter : int, default=-1
+        The most passes of the Leiden optimisation (leidenalg's
+        ``n_iterations``); -1 runs until a pass no longer improves the
+        partition.
     random_state : int, RandomState instance or None, default=0
         Seed of the optimiser.  The fixed default (scanpy's) makes repeated
         fits give the same clusters; None draws a new seed at every fit.
@@ -77,7 +79,7 @@ class Leiden(BaseCommunityClustering):
             leidenalg.RBConfigurationVertexPartition,
             weights="weight",
             resolution_parameter=resolution,
-            n_iterations=self.n_iterations,
+            n_iterations=self.max_iter,
             seed=seed,
         )
         return np.asarray(partition.membership, dtype=np.int64)

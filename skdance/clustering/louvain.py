@@ -33,9 +33,10 @@ class Louvain(BaseCommunityClustering):
     n_clusters : int or None, default=None
         If given, the resolution is bisected until the partition has this
         many clusters (the benchmark protocol fixes the true number).
-    n_iterations : int, default=-1
-        Unused by Louvain (it always runs to convergence); kept so that Leiden
-        and Louvain share parameters.
+    max_iter : int, default=-1
+        Unused by Louvain (igraph's multilevel algorithm always runs until
+        no level improves the modularity, as ``max_iter=-1`` does for
+        Leiden); kept so that Leiden and Louvain share parameters.
     random_state : int, RandomState instance or None, default=0
         Seed of the optimiser.  The fixed default (scanpy's) makes repeated
         fits give the same clusters; None draws a new seed at every fit.

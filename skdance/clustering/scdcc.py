@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from skdance.clustering.scdeepcluster import ScDeepCluster
-from skdance.nn import Trainer, student_t_assignment, zinb_nll
+from skdance.nn import student_t_assignment
 from skdance.utils._side_info import resolve_side_info
 
 __all__ = ["ScDCC", "draw_constraint_pairs", "make_partial_labels"]
@@ -121,10 +121,10 @@ class ScDCC(ScDeepCluster):
     pretraining, k-means initialised DEC clustering) with prior knowledge as
     pairwise constraints (Tian et al. 2021).  After every clustering epoch
     the network takes one pass over the must-link pairs, minimising
-    ``ml_weight * -log(sum_k q_ik q_jk)`` plus the ZINB loss of both cells,
-    and one pass over the cannot-link pairs, minimising
-    ``cl_weight * -log(1 - sum_k q_ik q_jk)``, with the same Adadelta
-    optimiser.  Without constraints it is exactly scDeepCluster.
+    ``must_link_weight * -log(sum_k q_ik q_jk)`` plus the ZINB loss of both
+    cells, and one pass over the cannot-link pairs, minimising
+    ``cannot_link_weight * -log(1 - sum_k q_ik q_jk)``, with the same
+    Adadelta optimiser.  Without constraints it is exactly scDeepCluster.
 
     Prior knowledge is per cell: ``fit(X, constraint_labels=...)`` takes a
     partial label vector (-1 for unknown cells; see
@@ -142,12 +142,13 @@ class ScDCC(ScDeepCluster):
     n_pairs : int or None, default=None
         Number of constraint pairs drawn in ``fit`` among the cells with a
         known label; None draws as many pairs as there are cells.
-    ml_weight : float, default=1.0
+    must_link_weight : float, default=1.0
         Weight of the must-link loss.
-    cl_weight : float, default=1.0
+    cannot_link_weight : float, default=1.0
         Weight of the cannot-link loss.
-    encoder_dims : tuple of int, default=(256, 64)
-        Hidden widths of the encoder (the decoder mirrors them).
+    hidden_dims : tuple of int, default=(256, 64)
+        Hidden widths of the encoder (the decoder mirrors them); at least
+        one.
     latent_dim : int, default=32
         Embedding size.
     noise_sigma : float, default=2.5
@@ -229,8 +230,8 @@ class ScDCC(ScDeepCluster):
     _parameter_constraints = {
         **ScDeepCluster._parameter_constraints,
         "n_pairs": [Interval(Integral, 0, None, closed="left"), None],
-        "ml_weight": [Interval(Real, 0, None, closed="left")],
-        "cl_weight": [Interval(Real, 0, None, closed="left")],
+        "must_link_weight": [Interval(Real, 0, None, closed="left")],
+        "cannot_link_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -238,9 +239,9 @@ class ScDCC(ScDeepCluster):
         n_clusters=None,
         *,
         n_pairs=None,
-        ml_weight=1.0,
-        cl_weight=1.0,
-        encoder_dims=(256, 64),
+        must_link_weight=1.0,
+        cannot_link_weight=1.0,
+        hidden_dims=(256, 64),
         latent_dim=32,
         noise_sigma=2.5,
         pretrain_epochs=300,
@@ -258,7 +259,7 @@ class ScDCC(ScDeepCluster):
     ):
         super().__init__(
             n_clusters,
-            encoder_dims=encoder_dims,
+            hidden_dims=hidden_dims,
             latent_dim=latent_dim,
             noise_sigma=noise_sigma,
             pretrain_epochs=pretrain_epochs,
@@ -275,8 +276,8 @@ class ScDCC(ScDeepCluster):
             verbose=verbose,
         )
         self.n_pairs = n_pairs
-        self.ml_weight = ml_weight
-        self.cl_weight = cl_weight
+        self.must_link_weight = must_link_weight
+        self.cannot_link_weight = cannot_link_weight
 
     __metadata_request__fit = {"constraint_labels": True}
 
@@ -299,9 +300,8 @@ class ScDCC(ScDeepCluster):
             Fitted estimator.
         """
         X = self._validate_fit_input(X)
-        trainer = Trainer(self.device, self.verbose)
         if constraint_labels is None:
-            ml = cl = np.empty((0, 2), dtype=np.int64)
+            must, cannot = np.empty((0, 2), dtype=np.int64), np.empty((0, 2), np.int64)
         else:
             labels = resolve_side_info(
                 X,
@@ -311,52 +311,56 @@ class ScDCC(ScDeepCluster):
                 kind="vector",
             )
             n_pairs = X.shape[0] if self.n_pairs is None else self.n_pairs
-            ml, cl = draw_constraint_pairs(labels, n_pairs, self.random_state)
-        self._ml = torch.from_numpy(ml)
-        self._cl = torch.from_numpy(cl)
-        try:
-            return self._fit_validated(X, trainer)
-        finally:
-            del self._ml, self._cl
+            # drawn before the fit's seed, from the same random_state
+            must, cannot = draw_constraint_pairs(labels, n_pairs, self.random_state)
+        return self._fit(X, pairs=(must, cannot))
+
+    def _fit_data(self, X, seed, device, *, pairs):
+        data = super()._fit_data(X, seed, device)
+        data.must_link, data.cannot_link = (torch.from_numpy(p) for p in pairs)
+        return data
 
     def _pair_q(self, module, normed1, normed2, centers):
         q1 = student_t_assignment(module.encode(normed1), centers, self.alpha)
         q2 = student_t_assignment(module.encode(normed2), centers, self.alpha)
         return (q1 * q2).sum(dim=1)
 
-    def _extra_epoch(self, trainer, module, centers, opt, data, gen):
+    def _constraint_epoch(self, run, module, data, centers, opt):
         """One pass over the must-link pairs, then one over the cannot-link pairs.
 
         Returns the epoch's ``constraint_loss`` (mean over all pairs).
         """
         # the pairs' cells are densified one mini-batch of pairs at a time
+        cells, gen = data.cells, run.generator
+        must, cannot = data.must_link, data.cannot_link
 
-        def ml_loss(idx):
-            pairs = self._ml[idx]
-            sides = [data.batch(pairs[:, side], trainer.device) for side in (0, 1)]
+        def must_link_loss(idx):
+            pairs = must[idx]
+            sides = [cells.batch(pairs[:, side], run.device) for side in (0, 1)]
             agree = self._pair_q(module, sides[0][1], sides[1][1], centers)
-            loss = self.ml_weight * -torch.log(agree + 1e-10).mean()
+            loss = self.must_link_weight * -torch.log(agree + 1e-10).mean()
             for counts, normed, sf in sides:  # keep both reconstructions faithful
-                _, mean, disp, pi = module(self._corrupt(normed, gen))
-                loss = loss + zinb_nll(counts, mean * sf[:, None], disp, pi)
+                loss = loss + self._zinb_loss(
+                    module, self._corrupt(normed, gen), counts, sf
+                )
             return loss
 
-        def cl_loss(idx):
-            pairs = self._cl[idx]
+        def cannot_link_loss(idx):
+            pairs = cannot[idx]
             agree = self._pair_q(
                 module,
-                data.normed_tensor(pairs[:, 0], trainer.device),
-                data.normed_tensor(pairs[:, 1], trainer.device),
+                cells.normed_tensor(pairs[:, 0], run.device),
+                cells.normed_tensor(pairs[:, 1], run.device),
                 centers,
             )
-            return self.cl_weight * -torch.log(1.0 - agree + 1e-10).mean()
+            return self.cannot_link_weight * -torch.log(1.0 - agree + 1e-10).mean()
 
         total = 0.0
-        for pairs, loss_fn in ((self._ml, ml_loss), (self._cl, cl_loss)):
+        for pairs, loss_fn in ((must, must_link_loss), (cannot, cannot_link_loss)):
             if len(pairs):  # (an empty pass draws no shuffle either)
-                mean_loss = trainer.minibatch_epoch(
+                mean_loss = run.trainer.minibatch_epoch(
                     opt, loss_fn, len(pairs), self.batch_size, gen
                 )
                 total += mean_loss * len(pairs)
-        n_pairs = len(self._ml) + len(self._cl)
+        n_pairs = len(must) + len(cannot)
         return {"constraint_loss": total / n_pairs if n_pairs else 0.0}

@@ -7,24 +7,15 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skdance.clustering._deep import (
-    DEC_CONSTRAINTS,
-    BaseCountClusterer,
-    LabelChangeStop,
-    kmeans_centers,
-)
+from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
 from skdance.nn import (
     FCLayers,
-    Trainer,
     ZINBHeads,
     kl_clustering_loss,
-    seeded,
     student_t_assignment,
     zinb_nll,
 )
-from skdance.utils._validation import (
-    check_random_state_int,
-)
+from skdance.utils import Widths
 
 __all__ = ["ScDeepCluster"]
 
@@ -32,11 +23,11 @@ __all__ = ["ScDeepCluster"]
 class ZINBAutoencoder(nn.Module):
     """Encoder to a latent space and ZINB decoder (sizes and losses only)."""
 
-    def __init__(self, n_genes, encoder_dims, latent_dim):
+    def __init__(self, n_genes, hidden_dims, latent_dim):
         super().__init__()
-        self.encoder = FCLayers([n_genes, *encoder_dims])
-        self.embed = nn.Linear(encoder_dims[-1], latent_dim)
-        decoder_dims = [latent_dim, *reversed(encoder_dims)]
+        self.encoder = FCLayers([n_genes, *hidden_dims])
+        self.embed = nn.Linear(hidden_dims[-1], latent_dim)
+        decoder_dims = [latent_dim, *reversed(hidden_dims)]
         self.decoder = FCLayers(decoder_dims)
         self.heads = ZINBHeads(decoder_dims[-1], n_genes)
 
@@ -86,8 +77,9 @@ class ScDeepCluster(BaseCountClusterer):
     ----------
     n_clusters : int
         Number of clusters (required, as in the paper's protocol).
-    encoder_dims : tuple of int, default=(256, 64)
-        Hidden widths of the encoder (the decoder mirrors them).
+    hidden_dims : tuple of int, default=(256, 64)
+        Hidden widths of the encoder (the decoder mirrors them); at least
+        one.
     latent_dim : int, default=32
         Embedding size.
     noise_sigma : float, default=2.5
@@ -160,7 +152,7 @@ class ScDeepCluster(BaseCountClusterer):
 
     _parameter_constraints = {
         **DEC_CONSTRAINTS,
-        "encoder_dims": [tuple, list],
+        "hidden_dims": [Widths()],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "noise_sigma": [Interval(Real, 0, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -175,7 +167,7 @@ class ScDeepCluster(BaseCountClusterer):
         self,
         n_clusters=None,
         *,
-        encoder_dims=(256, 64),
+        hidden_dims=(256, 64),
         latent_dim=32,
         noise_sigma=2.5,
         pretrain_epochs=300,
@@ -192,7 +184,7 @@ class ScDeepCluster(BaseCountClusterer):
         verbose=0,
     ):
         self.n_clusters = n_clusters
-        self.encoder_dims = encoder_dims
+        self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.noise_sigma = noise_sigma
         self.pretrain_epochs = pretrain_epochs
@@ -208,7 +200,7 @@ class ScDeepCluster(BaseCountClusterer):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- training -----------------------------------------------------------
+    # -- the fit template's steps ------------------------------------------
     def _corrupt(self, x, gen):
         """Gaussian-noise-corrupted input rows ``x`` (the denoising AE input).
 
@@ -219,24 +211,36 @@ class ScDeepCluster(BaseCountClusterer):
         return x + self.noise_sigma * noise.to(x.device)
 
     def _zinb_loss(self, module, x_in, counts, sf):
+        """Mean ZINB loss of ``counts`` given the input rows ``x_in``."""
         _, mean, disp, pi = module(x_in)
         return zinb_nll(counts, mean * sf[:, None], disp, pi)
 
-    def _pretrain(self, trainer, module, data, gen):
+    def _fit_data(self, X, seed, device):
+        # counts stay CSR: mini-batches (and inference chunks) are densified
+        # one at a time, so memory grows with the batch, not cells x genes
+        return FitData(cells=self._normalized(X, fit=True))
+
+    def _build_module(self, n_genes, data):
+        return ZINBAutoencoder(n_genes, tuple(self.hidden_dims), self.latent_dim)
+
+    def _embed(self, run, module, data):
+        return data.cells.map_normed(module.encode, run.device)
+
+    def _pretrain(self, run, module, data):
         opt = torch.optim.Adam(
             module.parameters(), lr=self.pretrain_learning_rate, amsgrad=True
         )
-        n = data.shape[0]
+        cells, gen = data.cells, run.generator
 
         def loss_fn(idx):
-            counts, normed, sf = data.batch(idx, trainer.device)
+            counts, normed, sf = cells.batch(idx, run.device)
             return self._zinb_loss(module, self._corrupt(normed, gen), counts, sf)
 
-        trainer.run(
+        run.run(
             "pretrain",
             self.pretrain_epochs,
-            lambda epoch: trainer.minibatch_epoch(
-                opt, loss_fn, n, self.batch_size, gen
+            lambda epoch: run.trainer.minibatch_epoch(
+                opt, loss_fn, cells.shape[0], self.batch_size, gen
             ),
         )
 
@@ -250,99 +254,33 @@ class ScDeepCluster(BaseCountClusterer):
         q = student_t_assignment(module.encode(normed), centers, self.alpha)
         return q, mean, disp, pi
 
-    def _cluster_epoch(self, trainer, module, centers, opt, data, p, gen):
+    def _cluster_optimizer(self, module, centers):
+        return torch.optim.Adadelta(
+            [*module.parameters(), centers], lr=self.learning_rate, rho=0.95
+        )
+
+    def _cluster_epoch(self, run, module, data, centers, opt, target, epoch):
         """One epoch of ``cluster_weight * KL(P || Q) + ZINB``, shuffled batches."""
+        cells, gen = data.cells, run.generator
+
+        def soft_assignment():
+            with torch.no_grad():
+                z = cells.map_normed(module.encode, run.device)
+                return student_t_assignment(z, centers, self.alpha)
+
+        p = target.at(epoch, soft_assignment)  # may raise StopTraining
 
         def loss_fn(idx):
-            counts, normed, sf = data.batch(idx, trainer.device)
+            counts, normed, sf = cells.batch(idx, run.device)
             q_b, mean, disp, pi = self._forward_dec(module, normed, centers, gen)
-            p_b = p[trainer.to(idx)]
+            p_b = p[run.to(idx)]
             return self.cluster_weight * kl_clustering_loss(p_b, q_b) + zinb_nll(
                 counts, mean * sf[:, None], disp, pi
             )
 
-        n = data.shape[0]
-        return trainer.minibatch_epoch(opt, loss_fn, n, self.batch_size, gen)
-
-    def _extra_epoch(self, trainer, module, centers, opt, data, gen):
-        """Train more after each clustering epoch (ScDCC: constraints).
-
-        Returns a dict of extra values for the epoch's history record.
-        """
-        return {}
-
-    def _cluster(self, trainer, module, data, gen, seed):
-        with torch.no_grad():
-            z = data.map_normed(module.encode, trainer.device).cpu().numpy()
-        centers, labels = kmeans_centers(
-            z, self.n_clusters, seed, device=trainer.device
+        return run.trainer.minibatch_epoch(
+            opt, loss_fn, cells.shape[0], self.batch_size, gen
         )
-        opt = torch.optim.Adadelta(
-            [*module.parameters(), centers], lr=self.learning_rate, rho=0.95
-        )
-        stopper = LabelChangeStop(labels, self.tol)
-        target = {}
-
-        def epoch_fn(epoch):
-            if epoch % self.update_interval == 0:
-                with torch.no_grad():
-                    z = data.map_normed(module.encode, trainer.device)
-                    q = student_t_assignment(z, centers, self.alpha)
-                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
-            loss = self._cluster_epoch(
-                trainer, module, centers, opt, data, target["p"], gen
-            )
-            record = {"train_loss": loss, "changed": stopper.changed}
-            record.update(self._extra_epoch(trainer, module, centers, opt, data, gen))
-            return record
-
-        trainer.run("cluster", self.max_epochs, epoch_fn)
-        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
-        return centers.detach().cpu()
-
-    def fit(self, X, y=None):
-        """Pretrain the autoencoder, then cluster its embedding.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
-            Raw counts (put gene selection before it in a Pipeline).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ScDeepCluster
-            Fitted estimator.
-        """
-        X = self._validate_fit_input(X)
-        trainer = Trainer(self.device, self.verbose)
-        return self._fit_validated(X, trainer)
-
-    def _fit_validated(self, X, trainer):
-        # counts stay CSR: mini-batches (and inference chunks) are densified
-        # one at a time, so memory grows with the batch, not cells x genes
-        data = self._normalized(X, fit=True)
-        seed = check_random_state_int(self.random_state)
-        with seeded(seed) as gen:
-            module = ZINBAutoencoder(
-                X.shape[1], tuple(self.encoder_dims), self.latent_dim
-            )
-            module = trainer.to(module)
-            module.train()
-            self._pretrain(trainer, module, data, gen)
-            centers = self._cluster(trainer, module, data, gen, seed)
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.cluster_centers_ = centers.numpy()
-        with torch.no_grad():
-            z = data.map_normed(module.encode)
-            q = student_t_assignment(z, centers, self.alpha)
-        self.embedding_ = z.numpy()
-        # final assignment with the trained encoder and centres (= predict(X))
-        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
-        return self
 
     def _encode_new(self, X):
         X = self._validate_new_input(X)

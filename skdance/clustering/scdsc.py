@@ -2,35 +2,25 @@
 
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import (
-    DEC_CONSTRAINTS,
-    BaseCountClusterer,
-    LabelChangeStop,
-    kmeans_centers,
-)
+from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
 from skdance.graph import KNNGraph
 from skdance.nn import (
     GCN,
     FCLayers,
-    Trainer,
     ZINBHeads,
     full_batch_counts,
     normalize_adjacency,
     reconstruction_mse,
-    seeded,
     student_t_assignment,
     to_torch_sparse,
     zinb_loss,
 )
-from skdance.utils._validation import (
-    check_random_state_int,
-)
+from skdance.utils import Widths
 
 __all__ = ["ScDSC"]
 
@@ -38,18 +28,18 @@ __all__ = ["ScDSC"]
 class ScDSCModule(nn.Module):
     """Autoencoder (with ZINB heads) and the GCN fused into it layer by layer."""
 
-    def __init__(self, n_genes, encoder_dims, latent_dims, n_clusters):
+    def __init__(self, n_genes, hidden_dims, latent_dims, n_clusters):
         super().__init__()
         # Linear + BatchNorm (+ ReLU) blocks; autoencode collects each output
-        self.encoder = FCLayers([n_genes, *encoder_dims], batch_norm=True)
+        self.encoder = FCLayers([n_genes, *hidden_dims], batch_norm=True)
         self.latent = FCLayers(
-            [encoder_dims[-1], *latent_dims], activation=None, batch_norm=True
+            [hidden_dims[-1], *latent_dims], activation=None, batch_norm=True
         )
-        decoder_dims = [latent_dims[-1], *reversed(encoder_dims)]
+        decoder_dims = [latent_dims[-1], *reversed(hidden_dims)]
         self.decoder = FCLayers(decoder_dims, batch_norm=True)
         self.recon = nn.Linear(decoder_dims[-1], n_genes)
         self.heads = ZINBHeads(decoder_dims[-1], n_genes)
-        gcn_dims = [n_genes, *encoder_dims, *latent_dims, n_clusters]
+        gcn_dims = [n_genes, *hidden_dims, *latent_dims, n_clusters]
         self.gcn = GCN(gcn_dims, bias=False, init="glorot")
 
     def autoencode(self, x, reconstruct=True):
@@ -133,12 +123,15 @@ class ScDSC(BaseCountClusterer):
     graph : graph builder, default=None
         Transformer building the cell adjacency; None means
         ``KNNGraph(n_neighbors=10, metric="correlation")``.  Cloned in ``fit``.
-    graph_pcs : int or None, default=None
-        Principal components the graph is built on (None: normalised genes).
-    encoder_dims : tuple of int, default=(512, 256, 256)
-        Encoder widths (mirrored by the decoder).
+    n_components : int or None, default=None
+        Number of principal components of the normalised data the graph is
+        built on (None: the normalised genes themselves).
+    hidden_dims : tuple of int, default=(512, 256, 256)
+        Widths of the encoder's hidden layers (ReLU; mirrored by the
+        decoder); at least one.
     latent_dims : tuple of int, default=(256, 128, 32)
-        Widths of the latent layers; the last is the embedding size.
+        Widths of the linear layers after them; the last is the embedding
+        size.  At least one.
     autoencoder_weight : float, default=0.5
         Weight of the autoencoder layers in the GCN's inputs.
     pretrain_epochs : int, default=100
@@ -220,9 +213,9 @@ class ScDSC(BaseCountClusterer):
     _parameter_constraints = {
         **DEC_CONSTRAINTS,
         "graph": [HasMethods(["fit_transform"]), None],
-        "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
-        "encoder_dims": [tuple, list],
-        "latent_dims": [tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "hidden_dims": [Widths()],
+        "latent_dims": [Widths()],
         "autoencoder_weight": [Interval(Real, 0, 1, closed="both")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -240,8 +233,8 @@ class ScDSC(BaseCountClusterer):
         n_clusters=None,
         *,
         graph=None,
-        graph_pcs=None,
-        encoder_dims=(512, 256, 256),
+        n_components=None,
+        hidden_dims=(512, 256, 256),
         latent_dims=(256, 128, 32),
         autoencoder_weight=0.5,
         pretrain_epochs=100,
@@ -262,8 +255,8 @@ class ScDSC(BaseCountClusterer):
     ):
         self.n_clusters = n_clusters
         self.graph = graph
-        self.graph_pcs = graph_pcs
-        self.encoder_dims = encoder_dims
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
         self.latent_dims = latent_dims
         self.autoencoder_weight = autoencoder_weight
         self.pretrain_epochs = pretrain_epochs
@@ -282,115 +275,87 @@ class ScDSC(BaseCountClusterer):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _propagation(self, normed, seed):
+    # -- the fit template's steps ------------------------------------------
+    def _fit_data(self, X, seed, device):
+        cells = self._normalized(X, fit=True)
+        # full batch: the GCN reads every cell's normalised expression at once
+        # (dense); the counts stay sparse above FULL_BATCH_ENTRIES, where the
+        # ZINB and reconstruction losses run in row chunks
+        normed = cells.normed_tensor()
         adj = self._cell_graph(
             normed, seed, KNNGraph(n_neighbors=10, metric="correlation")
         )
-        return adj, to_torch_sparse(normalize_adjacency(adj, mode="sym"))
+        self.adjacency_ = adj
+        prop = to_torch_sparse(normalize_adjacency(adj, mode="sym"))
+        sf = torch.from_numpy(cells.size_factors)
+        return FitData(
+            counts=full_batch_counts(cells, device),
+            normed=normed.to(device),
+            size_factors=sf.to(device),
+            adj=prop.to(device),
+        )
 
-    def _pretrain(self, trainer, module, normed, gen):
+    def _build_module(self, n_genes, data):
+        return ScDSCModule(
+            n_genes,
+            tuple(self.hidden_dims),
+            tuple(self.latent_dims),
+            self.n_clusters,
+        )
+
+    def _embed(self, run, module, data):
+        return module.autoencode(data.normed, False)[2][-1]
+
+    def _pretrain(self, run, module, data):
         opt = torch.optim.Adam(module.parameters(), lr=self.pretrain_learning_rate)
-        n = normed.shape[0]
+        normed = data.normed
 
         def loss_fn(idx):
-            idx = trainer.to(idx)
+            idx = run.to(idx)
             x_rec, _, _ = module.autoencode(normed[idx])
             return F.mse_loss(x_rec, normed[idx])
 
         # batch norm needs two cells: a last batch of one is skipped
-        trainer.run(
+        run.run(
             "pretrain",
             self.pretrain_epochs,
-            lambda epoch: trainer.minibatch_epoch(
-                opt, loss_fn, n, self.batch_size, gen, min_batch=2
+            lambda epoch: run.trainer.minibatch_epoch(
+                opt,
+                loss_fn,
+                normed.shape[0],
+                self.batch_size,
+                run.generator,
+                min_batch=2,
             ),
         )
 
-    def _train(self, trainer, module, centers, labels, data, adj):
-        counts, normed, sf = data
-        opt = torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate)
-        stopper = LabelChangeStop(labels, self.tol)
-        target = {}
+    def _cluster_optimizer(self, module, centers):
+        return torch.optim.Adam([*module.parameters(), centers], lr=self.learning_rate)
 
-        def epoch_fn(epoch):
-            if epoch % self.update_interval == 0:
-                module.eval()
-                with torch.no_grad():
-                    z, *_ = module(normed, adj, self.autoencoder_weight)
-                    q = student_t_assignment(z, centers, self.alpha)
-                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
-                module.train()
-            p = target["p"]
-            z, dec, pred = module(normed, adj, self.autoencoder_weight)
-            q = student_t_assignment(z, centers, self.alpha)
-            loss = (
-                self.cluster_weight * F.binary_cross_entropy(q, p)
-                + self.gcn_weight
-                * F.kl_div(torch.log(pred + 1e-10), p, reduction="batchmean")
-                + self.reconstruction_weight
-                * reconstruction_mse(module.recon, dec, normed)
-                + self.zinb_weight * zinb_loss(module.heads, dec, counts, sf)
-            )
-            return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
+    def _cluster_epoch(self, run, module, data, centers, opt, target, epoch):
+        """One full-batch step of the joint loss."""
+        normed, adj = data.normed, data.adj
 
-        trainer.run("cluster", self.max_epochs, epoch_fn)
-        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
-
-    def fit(self, X, y=None):
-        """Build the cell graph, pretrain the autoencoder, then train jointly.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
-            Raw counts (put gene selection before it in a Pipeline).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ScDSC
-            Fitted estimator.
-        """
-        X = self._validate_fit_input(X)
-        trainer = Trainer(self.device, self.verbose)
-        data = self._normalized(X, fit=True)
-        # full batch: the GCN reads every cell's normalised expression at once
-        # (dense); the counts stay sparse above FULL_BATCH_ENTRIES, where the
-        # ZINB and reconstruction losses run in row chunks
-        normed = data.normed_tensor()
-        seed = check_random_state_int(self.random_state)
-        self.adjacency_, adj = self._propagation(normed, seed)
-        sf = torch.from_numpy(data.size_factors)
-        data = (full_batch_counts(data, trainer.device), *trainer.to((normed, sf)))
-        adj = trainer.to(adj)
-        with seeded(seed) as gen:
-            module = ScDSCModule(
-                X.shape[1],
-                tuple(self.encoder_dims),
-                tuple(self.latent_dims),
-                self.n_clusters,
-            )
-            module = trainer.to(module)
-            module.train()
-            self._pretrain(trainer, module, data[1], gen)
+        def soft_assignment():
             module.eval()
             with torch.no_grad():
-                z = module.autoencode(data[1], False)[2][-1].cpu().numpy()
-            centers, labels = kmeans_centers(
-                z, self.n_clusters, seed, device=trainer.device
-            )
-            self._train(trainer, module, centers, labels, data, adj)
-        module.eval()
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        centers = centers.detach().cpu()
-        self.cluster_centers_ = centers.numpy()
-        with torch.no_grad():
-            z = module.autoencode(normed, False)[2][-1]
-            q = student_t_assignment(z, centers, self.alpha)
-        self.embedding_ = z.numpy()
-        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
-        return self
+                z, *_ = module(normed, adj, self.autoencoder_weight)
+                q = student_t_assignment(z, centers, self.alpha)
+            module.train()
+            return q
+
+        p = target.at(epoch, soft_assignment)  # may raise StopTraining
+        z, dec, pred = module(normed, adj, self.autoencoder_weight)
+        q = student_t_assignment(z, centers, self.alpha)
+        loss = (
+            self.cluster_weight * F.binary_cross_entropy(q, p)
+            + self.gcn_weight
+            * F.kl_div(torch.log(pred + 1e-10), p, reduction="batchmean")
+            + self.reconstruction_weight * reconstruction_mse(module.recon, dec, normed)
+            + self.zinb_weight
+            * zinb_loss(module.heads, dec, data.counts, data.size_factors)
+        )
+        return run.trainer.step(opt, loss)
 
     def transform(self, X):
         """Embed cells with the trained autoencoder.

@@ -9,30 +9,24 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.clustering._deep import (
-    DEC_CONSTRAINTS,
-    BaseCountClusterer,
-    LabelChangeStop,
-    kmeans_centers,
-)
+from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
 from skdance.graph import KNNGraph
 from skdance.nn import (
     EdgeSampler,
     FCLayers,
     TAGLayer,
-    Trainer,
     ZINBHeads,
     adjacency_reconstruction_loss,
     full_batch_counts,
     kl_clustering_loss,
     normalize_adjacency,
     propagate_hops,
-    seeded,
     student_t_assignment,
     to_torch_sparse,
     zinb_loss,
 )
 from skdance.nn._reconstruction import SAMPLED_ADJACENCY_FROM
+from skdance.utils import Widths
 from skdance.utils._validation import (
     check_random_state_int,
 )
@@ -124,9 +118,9 @@ class ScTAG(BaseCountClusterer):
     graph : graph builder, default=None
         Transformer building the cell adjacency (``fit_transform``); None
         means ``KNNGraph(n_neighbors=15)``.  Cloned in ``fit``.
-    graph_pcs : int or None, default=50
-        Principal components of the normalised data the graph is built on
-        (None: the normalised genes themselves).
+    n_components : int or None, default=50
+        Number of principal components of the normalised data the graph is
+        built on (None: the normalised genes themselves).
     hops : int, default=3
         Hops ``K`` of each TAGConv layer.
     hidden_dim : int, default=128
@@ -134,7 +128,7 @@ class ScTAG(BaseCountClusterer):
     latent_dim : int, default=15
         Embedding size.
     decoder_dims : tuple of int, default=(128, 256, 512)
-        Hidden widths of the ZINB decoder.
+        Hidden widths of the ZINB decoder; at least one.
     adj_dim : int, default=32
         Width of the projection fed to the inner-product adjacency decoder.
     dropout : float, default=0.2
@@ -214,11 +208,11 @@ class ScTAG(BaseCountClusterer):
     _parameter_constraints = {
         **DEC_CONSTRAINTS,
         "graph": [HasMethods(["fit_transform"]), None],
-        "graph_pcs": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "hops": [Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "decoder_dims": [tuple, list],
+        "decoder_dims": [Widths()],
         "adj_dim": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -235,7 +229,7 @@ class ScTAG(BaseCountClusterer):
         n_clusters=None,
         *,
         graph=None,
-        graph_pcs=50,
+        n_components=50,
         hops=3,
         hidden_dim=128,
         latent_dim=15,
@@ -258,7 +252,7 @@ class ScTAG(BaseCountClusterer):
     ):
         self.n_clusters = n_clusters
         self.graph = graph
-        self.graph_pcs = graph_pcs
+        self.n_components = n_components
         self.hops = hops
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
@@ -297,105 +291,76 @@ class ScTAG(BaseCountClusterer):
             return EdgeSampler(target, torch.Generator().manual_seed(seed))
         return torch.from_numpy(target.toarray().astype(np.float32))
 
-    def _losses(self, module, x_hops, counts, sf, prop, target):
-        z, h, dec = module(x_hops, prop)
+    def _losses(self, module, data):
+        """Embedding and the weighted adjacency + ZINB reconstruction loss."""
+        z, h, dec = module(data.x_hops, data.prop)
+        target = data.target
         if isinstance(target, EdgeSampler):
             adj_loss = adjacency_reconstruction_loss(h, None, sampler=target)
         else:  # the exact n x n loss
             adj_loss = F.mse_loss(torch.sigmoid(h @ h.T), target)
         loss = self.adjacency_weight * adj_loss
-        loss = loss + self.zinb_weight * zinb_loss(module.heads, dec, counts, sf)
+        loss = loss + self.zinb_weight * zinb_loss(
+            module.heads, dec, data.counts, data.size_factors
+        )
         return z, loss
 
-    def fit(self, X, y=None):
-        """Build the cell graph, pretrain the graph autoencoder, then cluster.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, AnnData} of shape (n_cells, n_genes)
-            Raw counts (put gene selection before it in a Pipeline).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ScTAG
-            Fitted estimator.
-        """
-        X = self._validate_fit_input(X)
-        trainer = Trainer(self.device, self.verbose)
-        data = self._normalized(X, fit=True)
+    # -- the fit template's steps ------------------------------------------
+    def _fit_data(self, X, seed, device):
+        cells = self._normalized(X, fit=True)
         # full batch: the graph and the convolutions read every cell's
         # normalised expression at once (dense); the counts stay sparse above
         # FULL_BATCH_ENTRIES, where the ZINB loss runs in row chunks
-        normed = data.normed_tensor()
-        seed = check_random_state_int(self.random_state)
+        normed = cells.normed_tensor()
         self.adjacency_, target, prop = self._graph_tensors(normed, seed)
         target = self._reconstruction_target(target, seed)
         # the input is fixed, so the first convolution's hops are computed once
         x_hops = propagate_hops(normed, prop, self.hops)
         del normed  # (the hops start with it)
-        sf = torch.from_numpy(data.size_factors)
-        x_hops, sf, prop = trainer.to((x_hops, sf, prop))
         if not isinstance(target, EdgeSampler):
-            target = trainer.to(target)
-        graph = (x_hops, full_batch_counts(data, trainer.device), sf, prop, target)
-        with seeded(seed):
-            module = ScTAGModule(
-                X.shape[1],
-                self.hidden_dim,
-                self.latent_dim,
-                self.hops,
-                tuple(self.decoder_dims),
-                self.adj_dim,
-                self.dropout,
-            )
-            module = trainer.to(module)
-            module.train()
-            opt = torch.optim.Adam(
-                module.parameters(), lr=self.learning_rate, amsgrad=True
-            )
-            trainer.run(
-                "pretrain",
-                self.pretrain_epochs,
-                lambda epoch: trainer.step(opt, self._losses(module, *graph)[1]),
-            )
-            centers = self._cluster(trainer, module, graph, seed)
-        module.eval()
-        with torch.no_grad():  # on the training device, then back to the CPU
-            z = module.encode(x_hops, prop).cpu()
-            q = student_t_assignment(z, centers, self.alpha)
-        self.module_ = module.cpu()
-        self.history_ = trainer.history
-        self.cluster_centers_ = centers.numpy()
-        self.embedding_ = z.numpy()
-        self.labels_ = q.argmax(dim=1).numpy().astype(np.int64)
-        return self
-
-    def _cluster(self, trainer, module, graph, seed):
-        x_hops, _, _, prop, _ = graph
-        with torch.no_grad():
-            z = module.encode(x_hops, prop).cpu().numpy()
-        centers, labels = kmeans_centers(
-            z, self.n_clusters, seed, device=trainer.device
+            target = target.to(device)
+        return FitData(
+            x_hops=x_hops.to(device),
+            counts=full_batch_counts(cells, device),
+            size_factors=torch.from_numpy(cells.size_factors).to(device),
+            prop=prop.to(device),
+            target=target,
         )
-        opt = torch.optim.Adam(
+
+    def _build_module(self, n_genes, data):
+        return ScTAGModule(
+            n_genes,
+            self.hidden_dim,
+            self.latent_dim,
+            self.hops,
+            tuple(self.decoder_dims),
+            self.adj_dim,
+            self.dropout,
+        )
+
+    def _embed(self, run, module, data):
+        return module.encode(data.x_hops, data.prop)
+
+    def _pretrain(self, run, module, data):
+        opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate, amsgrad=True)
+        run.run(
+            "pretrain",
+            self.pretrain_epochs,
+            lambda epoch: run.trainer.step(opt, self._losses(module, data)[1]),
+        )
+
+    def _cluster_optimizer(self, module, centers):
+        return torch.optim.Adam(
             [*module.parameters(), centers], lr=self.learning_rate, amsgrad=True
         )
-        stopper = LabelChangeStop(labels, self.tol)
-        target = {}
 
-        def epoch_fn(epoch):
-            z, loss = self._losses(module, *graph)
-            q = student_t_assignment(z, centers, self.alpha)
-            if epoch % self.update_interval == 0:
-                target["p"] = stopper.update(q, epoch)  # may raise StopTraining
-            loss = loss + self.cluster_weight * kl_clustering_loss(target["p"], q)
-            return {"train_loss": trainer.step(opt, loss), "changed": stopper.changed}
-
-        trainer.run("cluster", self.max_epochs, epoch_fn)
-        self.n_iter_ = sum(row["phase"] == "cluster" for row in trainer.history)
-        return centers.detach().cpu()
+    def _cluster_epoch(self, run, module, data, centers, opt, target, epoch):
+        """One full-batch step of the reconstruction losses plus the weighted KL."""
+        z, loss = self._losses(module, data)
+        q = student_t_assignment(z, centers, self.alpha)
+        p = target.at(epoch, lambda: q)  # may raise StopTraining
+        loss = loss + self.cluster_weight * kl_clustering_loss(p, q)
+        return run.trainer.step(opt, loss)
 
     def transform(self, X):
         """Embed cells with the trained encoder over a graph built on them.
