@@ -95,7 +95,7 @@ def _large_counts(n_cells, n_genes=40, seed=0):
     [
         lambda: ScDeepCluster(
             n_clusters=3,
-            encoder_dims=(8,),
+            hidden_dims=(8,),
             latent_dim=2,
             pretrain_epochs=1,
             max_epochs=1,
@@ -159,7 +159,7 @@ def test_sctag_sampled_loss_is_deterministic_and_auto_is_dense_when_small():
     params = {
         "n_clusters": 3,
         "graph": KNNGraph(n_neighbors=3),
-        "graph_pcs": None,
+        "n_components": None,
         "hidden_dim": 8,
         "latent_dim": 4,
         "decoder_dims": (8,),

@@ -127,15 +127,15 @@ INIT_PARAMS = {
     # rule is tested in test_graph.py
     PrunedKNNGraph: {"n_neighbors": 3, "prune": "stats"},
     RadiusGraph: {"radius": 1.0},
-    # n_iterations=-1: until the partition stops improving (a few passes)
-    Leiden: {"graph": None, "n_iterations": -1},
-    Louvain: {"graph": None, "n_iterations": -1},
+    # max_iter=-1: until the partition stops improving (a few passes)
+    Leiden: {"graph": None, "max_iter": -1},
+    Louvain: {"graph": None, "max_iter": -1},
     # seurat_v3's loess needs hundreds of genes; the checks use 2-10 features.
     # seurat_v3 is tested against scanpy on real data in test_preprocessing.py.
     HighlyVariableGenes: {"n_top_genes": 2, "flavor": "cell_ranger"},
     ScDeepCluster: {
         "n_clusters": 3,
-        "encoder_dims": (16, 8),
+        "hidden_dims": (16, 8),
         "latent_dim": 4,
         "pretrain_epochs": 3,
         "max_epochs": 3,
@@ -144,7 +144,7 @@ INIT_PARAMS = {
     },
     ScDCC: {
         "n_clusters": 3,
-        "encoder_dims": (16, 8),
+        "hidden_dims": (16, 8),
         "latent_dim": 4,
         "pretrain_epochs": 3,
         "max_epochs": 3,
@@ -154,7 +154,7 @@ INIT_PARAMS = {
     ScTAG: {
         "n_clusters": 3,
         "graph": KNNGraph(n_neighbors=3),
-        "graph_pcs": None,
+        "n_components": None,
         "hidden_dim": 8,
         "latent_dim": 4,
         "decoder_dims": (8,),
@@ -166,7 +166,7 @@ INIT_PARAMS = {
     ScDSC: {
         "n_clusters": 3,
         "graph": KNNGraph(n_neighbors=3),
-        "encoder_dims": (16, 8),
+        "hidden_dims": (16, 8),
         "latent_dims": (8, 4),
         "pretrain_epochs": 3,
         "max_epochs": 3,
