@@ -211,14 +211,19 @@ INIT_PARAMS = {
         "max_epochs": 3,
         "random_state": 0,
     },
-    CCAMatcher: {"n_pcs": 5, "n_components": 2, "n_partners": 5, "random_state": 0},
+    CCAMatcher: {
+        "n_svd_components": 5,
+        "n_components": 2,
+        "n_partners": 5,
+        "random_state": 0,
+    },
     # joint embeddings: scikit-learn's check data have as few as 2 features,
     # so mod1 is the first column and mod2 the rest; skdance's own checks on
     # 150 genes split them [130 | 20] (fitting.check_instance)
     JointPCA: {
         "n_features_mod1": 1,
         "n_components": 5,
-        "n_pcs": 4,
+        "n_block_components": 4,
         "n_top_genes": 50,
         "random_state": 0,
     },
