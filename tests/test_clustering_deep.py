@@ -27,10 +27,10 @@ from skdance.datasets import load_pbmc_4k_subset
 from skdance.graph import KNNGraph
 from skdance.metrics import adjusted_rand_score
 from skdance.nn import (
+    get_likelihood,
     history_values,
     student_t_assignment,
     target_distribution,
-    zinb_nll,
 )
 
 
@@ -311,9 +311,10 @@ def test_zinb_prefers_true_parameters():
     )
     x = nb.sample()
     x[:400] = 0  # 20% dropout
-    good = zinb_nll(x, mean, disp, torch.full_like(x, 0.2))
-    bad = zinb_nll(x, mean * 3, disp, torch.full_like(x, 0.2))
-    no_dropout = zinb_nll(x, mean, disp, torch.full_like(x, 1e-4))
+    zinb = get_likelihood("zinb")
+    good = zinb.nll(x, mean, disp, torch.full_like(x, 0.2)).mean()
+    bad = zinb.nll(x, mean * 3, disp, torch.full_like(x, 0.2)).mean()
+    no_dropout = zinb.nll(x, mean, disp, torch.full_like(x, 1e-4)).mean()
     assert good < bad and good < no_dropout
 
 

@@ -11,11 +11,13 @@ from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitDat
 from skdance.nn import (
     FCLayers,
     ZINBHeads,
+    get_likelihood,
     kl_clustering_loss,
     student_t_assignment,
-    zinb_nll,
 )
 from skdance.utils import Widths
+
+ZINB = get_likelihood("zinb")
 
 __all__ = ["ScDeepCluster"]
 
@@ -213,7 +215,7 @@ class ScDeepCluster(BaseCountClusterer):
     def _zinb_loss(self, module, x_in, counts, sf):
         """Mean ZINB loss of ``counts`` given the input rows ``x_in``."""
         _, mean, disp, pi = module(x_in)
-        return zinb_nll(counts, mean * sf[:, None], disp, pi)
+        return ZINB.nll(counts, mean * sf[:, None], disp, pi).mean()
 
     def _fit_data(self, X, seed, device):
         # counts stay CSR: mini-batches (and inference chunks) are densified
@@ -274,9 +276,8 @@ class ScDeepCluster(BaseCountClusterer):
             counts, normed, sf = cells.batch(idx, run.device)
             q_b, mean, disp, pi = self._forward_dec(module, normed, centers, gen)
             p_b = p[run.to(idx)]
-            return self.cluster_weight * kl_clustering_loss(p_b, q_b) + zinb_nll(
-                counts, mean * sf[:, None], disp, pi
-            )
+            zinb = ZINB.nll(counts, mean * sf[:, None], disp, pi).mean()
+            return self.cluster_weight * kl_clustering_loss(p_b, q_b) + zinb
 
         return run.trainer.minibatch_epoch(
             opt, loss_fn, cells.shape[0], self.batch_size, gen

@@ -22,9 +22,9 @@ from skdance.nn import (
     GraphConv,
     MeanAct,
     balanced_adjacency_bce,
+    get_likelihood,
     normalize_adjacency,
     training,
-    zinb_nll,
 )
 from skdance.nn._counts import CHUNK_ROWS, median_total, size_factors
 from skdance.preprocessing._utils import row_sums
@@ -308,7 +308,8 @@ class GraphSCI(BaseImputer):
                 # DANCE scales the genes' mean KL by 1 / n_cells
                 kl = (1.0 / n_cells) * module.latent.kl(z_mean, z_log_std).mean()
                 loss = (
-                    self.zinb_weight * zinb_nll(counts, mean, disp, pi)
+                    self.zinb_weight
+                    * get_likelihood("zinb").nll(counts, mean, disp, pi).mean()
                     + self.adjacency_weight * balanced_adjacency_bce(z, target)
                     + self.kl_weight * kl
                     + self.mse_weight * 0.5 / n_genes * F.mse_loss(mean, counts)

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from skdance.nn._counts import NormalizedCounts
-from skdance.nn._losses import zinb_nll
+from skdance.nn._likelihoods import get_likelihood
 
 __all__ = [
     "FULL_BATCH_ENTRIES",
@@ -111,17 +111,19 @@ def zinb_loss(heads, hidden, counts, size_factors):
     Returns
     -------
     loss : torch.Tensor
-        Scalar, the mean over all entries (:func:`~skdance.nn.zinb_nll`).
+        Scalar, the mean over all entries of the ZINB negative
+        log-likelihood (``get_likelihood("zinb").nll``).
     """
+    zinb = get_likelihood("zinb")
     if not isinstance(counts, NormalizedCounts):
         mean, disp, pi = heads(hidden)
-        return zinb_nll(counts, mean * size_factors[:, None], disp, pi)
+        return zinb.nll(counts, mean * size_factors[:, None], disp, pi).mean()
     n, g = counts.shape
 
     def part(rows, h, sf):
         x = torch.from_numpy(counts.dense_counts(rows)).to(h.device)
         mean, disp, pi = heads(h)
-        return zinb_nll(x, mean * sf[:, None], disp, pi) * x.numel()
+        return zinb.nll(x, mean * sf[:, None], disp, pi).sum()
 
     total = checkpointed_sum(part, (hidden, size_factors), n, _chunk_rows(g))
     return total / (n * g)
