@@ -103,7 +103,11 @@ def _large_counts(n_cells, n_genes=40, seed=0):
             random_state=0,
         ),
         lambda: DeepImpute(
-            sub_outputdim=8, hidden_dim=4, max_epochs=1, batch_size=512, random_state=0
+            n_targets_per_network=8,
+            hidden_dim=4,
+            max_epochs=1,
+            batch_size=512,
+            random_state=0,
         ),
     ],
     ids=["ScDeepCluster", "DeepImpute"],

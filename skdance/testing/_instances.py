@@ -97,13 +97,17 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     DeepImpute: {
-        "sub_outputdim": 4,
+        "n_targets_per_network": 4,
         "hidden_dim": 8,
         "max_epochs": 3,
         "batch_size": 16,
         "random_state": 0,
     },
-    MAGIC: {"graph": AdaptiveKernelGraph(n_neighbors=2), "n_pca": 2, "random_state": 0},
+    MAGIC: {
+        "graph": AdaptiveKernelGraph(n_neighbors=2),
+        "n_components": 2,
+        "random_state": 0,
+    },
     GraphSCI: {"hidden_dims": (8, 4), "max_epochs": 3, "random_state": 0},
     ScGNN: {
         "graph": PrunedKNNGraph(n_neighbors=3, prune="stats"),
