@@ -81,7 +81,6 @@ from skdance.nn._losses import (
     balanced_adjacency_bce,
     gaussian_kl,
     reparameterize,
-    zinb_nll,
 )
 from skdance.nn._reconstruction import EdgeSampler, adjacency_reconstruction_loss
 from skdance.nn._training import minibatches, progress, seeded
@@ -154,5 +153,4 @@ __all__ = [
     "to_edge_index",
     "to_torch_sparse",
     "zinb_loss",
-    "zinb_nll",
 ]

@@ -1,4 +1,4 @@
-"""Losses shared by the models: ZINB mean, Gaussian KL, graph-autoencoder BCE.
+"""Losses shared by the models: Gaussian KL, graph-autoencoder BCE.
 
 The per-entry likelihoods are in :mod:`skdance.nn._likelihoods`.
 """
@@ -12,10 +12,7 @@ __all__ = [
     "balanced_adjacency_bce",
     "gaussian_kl",
     "reparameterize",
-    "zinb_nll",
 ]
-
-_EPS = 1e-10
 
 
 def gaussian_kl(mean, log_var=None, *, log_std=None, prior_mean=None, prior_var=None):
@@ -89,51 +86,6 @@ def reparameterize(mean, log_var, sample=True):
     if not sample:
         return mean
     return mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
-
-
-def zinb_nll(x, mean, disp, pi, ridge_lambda=0.0):
-    """Zero-inflated negative binomial negative log-likelihood, averaged.
-
-    The DCA / scDeepCluster formulation: non-zero counts pay the NB term plus
-    ``-log(1 - pi)``; zeros pay ``-log(pi + (1 - pi) NB(0))``; an optional
-    ridge penalty ``ridge_lambda * pi**2`` shrinks the dropout probability.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (n_cells, n_genes)
-        Observed counts.
-    mean, disp, pi : torch.Tensor of shape (n_cells, n_genes)
-        NB mean (size-factor scaled), dispersion and dropout probability.
-    ridge_lambda : float, default=0.0
-        Weight of the ridge penalty on ``pi``.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        Scalar mean over all entries (``get_likelihood("zinb").nll(x, mean,
-        disp, pi).mean()`` without the ridge, up to summation order).
-    """
-    # NB(0) = (disp / (disp + mean)) ** disp = exp(-disp * log1p(mean / disp)):
-    # share the log1p term between the zero and non-zero cases.  Counts are
-    # mostly zeros, so the (lgamma-heavy) non-zero case is evaluated only on
-    # the non-zero entries: the sum over all entries is the zero case
-    # everywhere, corrected on the non-zero ones.
-    log_ratio = torch.log1p(mean / (disp + _EPS))
-    zero_case = -torch.log(pi + (1.0 - pi) * torch.exp(-disp * log_ratio) + _EPS)
-    nonzero = x >= 1e-8
-    x_nz, mean_nz, disp_nz = x[nonzero], mean[nonzero], disp[nonzero]
-    nb_case = (
-        torch.lgamma(disp_nz + _EPS)
-        + torch.lgamma(x_nz + 1.0)
-        - torch.lgamma(x_nz + disp_nz + _EPS)
-        + (disp_nz + x_nz) * log_ratio[nonzero]
-        + x_nz * (torch.log(disp_nz + _EPS) - torch.log(mean_nz + _EPS))
-        - torch.log(1.0 - pi[nonzero] + _EPS)
-    )
-    total = zero_case.sum() - zero_case[nonzero].sum() + nb_case.sum()
-    if ridge_lambda > 0:
-        total = total + ridge_lambda * pi.square().sum()
-    return total / x.numel()
 
 
 def balanced_adjacency_bce(logits, target):
