@@ -77,9 +77,9 @@ def test_actinn_learning_rate_decays(pbmc_split):
         "learning_rate": 1e-3,
         "random_state": 0,
     }
-    steady = ACTINN(lr_decay=1.0, **params).fit(X_tr, y_tr)
+    steady = ACTINN(learning_rate_decay=1.0, **params).fit(X_tr, y_tr)
     # the rate shrinks 100-fold after every step: training all but stops
-    frozen = ACTINN(decay_steps=1, lr_decay=0.01, **params).fit(X_tr, y_tr)
+    frozen = ACTINN(decay_steps=1, learning_rate_decay=0.01, **params).fit(X_tr, y_tr)
     steady_loss = history_values(steady.history_)
     frozen_loss = history_values(frozen.history_)
     assert steady_loss[-1] < 0.5 * steady_loss[0]

@@ -87,7 +87,7 @@ class ACTINN(BaseAnnotator):
        (ReLU, softmax output), Xavier initialisation.
     3. Loss: softmax cross-entropy plus ``weight_decay * sum(W ** 2) / 2``
        over the weight matrices.  Adam with mini-batches of ``batch_size`` cells; the
-       learning rate decays by ``lr_decay`` every ``decay_steps`` steps
+       learning rate decays by ``learning_rate_decay`` every ``decay_steps`` steps
        (staircase), ``max_epochs`` epochs.
 
     Parameters
@@ -103,7 +103,7 @@ class ACTINN(BaseAnnotator):
     weight_decay : float, default=0.005
         Weight of the L2 penalty ``sum(W ** 2) / 2`` on the weight matrices
         (not the biases).
-    lr_decay : float, default=0.95
+    learning_rate_decay : float, default=0.95
         Learning-rate factor applied every ``decay_steps`` optimiser steps.
     decay_steps : int, default=1000
         Steps between learning-rate decays.
@@ -161,7 +161,7 @@ class ACTINN(BaseAnnotator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "decay_steps": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
         "filter_genes": ["boolean"],
@@ -176,7 +176,7 @@ class ACTINN(BaseAnnotator):
         max_epochs=50,
         batch_size=128,
         weight_decay=0.005,
-        lr_decay=0.95,
+        learning_rate_decay=0.95,
         decay_steps=1000,
         normalize=True,
         filter_genes=True,
@@ -189,7 +189,7 @@ class ACTINN(BaseAnnotator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.weight_decay = weight_decay
-        self.lr_decay = lr_decay
+        self.learning_rate_decay = learning_rate_decay
         self.decay_steps = decay_steps
         self.normalize = normalize
         self.filter_genes = filter_genes
@@ -235,7 +235,7 @@ class ACTINN(BaseAnnotator):
             opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             # staircase decay, stepped after every optimiser step
             decay = torch.optim.lr_scheduler.StepLR(
-                opt, step_size=self.decay_steps, gamma=self.lr_decay
+                opt, step_size=self.decay_steps, gamma=self.learning_rate_decay
             )
 
             def loss_fn(idx):

@@ -36,7 +36,8 @@ VOCABULARY = {
     "finetune_learning_rate": "Learning rate of the fine-tuning phase.",
     "mod2_learning_rate": "Learning rate of the second modality's network.",
     "min_learning_rate": "Floor of a decaying learning rate.",
-    "lr_decay": "Factor applied to the learning rate every ``decay_steps`` steps.",
+    "learning_rate_decay": "Factor applied to the learning rate every "
+    "``decay_steps`` steps.",
     "decay_steps": "Optimiser steps between learning-rate decays.",
     "weight_decay": "Weight of the L2 penalty on the weights.",
     "max_grad_norm": "Clip the gradients' total norm to this value (None: no "
@@ -286,6 +287,7 @@ SYNONYMS = {
     "ntop": "n_predictors_per_target",
     "n_pred": "n_candidate_predictors",
     "trs_weight": "regulatory_signal_weight",
+    "lr_decay": "learning_rate_decay",
     "use_gpu": "device",
     "cuda": "device",
 }
