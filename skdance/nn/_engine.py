@@ -543,7 +543,7 @@ class TrainingRun:
 
 
 @contextlib.contextmanager
-def training(estimator, *, seed=None, n_iter=None):
+def training(estimator, *, seed=None, n_iter=None, store=True):
     """Fit ``estimator``'s torch module: seed, device, and the fitted attributes.
 
     The block runs with python, numpy and torch seeded (the global states are
@@ -563,6 +563,10 @@ def training(estimator, *, seed=None, n_iter=None):
     n_iter : callable, default=None
         ``n_iter(history)`` gives ``n_iter_``; the number of epochs recorded
         when None.
+    store : bool, default=True
+        Store the fitted attributes on the estimator. A transductive model
+        that trains inside ``predict`` (which must not change the fitted
+        estimator) passes False and reads ``run.module`` / ``run.history``.
 
     Yields
     ------
@@ -596,6 +600,8 @@ def training(estimator, *, seed=None, n_iter=None):
     with seeded(seed) as generator:
         run = TrainingRun(trainer, seed, generator)
         yield run
+    if not store:
+        return
     if run.module is not None:
         estimator.module_ = run.module.eval().cpu()
     estimator.history_ = trainer.history

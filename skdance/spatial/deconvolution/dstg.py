@@ -17,10 +17,9 @@ from skdance.nn import (
     GCN,
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
-    Trainer,
     check_device,
-    seeded,
     to_torch_sparse,
+    training,
     validation_split,
 )
 from skdance.preprocessing import HighlyVariableGenes
@@ -251,7 +250,6 @@ class DSTG(BaseDeconvolution):
         return out
 
     def _predict_ordered(self, X, genes):
-        trainer = Trainer(self.device, self.verbose)
         seed = check_random_state_int(self.random_state)
         reference = self.reference_[:, genes]
         pseudo, props, _ = make_pseudo_spots(
@@ -275,13 +273,16 @@ class DSTG(BaseDeconvolution):
         targets = torch.from_numpy(props.astype(np.float32))
         n_pseudo = A.shape[0]
         train, valid = validation_split(n_pseudo, self.validation_fraction, seed)
-        adj, features, targets = trainer.to((adj, features, targets))
-        train, valid = trainer.to((torch.from_numpy(train), torch.from_numpy(valid)))
-        with seeded(seed):
-            module = DSTGModule(
-                features.shape[1], self.hidden_dim, props.shape[1], self.dropout
+        # trains in predict, which stores nothing on the fitted estimator
+        with training(self, seed=seed, store=False) as run:
+            trainer = run.trainer
+            adj, features, targets = run.to((adj, features, targets))
+            train, valid = run.to((torch.from_numpy(train), torch.from_numpy(valid)))
+            module = run.place(
+                DSTGModule(
+                    features.shape[1], self.hidden_dim, props.shape[1], self.dropout
+                )
             )
-            module = trainer.to(module)
             opt = torch.optim.Adam(
                 module.parameters(),
                 lr=self.learning_rate,
