@@ -133,5 +133,11 @@ def test_leiden_max_iter_bounds_the_optimisation_passes():
     assert Leiden(max_iter=0).fit(X).n_clusters_ == 60
     converged = Leiden().fit(X)
     assert Leiden().max_iter == -1 and converged.n_clusters_ < 60
+    # n_iter_ counts the passes: the last one of a converged run no longer
+    # improves, so stopping one pass earlier gives the same partition
+    assert converged.n_iter_ >= 2 and Leiden(max_iter=2).fit(X).n_iter_ == 2
+    shorter = Leiden(max_iter=converged.n_iter_ - 1).fit(X)
+    np.testing.assert_array_equal(shorter.labels_, converged.labels_)
+    assert "max_iter" not in Louvain().get_params()  # igraph has no such limit
     with pytest.raises(ValueError, match="'max_iter' parameter of Leiden"):
         Leiden(max_iter=-2).fit(X)

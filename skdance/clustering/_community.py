@@ -27,11 +27,17 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     def _partition(self, igraph_graph, resolution, seed):
         """Return integer labels of the graph's vertices."""
 
+    def _partition_passes(self, igraph_graph, resolution, seed):
+        """Return ``_partition``'s labels and the optimisation passes run.
+
+        The passes are None for an algorithm that does not count them.
+        """
+        return self._partition(igraph_graph, resolution, seed), None
+
     _parameter_constraints = {
         "graph": [HasMethods(["fit_transform"]), None],
         "resolution": [Interval(Real, 0, None, closed="left")],
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
-        "max_iter": [Interval(Integral, -1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -41,13 +47,11 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         graph=None,
         resolution=1.0,
         n_clusters=None,
-        max_iter=-1,
         random_state=0,
     ):
         self.graph = graph
         self.resolution = resolution
         self.n_clusters = n_clusters
-        self.max_iter = max_iter
         self.random_state = random_state
 
     def _search_resolution(self, igraph_graph, seed):
@@ -56,15 +60,14 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         tried = {}
 
         def run(res):
-            labels = self._partition(igraph_graph, res, seed)
-            tried[res] = labels
-            return np.unique(labels).size
+            tried[res] = self._partition_passes(igraph_graph, res, seed)
+            return np.unique(tried[res][0]).size
 
         lo, hi = 0.0, max(self.resolution, 1e-3)
         while run(hi) < target and hi < 1e3:
             lo, hi = hi, hi * 2
         for _ in range(40):
-            k_hi = np.unique(tried[hi]).size
+            k_hi = np.unique(tried[hi][0]).size
             if k_hi == target:
                 break
             mid = 0.5 * (lo + hi)
@@ -72,14 +75,14 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
                 lo = mid
             else:
                 hi = mid
-        if np.unique(tried[hi]).size != target:
+        if np.unique(tried[hi][0]).size != target:
             # the count is not monotone in the resolution (it can jump from 7
             # to 9 and back); scan a grid around the bracket before giving up
             for res in np.geomspace(max(lo, hi / 4, 1e-4), 2 * hi, 33):
                 if run(float(res)) == target:
                     break
-        best = min(tried, key=lambda r: (abs(np.unique(tried[r]).size - target), r))
-        k = np.unique(tried[best]).size
+        best = min(tried, key=lambda r: (abs(np.unique(tried[r][0]).size - target), r))
+        k = np.unique(tried[best][0]).size
         if k != target:
             warnings.warn(
                 f"{type(self).__name__}: no resolution gave n_clusters={target}; "
@@ -119,9 +122,15 @@ class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         igraph_graph = to_igraph(adjacency)
         if self.n_clusters is None:
             self.resolution_ = float(self.resolution)
-            labels = self._partition(igraph_graph, self.resolution_, seed)
+            labels, n_iter = self._partition_passes(
+                igraph_graph, self.resolution_, seed
+            )
         else:
-            self.resolution_, labels = self._search_resolution(igraph_graph, seed)
+            self.resolution_, (labels, n_iter) = self._search_resolution(
+                igraph_graph, seed
+            )
+        if n_iter is not None:
+            self.n_iter_ = n_iter
         self.labels_ = labels
         self.n_clusters_ = int(np.unique(labels).size)
         self.adjacency_ = adjacency

@@ -1,6 +1,9 @@
 """Leiden clustering of cells (the graph-based baseline of scanpy)."""
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from skdance.clustering._community import BaseCommunityClustering
 
@@ -46,6 +49,9 @@ class Leiden(BaseCommunityClustering):
         Number of clusters found.
     resolution_ : float
         Resolution used.
+    n_iter_ : int
+        Optimisation passes run for the final partition (at that
+        resolution).
     adjacency_ : scipy.sparse.csr_matrix of shape (n_cells, n_cells)
         The cell graph.
     n_features_in_ : int
@@ -71,15 +77,45 @@ class Leiden(BaseCommunityClustering):
     3
     """
 
+    _parameter_constraints = {
+        **BaseCommunityClustering._parameter_constraints,
+        "max_iter": [Interval(Integral, -1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        graph=None,
+        resolution=1.0,
+        n_clusters=None,
+        max_iter=-1,
+        random_state=0,
+    ):
+        super().__init__(
+            graph=graph,
+            resolution=resolution,
+            n_clusters=n_clusters,
+            random_state=random_state,
+        )
+        self.max_iter = max_iter
+
     def _partition(self, igraph_graph, resolution, seed):
+        return self._partition_passes(igraph_graph, resolution, seed)[0]
+
+    def _partition_passes(self, igraph_graph, resolution, seed):
         import leidenalg
 
-        partition = leidenalg.find_partition(
-            igraph_graph,
-            leidenalg.RBConfigurationVertexPartition,
-            weights="weight",
-            resolution_parameter=resolution,
-            n_iterations=self.max_iter,
-            seed=seed,
+        # leidenalg.find_partition's optimisation, one pass at a time to count
+        # them (the same passes and random draws)
+        partition = leidenalg.RBConfigurationVertexPartition(
+            igraph_graph, weights="weight", resolution_parameter=resolution
         )
-        return np.asarray(partition.membership, dtype=np.int64)
+        optimiser = leidenalg.Optimiser()
+        optimiser.set_rng_seed(seed)
+        n_iter = 0
+        while self.max_iter < 0 or n_iter < self.max_iter:
+            improvement = optimiser.optimise_partition(partition, n_iterations=1)
+            n_iter += 1
+            if self.max_iter < 0 and improvement <= 0:
+                break
+        return np.asarray(partition.membership, dtype=np.int64), n_iter

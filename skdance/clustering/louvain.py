@@ -15,7 +15,9 @@ class Louvain(BaseCommunityClustering):
     A k-nearest-neighbour graph is built on ``X`` by ``graph`` (default:
     scanpy's 15-neighbour UMAP-weighted graph) and its communities are found
     by igraph's multilevel modularity optimisation, which is the Louvain
-    algorithm (scanpy's default ``louvain`` package is not a dependency).
+    algorithm (scanpy's default ``louvain`` package is not a dependency); it
+    runs until no level improves the modularity (it has no iteration limit,
+    unlike Leiden's ``max_iter``).
     Scanpy's recipe feeds it the top 50 principal components of scaled,
     log-normalised counts; compose that as a Pipeline.
 
@@ -33,10 +35,6 @@ class Louvain(BaseCommunityClustering):
     n_clusters : int or None, default=None
         If given, the resolution is bisected until the partition has this
         many clusters (the benchmark protocol fixes the true number).
-    max_iter : int, default=-1
-        Unused by Louvain (igraph's multilevel algorithm always runs until
-        no level improves the modularity, as ``max_iter=-1`` does for
-        Leiden); kept so that Leiden and Louvain share parameters.
     random_state : int, RandomState instance or None, default=0
         Seed of the optimiser.  The fixed default (scanpy's) makes repeated
         fits give the same clusters; None draws a new seed at every fit.
