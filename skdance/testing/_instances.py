@@ -133,7 +133,7 @@ INIT_PARAMS = {
     RadiusGraph: {"radius": 1.0},
     # max_iter=-1: until the partition stops improving (a few passes)
     Leiden: {"graph": None, "max_iter": -1},
-    Louvain: {"graph": None, "max_iter": -1},
+    Louvain: {"graph": None},
     # seurat_v3's loess needs hundreds of genes; the checks use 2-10 features.
     # seurat_v3 is tested against scanpy on real data in test_preprocessing.py.
     HighlyVariableGenes: {"n_top_genes": 2, "flavor": "cell_ranger"},
