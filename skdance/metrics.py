@@ -25,7 +25,7 @@ from sklearn.metrics import (
 )
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from skdance.utils._side_info import MissingSideInfoError
+from skdance.utils import MissingSideInfoError
 
 __all__ = [
     "accuracy_score",
@@ -454,7 +454,7 @@ def rmse_scorer(estimator, X, y):
         predictor, its ``score``, which also checks ``y``'s feature names
         against those seen in ``fit``.
     """
-    from skdance.multimodal.prediction._base import BaseModalityPredictor
+    from skdance.multimodal.prediction import BaseModalityPredictor
 
     if isinstance(estimator, BaseModalityPredictor):
         return estimator.score(X, y)

@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from skdance.utils._tags import get_skdance_tags
-from skdance.utils._validation import is_anndata, is_mudata
+from skdance.utils import get_skdance_tags, is_anndata, is_mudata
 
 __all__ = ["fit", "predict"]
 

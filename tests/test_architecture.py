@@ -33,140 +33,6 @@ TASKS = (
 )
 ENGINE = "skdance/nn/_engine.py"
 
-# Private imports across top-level packages that exist today: imported
-# private module (or private name) -> the modules importing it.  This table
-# may only shrink, and the goal is an empty one: a new cross-package private
-# import fails test_no_private_imports_across_packages, and an entry that no
-# longer exists fails test_known_private_imports_still_exist (delete it
-# here).  An entry goes when its helper is exported by its package (and
-# imported from there) or stops being used across packages.
-KNOWN_PRIVATE_IMPORTS = {
-    "skdance.graph._fit": (
-        "skdance.clustering._community",
-        "skdance.imputation.graphsci",
-        "skdance.imputation.magic",
-        "skdance.imputation.scgnn",
-        "skdance.multimodal.prediction.scmogcn",
-        "skdance.nn._bipartite",
-        "skdance.spatial.domain.spagcn",
-    ),
-    "skdance.graph._igraph": (
-        "skdance.clustering._community",
-        "skdance.imputation.scgnn",
-        "skdance.spatial.domain.spagcn",
-    ),
-    "skdance.graph._spatial": (
-        "skdance.spatial.domain.spagcn",
-        "skdance.spatial.domain.stagate",
-        "skdance.spatial.domain.stlearn",
-    ),
-    "skdance.multimodal.prediction._base": ("skdance.metrics",),
-    "skdance.nn._counts": (
-        "skdance.imputation.deepimpute",
-        "skdance.imputation.graphsci",
-        "skdance.multimodal._cmae",
-        "skdance.multimodal._scmm",
-        "skdance.multimodal.embedding.dcca",
-        "skdance.multimodal.embedding.scmvae",
-        "skdance.multimodal.prediction.babel",
-    ),
-    "skdance.nn._reconstruction": ("skdance.clustering.sctag",),
-    "skdance.preprocessing._utils": (
-        "skdance.annotation.scdeepsort",
-        "skdance.graph._bipartite",
-        "skdance.imputation.deepimpute",
-        "skdance.imputation.graphsci",
-        "skdance.imputation.magic",
-        "skdance.imputation.scgnn",
-        "skdance.nn._bipartite",
-        "skdance.spatial.deconvolution.dstg",
-        "skdance.spatial.deconvolution.spotlight",
-        "skdance.spatial.domain.louvain",
-        "skdance.spatial.domain.spagcn",
-        "skdance.spatial.domain.stagate",
-        "skdance.spatial.domain.stlearn",
-    ),
-    "skdance.utils._side_info": (
-        "skdance.clustering.scdcc",
-        "skdance.graph._base",
-        "skdance.graph._knn",
-        "skdance.metrics",
-        "skdance.multimodal.embedding.jae",
-        "skdance.multimodal.embedding.scmogcn",
-        "skdance.spatial.domain._base",
-        "skdance.spatial.domain.stlearn",
-    ),
-    "skdance.utils._tags": (
-        "skdance.annotation._base",
-        "skdance.clustering._community",
-        "skdance.clustering._deep",
-        "skdance.graph._base",
-        "skdance.graph._fit",
-        "skdance.imputation._base",
-        "skdance.multimodal.embedding._base",
-        "skdance.multimodal.matching._base",
-        "skdance.multimodal.prediction._base",
-        "skdance.preprocessing._hvg",
-        "skdance.preprocessing._normalize",
-        "skdance.spatial.deconvolution._base",
-        "skdance.spatial.domain._base",
-        "skdance.testing._fitting",
-        "skdance.testing._instances",
-        "skdance.tl",
-    ),
-    "skdance.utils._validation": (
-        "skdance.annotation._base",
-        "skdance.annotation.actinn",
-        "skdance.annotation.celltypist",
-        "skdance.annotation.scdeepsort",
-        "skdance.annotation.singlecellnet",
-        "skdance.annotation.svm",
-        "skdance.clustering._community",
-        "skdance.clustering._deep",
-        "skdance.clustering.graphsc",
-        "skdance.clustering.sctag",
-        "skdance.datasets._pseudo_spots",
-        "skdance.graph._base",
-        "skdance.imputation._base",
-        "skdance.imputation._masking",
-        "skdance.imputation.deepimpute",
-        "skdance.imputation.graphsci",
-        "skdance.imputation.magic",
-        "skdance.imputation.scgnn",
-        "skdance.multimodal._paired",
-        "skdance.multimodal._scmm",
-        "skdance.multimodal.embedding._base",
-        "skdance.multimodal.embedding.dcca",
-        "skdance.multimodal.embedding.jae",
-        "skdance.multimodal.embedding.scmogcn",
-        "skdance.multimodal.embedding.scmvae",
-        "skdance.multimodal.matching._base",
-        "skdance.multimodal.matching.scmogcn",
-        "skdance.multimodal.prediction._base",
-        "skdance.multimodal.prediction.babel",
-        "skdance.multimodal.prediction.scmogcn",
-        "skdance.nn._engine",
-        "skdance.preprocessing._align",
-        "skdance.preprocessing._hvg",
-        "skdance.preprocessing._lsi",
-        "skdance.preprocessing._normalize",
-        "skdance.preprocessing._scale",
-        "skdance.spatial.deconvolution._base",
-        "skdance.spatial.deconvolution.dstg",
-        "skdance.spatial.domain._base",
-        "skdance.spatial.domain.louvain",
-        "skdance.spatial.domain.spagcn",
-        "skdance.spatial.domain.stagate",
-        "skdance.spatial.domain.stlearn",
-        "skdance.tl",
-    ),
-}
-KNOWN = {
-    (importer, target)
-    for target, importers in KNOWN_PRIVATE_IMPORTS.items()
-    for importer in importers
-}
-
 
 def _module_name(path):
     parts = list(path.relative_to(SKDANCE.parent).with_suffix("").parts)
@@ -301,8 +167,7 @@ def _private_imports():
 def test_no_private_imports_across_packages():
     new = defaultdict(list)
     for edge, site in _private_imports():
-        if edge not in KNOWN:
-            new[edge].append(site)
+        new[edge].append(site)
     assert not new, (
         "private names imported from another top-level package (export the "
         "helper from its package, or keep it inside):\n"
@@ -310,14 +175,6 @@ def test_no_private_imports_across_packages():
             f"{i} imports {t} ({', '.join(sorted(set(s)))})"
             for (i, t), s in new.items()
         )
-    )
-
-
-def test_known_private_imports_still_exist():
-    today = {edge for edge, _ in _private_imports()}
-    gone = sorted(KNOWN - today)
-    assert not gone, "no longer imported: delete from KNOWN_PRIVATE_IMPORTS " + repr(
-        gone
     )
 
 

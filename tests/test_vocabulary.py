@@ -73,7 +73,11 @@ def test_vocabulary_has_no_stale_names_and_no_synonym_is_allowed():
 
 
 def test_every_meaning_is_a_sentence():
-    bad = [n for n, m in VOCABULARY.items() if not (m[:1].isupper() and m[-1] == ".")]
+    bad = [
+        n
+        for n, m in VOCABULARY.items()
+        if not ((m[:1].isupper() or m.startswith("``")) and m.endswith("."))
+    ]
     assert not bad, f"meanings of {bad} must be capitalised sentences"
 
 

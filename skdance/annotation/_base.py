@@ -8,8 +8,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils import SkdanceTags, validate_input
 
 __all__ = ["BaseAnnotator"]
 

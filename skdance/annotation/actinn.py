@@ -11,8 +11,7 @@ from torch.nn import functional as F
 
 from skdance.annotation._base import BaseAnnotator
 from skdance.nn import TORCH_CONSTRAINTS, FCLayers, training
-from skdance.utils import Widths
-from skdance.utils._validation import check_counts, dense_float
+from skdance.utils import Widths, check_counts, dense_float
 
 __all__ = ["ACTINN"]
 

@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import Interval
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["Celltypist", "majority_vote"]
 

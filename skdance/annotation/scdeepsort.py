@@ -18,8 +18,8 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.preprocessing._utils import normalize_rows
-from skdance.utils._validation import (
+from skdance.preprocessing import normalize_rows
+from skdance.utils import (
     check_counts,
     check_no_empty_rows,
     check_random_state_int,

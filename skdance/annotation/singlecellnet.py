@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["SingleCellNet"]
 

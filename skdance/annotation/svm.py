@@ -8,7 +8,7 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.annotation._base import BaseAnnotator
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["SVM"]
 

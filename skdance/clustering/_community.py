@@ -8,11 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from skdance.graph import KNNGraph
-from skdance.graph._fit import fit_graph
-from skdance.graph._igraph import to_igraph
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import check_random_state_int, validate_input
+from skdance.graph import KNNGraph, fit_graph, to_igraph
+from skdance.utils import SkdanceTags, check_random_state_int, validate_input
 
 __all__ = ["BaseCommunityClustering"]
 

@@ -35,8 +35,8 @@ from skdance.nn import (
     target_distribution,
     training,
 )
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import (
+from skdance.utils import (
+    SkdanceTags,
     check_n_clusters,
     check_random_state_int,
     validate_input,

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from skdance.clustering._deep import BaseCountClusterer, FitData, column_scaling
 from skdance.clustering.leiden import Leiden
 from skdance.nn import TORCH_CONSTRAINTS, balanced_adjacency_bce, cell_gene_inputs
-from skdance.utils._validation import (
+from skdance.utils import (
     check_random_state_int,
 )
 

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 
 from skdance.clustering.scdeepcluster import ScDeepCluster
 from skdance.nn import student_t_assignment
-from skdance.utils._side_info import resolve_side_info
+from skdance.utils import resolve_side_info
 
 __all__ = ["ScDCC", "draw_constraint_pairs", "make_partial_labels"]
 

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
 from skdance.graph import KNNGraph
 from skdance.nn import (
+    SAMPLED_ADJACENCY_FROM,
     EdgeSampler,
     FCLayers,
     TAGLayer,
@@ -25,9 +26,8 @@ from skdance.nn import (
     to_torch_sparse,
     zinb_loss,
 )
-from skdance.nn._reconstruction import SAMPLED_ADJACENCY_FROM
-from skdance.utils import Widths
-from skdance.utils._validation import (
+from skdance.utils import (
+    Widths,
     check_random_state_int,
 )
 

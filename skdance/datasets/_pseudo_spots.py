@@ -8,7 +8,7 @@ from scipy.ndimage import gaussian_filter
 from sklearn.utils import check_random_state, check_X_y
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from skdance.utils._validation import check_counts
+from skdance.utils import check_counts
 
 __all__ = ["make_pseudo_spots"]
 

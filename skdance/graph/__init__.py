@@ -9,21 +9,39 @@ from skdance.graph._bipartite import (
     gene_set_links,
     read_gene_sets,
 )
+from skdance.graph._fit import build_graph, fit_graph
+from skdance.graph._igraph import to_igraph
 from skdance.graph._knn import KNNGraph, MutualNNGraph
 from skdance.graph._pruned import PrunedKNNGraph
-from skdance.graph._spatial import RadiusGraph, SpatialGaussianGraph
+from skdance.graph._spatial import (
+    MIN_SPATIAL_NEIGHBORS,
+    RadiusGraph,
+    SpatialGaussianGraph,
+    is_regular_array,
+    isolated_spots,
+    spot_spacing,
+    warn_isolated,
+)
 
 __all__ = [
     "AdaptiveKernelGraph",
     "CellGeneGraph",
     "GeneCorrelationGraph",
     "KNNGraph",
+    "MIN_SPATIAL_NEIGHBORS",
     "MutualNNGraph",
     "PrunedKNNGraph",
     "RadiusGraph",
     "SpatialGaussianGraph",
+    "build_graph",
     "cell_feature_weights",
     "correlation_links",
+    "fit_graph",
     "gene_set_links",
+    "is_regular_array",
+    "isolated_spots",
     "read_gene_sets",
+    "spot_spacing",
+    "to_igraph",
+    "warn_isolated",
 ]

@@ -5,9 +5,7 @@ from abc import ABCMeta, abstractmethod
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils import SkdanceTags, resolve_side_info, validate_input
 
 __all__ = ["BaseGraphBuilder"]
 

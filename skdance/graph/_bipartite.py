@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.graph._base import BaseGraphBuilder
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import normalize_rows
 
 __all__ = [
     "CellGeneGraph",

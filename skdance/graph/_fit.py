@@ -12,7 +12,7 @@ coordinates as side information, any other builder (e.g. a
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from skdance.utils._tags import get_skdance_tags
+from skdance.utils import get_skdance_tags
 
 __all__ = ["build_graph", "fit_graph", "needs_coords"]
 

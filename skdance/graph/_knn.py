@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.graph._base import BaseGraphBuilder
-from skdance.utils._side_info import resolve_side_info
+from skdance.utils import resolve_side_info
 
 __all__ = ["KNNGraph", "MutualNNGraph"]
 

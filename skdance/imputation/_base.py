@@ -7,8 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import check_finite_output, validate_input
+from skdance.utils import SkdanceTags, check_finite_output, validate_input
 
 __all__ = ["BaseImputer", "replace_columns"]
 

@@ -6,7 +6,7 @@ from scipy.stats import expon
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from skdance.utils._validation import check_counts
+from skdance.utils import check_counts
 
 __all__ = ["imputation_scores", "mask_dropout"]
 

@@ -17,8 +17,8 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.preprocessing._utils import mean_var
-from skdance.utils._validation import check_random_state_int
+from skdance.preprocessing import mean_var
+from skdance.utils import check_random_state_int
 
 __all__ = ["DeepImpute"]
 

@@ -11,10 +11,10 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.graph import GeneCorrelationGraph
-from skdance.graph._fit import fit_graph
+from skdance.graph import GeneCorrelationGraph, fit_graph
 from skdance.imputation._base import BaseImputer
 from skdance.nn import (
+    CHUNK_ROWS,
     TORCH_CONSTRAINTS,
     DispAct,
     FCLayers,
@@ -23,13 +23,14 @@ from skdance.nn import (
     MeanAct,
     balanced_adjacency_bce,
     get_likelihood,
+    median_total,
     normalize_adjacency,
+    size_factors,
     training,
 )
-from skdance.nn._counts import CHUNK_ROWS, median_total, size_factors
-from skdance.preprocessing._utils import row_sums
-from skdance.utils import Widths
-from skdance.utils._validation import (
+from skdance.preprocessing import row_sums
+from skdance.utils import (
+    Widths,
     check_no_empty_rows,
     check_random_state_int,
     dense_float,

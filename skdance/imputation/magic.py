@@ -7,11 +7,10 @@ import scipy.sparse as sp
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from skdance.graph import AdaptiveKernelGraph
-from skdance.graph._fit import fit_graph
+from skdance.graph import AdaptiveKernelGraph, fit_graph
 from skdance.imputation._base import BaseImputer
-from skdance.preprocessing._utils import normalize_rows, row_sums, scale_rows
-from skdance.utils._validation import check_no_empty_rows, check_random_state_int
+from skdance.preprocessing import normalize_rows, row_sums, scale_rows
+from skdance.utils import check_no_empty_rows, check_random_state_int
 
 __all__ = ["MAGIC"]
 

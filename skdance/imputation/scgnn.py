@@ -18,9 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.graph import PrunedKNNGraph
-from skdance.graph._fit import fit_graph
-from skdance.graph._igraph import to_igraph
+from skdance.graph import PrunedKNNGraph, fit_graph, to_igraph
 from skdance.imputation._base import BaseImputer
 from skdance.nn import (
     TORCH_CONSTRAINTS,
@@ -33,8 +31,8 @@ from skdance.nn import (
     seeded,
     training,
 )
-from skdance.preprocessing._utils import normalize_rows
-from skdance.utils._validation import check_random_state_int, dense_float
+from skdance.preprocessing import normalize_rows
+from skdance.utils import check_random_state_int, dense_float
 
 __all__ = ["ScGNN", "ltmg_signals"]
 

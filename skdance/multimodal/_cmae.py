@@ -44,8 +44,14 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skdance.nn import TORCH_CONSTRAINTS, FCLayers, RowSource, minibatches, training
-from skdance.nn._counts import stack_rows
+from skdance.nn import (
+    TORCH_CONSTRAINTS,
+    FCLayers,
+    RowSource,
+    minibatches,
+    stack_rows,
+    training,
+)
 from skdance.utils import Widths
 
 __all__ = [

@@ -14,10 +14,10 @@ estimator reads new data.
 import numpy as np
 from sklearn.utils.validation import check_array
 
-from skdance.utils._validation import (
-    _unwrap_anndata,
+from skdance.utils import (
     is_anndata,
     is_mudata,
+    unwrap_anndata,
     validate_input,
 )
 
@@ -190,7 +190,7 @@ def validate_second_modality(estimator, Y, n_cells, *, reset, name="Y"):
         )
     names = _names_of(Y)
     if is_anndata(Y):
-        Y, _ = _unwrap_anndata(Y, None)
+        Y, _ = unwrap_anndata(Y, None)
     Y = check_array(
         Y,
         accept_sparse="csr",

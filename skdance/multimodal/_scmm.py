@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.nn import (
+    CHUNK_ROWS,
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     FCLayers,
@@ -29,12 +30,11 @@ from skdance.nn import (
     RowSource,
     get_likelihood,
     resolve_likelihood,
+    stack_rows,
     training,
     validation_split,
 )
-from skdance.nn._counts import CHUNK_ROWS, stack_rows
-from skdance.utils import Widths
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import Widths, check_random_state_int
 
 __all__ = [
     "SCMM_CONSTRAINTS",

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from skdance.graph import cell_feature_weights
 from skdance.nn._adjacency import mean_one_edge_weights
 from skdance.nn._graph_layers import _csr_tensor, sparse_matmul
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import normalize_rows
 
 __all__ = [
     "CellFeatureGraph",
@@ -97,8 +97,7 @@ def cell_gene_inputs(graph, X, *, edge_norm=True):
     (array([[0.5, 1.5],
            [1. , 0. ]]), [3, 2])
     """
-    from skdance.graph import CellGeneGraph
-    from skdance.graph._fit import fit_graph
+    from skdance.graph import CellGeneGraph, fit_graph
 
     n_cells, n_genes = X.shape
     adj = fit_graph(

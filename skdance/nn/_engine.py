@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
 
 from skdance.nn._training import minibatches, progress, seeded
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = [
     "TORCH_CONSTRAINTS",

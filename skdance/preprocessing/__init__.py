@@ -6,6 +6,7 @@ from skdance.preprocessing._lsi import LSI
 from skdance.preprocessing._normalize import Log1p, NormalizeTotal
 from skdance.preprocessing._qc import filter_cells, filter_genes
 from skdance.preprocessing._scale import ScaleGenes
+from skdance.preprocessing._utils import mean_var, normalize_rows, row_sums, scale_rows
 
 __all__ = [
     "GeneAligner",
@@ -16,4 +17,8 @@ __all__ = [
     "ScaleGenes",
     "filter_cells",
     "filter_genes",
+    "mean_var",
+    "normalize_rows",
+    "row_sums",
+    "scale_rows",
 ]

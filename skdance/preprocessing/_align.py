@@ -9,10 +9,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from skdance.utils._validation import (
-    _unwrap_anndata,
+from skdance.utils import (
     is_anndata,
     reject_mudata,
+    unwrap_anndata,
     validate_input,
 )
 
@@ -22,7 +22,7 @@ __all__ = ["GeneAligner"]
 def _matrix_and_names(X):
     reject_mudata(X, "GeneAligner")
     if is_anndata(X):
-        return _unwrap_anndata(X, None)
+        return unwrap_anndata(X, None)
     if isinstance(X, pd.DataFrame):
         return X, np.asarray(X.columns, dtype=object)
     return X, None

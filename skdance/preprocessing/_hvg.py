@@ -12,8 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import mean_var, normalize_rows
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import is_anndata, reject_mudata, validate_input
+from skdance.utils import SkdanceTags, is_anndata, reject_mudata, validate_input
 
 __all__ = ["HighlyVariableGenes"]
 

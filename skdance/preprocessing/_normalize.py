@@ -9,8 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import normalize_rows, row_sums
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils import SkdanceTags, validate_input
 
 __all__ = ["Log1p", "NormalizeTotal"]
 

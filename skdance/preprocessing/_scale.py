@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.preprocessing._utils import mean_var
-from skdance.utils._validation import validate_input
+from skdance.utils import validate_input
 
 __all__ = ["ScaleGenes"]
 

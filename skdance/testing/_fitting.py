@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skdance.testing._instances import fast_instance
-from skdance.utils._tags import get_skdance_tags
+from skdance.utils import get_skdance_tags
 
 __all__ = [
     "CheckData",

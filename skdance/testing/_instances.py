@@ -45,7 +45,7 @@ from skdance.multimodal.prediction import BABEL, CMAE, ScMM, ScMoGNN
 from skdance.preprocessing import GeneAligner, HighlyVariableGenes
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
 from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
-from skdance.utils._tags import get_skdance_tags
+from skdance.utils import get_skdance_tags
 
 _CMAE_FAST = {
     "hidden_dims": (16, 8),

@@ -55,7 +55,7 @@ def reject_mudata(X, whom):
         )
 
 
-def _unwrap_anndata(X, layer):
+def unwrap_anndata(X, layer):
     if layer is None:
         matrix = X.X
     else:
@@ -165,7 +165,7 @@ def validate_input(
     names = None
     reject_mudata(X, type(estimator).__name__)
     if is_anndata(X):
-        X, names = _unwrap_anndata(X, getattr(estimator, "layer", None))
+        X, names = unwrap_anndata(X, getattr(estimator, "layer", None))
         if not reset:
             _check_anndata_names(estimator, names)
     with warnings.catch_warnings():

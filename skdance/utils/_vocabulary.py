@@ -165,7 +165,7 @@ VOCABULARY = {
     "celltype_tol": "Convergence threshold of the clusters' ARI (scGNN).",
     "localization_eps": "Linking distance of the localisation, in spot "
     "spacings (stLearn).",
-    "weights": "stLearn's weighting matrix.",
+    "weights": "Which weighting matrix stLearn's SME normalisation uses.",
     "n_sme_neighbors": "Weighted neighbours each spot keeps in stLearn's SME "
     "step, itself included (applied to the product of proximity, expression "
     "correlation and morphology, not to the spatial network alone).",

@@ -21,8 +21,8 @@ from sklearn.base import (
 from sklearn.utils.validation import check_is_fitted
 
 from skdance.multimodal._paired import as_pair, validate_paired
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import (
+from skdance.utils import (
+    SkdanceTags,
     check_finite_output,
     validate_input,
 )

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.nn import (
+    CHUNK_ROWS,
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     FCLayers,
@@ -42,9 +43,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils import Widths
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import Widths, check_random_state_int
 
 __all__ = [
     "ATTENTION_LOSSES",

@@ -26,9 +26,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.preprocessing import LSI
-from skdance.utils import Widths
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int, is_anndata
+from skdance.utils import Widths, check_random_state_int, is_anndata, resolve_side_info
 
 __all__ = ["JAE"]
 

@@ -22,8 +22,7 @@ from skdance.multimodal._paired import (
     validate_paired,
     validate_second_modality,
 )
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import validate_input
+from skdance.utils import SkdanceTags, validate_input
 
 __all__ = ["BaseModalityMatcher", "nearest_partners"]
 

@@ -22,8 +22,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.preprocessing import LSI
-from skdance.utils import Widths
-from skdance.utils._validation import check_per_modality, check_random_state_int
+from skdance.utils import Widths, check_per_modality, check_random_state_int
 
 __all__ = ["ScMoGNNMatcher"]
 

@@ -20,8 +20,7 @@ from skdance.multimodal._paired import (
     validate_paired,
     validate_second_modality,
 )
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import check_finite_output, validate_input
+from skdance.utils import SkdanceTags, check_finite_output, validate_input
 
 __all__ = ["BaseModalityPredictor"]
 

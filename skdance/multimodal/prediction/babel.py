@@ -11,6 +11,7 @@ from torch import nn
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.prediction._base import BaseModalityPredictor
 from skdance.nn import (
+    CHUNK_ROWS,
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
     DispAct,
@@ -24,9 +25,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.nn._counts import CHUNK_ROWS
-from skdance.utils import Widths
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import Widths, check_random_state_int
 
 __all__ = ["BABEL", "BABELDecoder", "BABELModule"]
 

@@ -9,8 +9,12 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from skdance.graph import cell_feature_weights, correlation_links, gene_set_links
-from skdance.graph._fit import fit_graph
+from skdance.graph import (
+    cell_feature_weights,
+    correlation_links,
+    fit_graph,
+    gene_set_links,
+)
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmogcn import ScMoGNNPredictionModule, train_scmognn
 from skdance.multimodal.prediction._base import BaseModalityPredictor
@@ -26,7 +30,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["ScMoGNN"]
 

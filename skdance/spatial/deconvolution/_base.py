@@ -10,14 +10,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from skdance.metrics import proportion_mse
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import (
-    _unwrap_anndata,
+from skdance.utils import (
+    SkdanceTags,
     check_counts,
     check_finite_output,
     is_anndata,
     reject_mudata,
+    resolve_side_info,
+    unwrap_anndata,
     validate_input,
 )
 
@@ -170,7 +170,7 @@ class BaseDeconvolution(BaseEstimator, metaclass=ABCMeta):
                 UserWarning,
                 stacklevel=3,
             )
-        matrix = _unwrap_anndata(X, None)[0] if is_anndata(X) else X
+        matrix = unwrap_anndata(X, None)[0] if is_anndata(X) else X
         matrix = check_array(matrix, accept_sparse="csr", dtype=np.float64)
         check_counts(matrix, whom=type(self).__name__)
         genes = np.array([position[names[j]] for j in columns], dtype=np.intp)

@@ -22,10 +22,9 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.preprocessing import HighlyVariableGenes
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import HighlyVariableGenes, normalize_rows
 from skdance.spatial.deconvolution._base import BaseDeconvolution
-from skdance.utils._validation import canonical_row_order, check_random_state_int
+from skdance.utils import canonical_row_order, check_random_state_int
 
 __all__ = ["DSTG", "DSTGModule", "cca_embedding"]
 

@@ -10,7 +10,7 @@ from sklearn.decomposition import NMF
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import normalize_rows
 from skdance.spatial.deconvolution._base import BaseDeconvolution
 
 __all__ = ["SPOTlight", "marker_genes"]

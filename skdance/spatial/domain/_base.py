@@ -20,9 +20,12 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._set_output import _SetOutputMixin
 from sklearn.utils.validation import _generate_get_feature_names_out, check_is_fitted
 
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._tags import SkdanceTags
-from skdance.utils._validation import check_n_clusters, validate_input
+from skdance.utils import (
+    SkdanceTags,
+    check_n_clusters,
+    resolve_side_info,
+    validate_input,
+)
 
 __all__ = ["BaseSpatialDomain", "check_distinct_positions"]
 

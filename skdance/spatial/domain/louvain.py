@@ -9,9 +9,9 @@ from sklearn.utils._param_validation import HasMethods, Interval
 
 from skdance.clustering import Louvain
 from skdance.graph import KNNGraph
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["SpatialLouvain"]
 

@@ -17,10 +17,14 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdance.clustering import Leiden, Louvain
-from skdance.graph import KNNGraph, SpatialGaussianGraph
-from skdance.graph._fit import fit_graph
-from skdance.graph._igraph import to_igraph
-from skdance.graph._spatial import isolated_spots, warn_isolated
+from skdance.graph import (
+    KNNGraph,
+    SpatialGaussianGraph,
+    fit_graph,
+    isolated_spots,
+    to_igraph,
+    warn_isolated,
+)
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     GraphConv,
@@ -30,10 +34,9 @@ from skdance.nn import (
     target_distribution,
     training,
 )
-from skdance.preprocessing import filter_genes
-from skdance.preprocessing._utils import normalize_rows, row_sums
+from skdance.preprocessing import filter_genes, normalize_rows, row_sums
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int
 
 __all__ = ["SpaGCN", "SpaGCNModule", "histology_coords", "refine_domains"]
 

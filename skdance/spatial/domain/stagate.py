@@ -16,10 +16,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.clustering import Louvain
-from skdance.graph import KNNGraph, RadiusGraph
-from skdance.graph._fit import build_graph
-from skdance.graph._spatial import (
+from skdance.graph import (
     MIN_SPATIAL_NEIGHBORS,
+    KNNGraph,
+    RadiusGraph,
+    build_graph,
     is_regular_array,
     isolated_spots,
     spot_spacing,
@@ -35,11 +36,9 @@ from skdance.nn import (
     to_torch_sparse,
     training,
 )
-from skdance.preprocessing import HighlyVariableGenes
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import HighlyVariableGenes, normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils import Widths
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import Widths, check_random_state_int
 
 __all__ = ["STAGATE", "STAGATEModule", "default_spot_network"]
 

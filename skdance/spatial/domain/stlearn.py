@@ -19,20 +19,19 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.clustering import Louvain
-from skdance.graph import KNNGraph, RadiusGraph
-from skdance.graph._fit import build_graph
-from skdance.graph._spatial import (
+from skdance.graph import (
     MIN_SPATIAL_NEIGHBORS,
+    KNNGraph,
+    RadiusGraph,
+    build_graph,
     is_regular_array,
     isolated_spots,
     spot_spacing,
     warn_isolated,
 )
-from skdance.preprocessing import filter_genes
-from skdance.preprocessing._utils import normalize_rows
+from skdance.preprocessing import filter_genes, normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils._side_info import resolve_side_info
-from skdance.utils._validation import check_random_state_int
+from skdance.utils import check_random_state_int, resolve_side_info
 
 __all__ = [
     "StLearn",
