@@ -31,7 +31,7 @@ def test_text_files_are_found():
     assert {
         "README.rst",
         "api.rst",
-        "instance_generator.py",
+        "_instances.py",
         "conftest.py",
         "spatial_domain.py",
     } <= names
