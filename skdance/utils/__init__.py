@@ -1,5 +1,6 @@
 """Shared utilities: input validation, seeding and estimator discovery."""
 
+from skdance.utils._docs import SHARED_PARAMS, fill_doc
 from skdance.utils._side_info import MissingSideInfoError, resolve_side_info
 from skdance.utils._tags import SkdanceTags, get_skdance_tags
 from skdance.utils._validation import (
@@ -22,6 +23,7 @@ from skdance.utils._validation import (
 from skdance.utils.discovery import all_estimators
 
 __all__ = [
+    "SHARED_PARAMS",
     "MissingSideInfoError",
     "SkdanceTags",
     "Widths",
@@ -35,6 +37,7 @@ __all__ = [
     "check_random_state_int",
     "check_widths",
     "dense_float",
+    "fill_doc",
     "get_skdance_tags",
     "is_anndata",
     "is_mudata",

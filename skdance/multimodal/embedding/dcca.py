@@ -43,7 +43,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.utils import Widths, check_random_state_int
+from skdance.utils import Widths, check_random_state_int, fill_doc
 
 __all__ = [
     "ATTENTION_LOSSES",
@@ -494,6 +494,7 @@ def _encoder_input(rows, idx, device):
     return rows.batch(idx, device)
 
 
+@fill_doc
 class DCCA(BaseJointEmbedding):
     """DCCA: two VAEs that teach each other through their latent codes.
 
@@ -621,7 +622,7 @@ class DCCA(BaseJointEmbedding):
     weight_decay : float, default=1e-6
         Adam's L2 penalty.
     batch_size : int, default=64
-        Cells per mini-batch.
+        {batch_size}
     max_epochs : int, default=15
         Maximum epochs of each stage (DCCA: 500 with early stopping, testing
         every 10 epochs; DANCE: 10).  15 keeps a SNARE-seq fit (10,309
@@ -633,13 +634,8 @@ class DCCA(BaseJointEmbedding):
     patience : int or None, default=10
         Epochs without a lower validation loss before a stage stops; None
         trains all ``max_epochs``.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; the
-        fitted module is kept on the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the batches, dropout
         and the latent draws.

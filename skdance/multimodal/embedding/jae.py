@@ -26,7 +26,13 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.preprocessing import LSI
-from skdance.utils import Widths, check_random_state_int, is_anndata, resolve_side_info
+from skdance.utils import (
+    Widths,
+    check_random_state_int,
+    fill_doc,
+    is_anndata,
+    resolve_side_info,
+)
 
 __all__ = ["JAE"]
 
@@ -253,6 +259,7 @@ class JAEModule(nn.Module):
 
 
 # -- the estimator ---------------------------------------------------------------
+@fill_doc
 class JAE(BaseJointEmbedding):
     """JAE: joint autoencoder with cell-type, batch and cell-cycle parts.
 
@@ -383,18 +390,12 @@ default="tirosh2016"
     patience : int or None, default=10
         Epochs without a lower validation loss before a phase stops
         (DANCE); None trains all epochs.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``;
-        the fitted module is kept on the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the reductions, the validation split, the initialisation,
         the mini-batches, dropout and the control genes of the scores.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

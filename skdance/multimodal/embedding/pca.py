@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.embedding._base import BaseJointEmbedding
 from skdance.preprocessing import LSI
+from skdance.utils import fill_doc
 
 __all__ = ["JointPCA"]
 
@@ -81,6 +82,7 @@ class _AtacBlock:
         return self.lsi_.transform(X)
 
 
+@fill_doc
 class JointPCA(BaseJointEmbedding):
     """PCA of the two modalities, each normalised its own way (baseline).
 
@@ -122,10 +124,7 @@ class JointPCA(BaseJointEmbedding):
     mod2 : {"auto", "adt", "atac"}, default="auto"
         Kind of the second block; ``"auto"``: ATAC when every value is 0
         or 1, else ADT.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the randomised decompositions.
 

@@ -32,6 +32,7 @@ from skdance.utils import (
     Widths,
     check_per_modality,
     check_random_state_int,
+    fill_doc,
     resolve_side_info,
 )
 
@@ -89,6 +90,7 @@ def _sparse_rows(W, rows, device):
     )
 
 
+@fill_doc
 class ScMoGNNEmbedding(BaseJointEmbedding):
     """scMoGNN: joint embedding of two modalities through cell-feature graphs.
 
@@ -229,18 +231,11 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
     patience : int, None or "auto", default="auto"
         Stop after this many epochs without a lower validation loss; None
         runs ``max_epochs``; "auto": 10 (v1), 20 (v2).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device.  The fitted module is kept on
-        the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

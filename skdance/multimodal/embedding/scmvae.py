@@ -43,7 +43,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.utils import Widths, check_random_state_int
+from skdance.utils import Widths, check_random_state_int, fill_doc
 
 __all__ = [
     "COMBINATIONS",
@@ -492,6 +492,7 @@ def _batches(modalities, likelihoods, idx, device):
     return inputs, targets
 
 
+@fill_doc
 class ScMVAE(BaseJointEmbedding):
     """scMVAE: a multimodal VAE with a Gaussian-mixture prior (joint embedding).
 
@@ -606,7 +607,7 @@ class ScMVAE(BaseJointEmbedding):
     weight_decay : float, default=1e-6
         Adam L2 penalty.
     batch_size : int, default=64
-        Cells per mini-batch.
+        {batch_size}
     max_epochs : int or None, default=None
         Training epochs.  None: about 3,000 optimiser steps (the
         original's ``max_iteration``), i.e. ``round(3000 / ceil(n_train /
@@ -621,18 +622,12 @@ class ScMVAE(BaseJointEmbedding):
         Stop after this many epochs without a lower validation loss (the
         original's 30 epochs); None trains all ``max_epochs`` (the best
         state is kept either way).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``;
-        the fitted module is kept on the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the mixture
         initialisation, the batches and the latent draws.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.matching._base import BaseModalityMatcher
+from skdance.utils import fill_doc
 
 __all__ = ["CCAMatcher"]
 
@@ -33,6 +34,7 @@ def _project(svd, X):
     return svd.transform(X)
 
 
+@fill_doc
 class CCAMatcher(BaseModalityMatcher):
     """Match cells across modalities in a shared canonical space (baseline).
 
@@ -56,10 +58,7 @@ class CCAMatcher(BaseModalityMatcher):
         Candidate partners kept per cell (a sparse result); None keeps all.
     temperature : float, default=0.1
         Softmax temperature on the cosine similarities.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the randomized SVD.
 

@@ -5,12 +5,15 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdance.multimodal._cmae import CMAE_CONSTRAINTS, fit_cmae, latent
+from skdance.multimodal._docs import CMAE_PARAMS
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
+from skdance.utils import fill_doc
 
 __all__ = ["CMAEMatcher"]
 
 
+@fill_doc(**CMAE_PARAMS)
 class CMAEMatcher(BaseModalityMatcher):
     """Cross-modal autoencoders: match cells by their shared latent space.
 
@@ -43,42 +46,23 @@ class CMAEMatcher(BaseModalityMatcher):
         cells of ``Y`` that share its row's probability.
     distance : {"manhattan", "euclidean", "cosine"}, default="manhattan"
         Latent distance (DANCE: L1).
-    hidden_dims : tuple of int or None, default=None
-        Encoder widths, input side first (decoders mirror them), used for
-        both modalities; the last width feeds the shared latent layer.
-        None: DANCE's ``(h, h, h, 100)`` with ``h = min(n_features, 1000)``
-        for each modality.
-    latent_dim : int, default=50
-        Width of the shared latent space.
-    discriminator_dim : int, default=100
-        Hidden width of the latent discriminator.
+    {hidden_dims}
+    {latent_dim}
+    {discriminator_dim}
     max_epochs : int, default=50
         Training epochs.
-    learning_rate : float, default=1e-4
-        Learning rate of both optimisers.
+    {learning_rate}
     weight_decay : float, default=1e-4
         L2 penalty (Adam) of both optimisers.
     batch_size : int, default=64
-        Cells per mini-batch.
-    reconstruction_weight : float, default=10.0
-        Weight of the two autoencoders' reconstruction losses.
-    adversarial_weight : float, default=10.0
-        Weight of the latent GAN losses (of the encoders and of the
-        discriminator).
-    pairing_weight : float, default=0.1
-        Weight of the anchor loss on the latents of paired cells.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device.  The fitted module is kept on
-        the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the batch order.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+        {batch_size}
+    {reconstruction_weight}
+    {adversarial_weight}
+    {pairing_weight}
+    {device}
+    {mudata_mods}
+    {random_state}
+    {verbose}
 
     Attributes
     ----------

@@ -4,13 +4,16 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
+from skdance.multimodal._docs import SCMM_PARAMS
 from skdance.multimodal._paired import MUDATA_CONSTRAINTS
 from skdance.multimodal._scmm import SCMM_CONSTRAINTS, encode_rows, fit_scmm
 from skdance.multimodal.matching._base import BaseModalityMatcher, nearest_partners
+from skdance.utils import fill_doc
 
 __all__ = ["ScMMMatcher"]
 
 
+@fill_doc(**SCMM_PARAMS)
 class ScMMMatcher(BaseModalityMatcher):
     """scMM: match cells across modalities in a shared latent space.
 
@@ -43,8 +46,7 @@ class ScMMMatcher(BaseModalityMatcher):
         Hidden widths of the first modality's encoder and decoder.
     mod2_hidden_dims : tuple of int, default=(20, 20)
         Hidden widths of the second modality's encoder and decoder.
-    latent_dim : int, default=10
-        Latent dimensions.
+    {latent_dim}
     mod1_likelihood, mod2_likelihood : {"auto", "nb", "zinb", "normal", \
 "bernoulli"}, default="auto"
         Likelihood of each modality: ``"auto"`` picks Bernoulli for 0/1
@@ -55,30 +57,18 @@ class ScMMMatcher(BaseModalityMatcher):
     kl_warmup_epochs : int, default=50
         Epochs over which the KL weight rises from 0 to 1; early stopping
         starts after them.
-    n_latent_samples : int, default=1
-        Latent draws per cell and expert in the ELBO.
-    learning_rate : float, default=1e-4
-        Adam learning rate.
+    {n_latent_samples}
+    {learning_rate}
     batch_size : int, default=64
-        Cells per mini-batch.
-    max_epochs : int, default=100
-        Maximum training epochs, warm-up included.
+        {batch_size}
+    {max_epochs}
     validation_fraction : float, default=0.15
         Fraction of the cells held out for early stopping.
-    patience : int or None, default=10
-        Epochs after the warm-up without a lower validation loss before
-        stopping; None trains all ``max_epochs``.
-    device : str or torch.device, default="cpu"
-        Where to train; the fitted module is kept on the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the validation split, the initialisation, the batches and the
-        latent draws.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {patience}
+    {device}
+    {mudata_mods}
+    {random_state}
+    {verbose}
 
     Attributes
     ----------

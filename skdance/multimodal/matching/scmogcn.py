@@ -22,7 +22,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.preprocessing import LSI
-from skdance.utils import Widths, check_per_modality, check_random_state_int
+from skdance.utils import Widths, check_per_modality, check_random_state_int, fill_doc
 
 __all__ = ["ScMoGNNMatcher"]
 
@@ -32,6 +32,7 @@ _CHUNK_ROWS = 4096
 _MAX_VALID = 4096
 
 
+@fill_doc
 class ScMoGNNMatcher(BaseModalityMatcher):
     """scMoGNN: match the cells of two modalities through graph-propagated states.
 
@@ -125,18 +126,11 @@ class ScMoGNNMatcher(BaseModalityMatcher):
     patience : int or None, default=20
         Stop after this many epochs without a better validation accuracy
         (DANCE: 20); None runs ``max_epochs``.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device.  The fitted module is kept on
-        the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

@@ -25,7 +25,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.utils import Widths, check_random_state_int
+from skdance.utils import Widths, check_random_state_int, fill_doc
 
 __all__ = ["BABEL", "BABELDecoder", "BABELModule"]
 
@@ -190,6 +190,7 @@ class BABELModule(nn.Module):
         return self.decoder2.mean(self.decoder2(z1))
 
 
+@fill_doc
 class BABEL(BaseModalityPredictor):
     """BABEL: translation between two modalities through a shared latent space.
 
@@ -287,18 +288,11 @@ class BABEL(BaseModalityPredictor):
     patience : int or None, default=20
         Epochs without improvement of the validation loss before stopping;
         None trains all ``max_epochs`` (the best epoch is kept either way).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device.  The fitted module is kept on
-        the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation and the batch order.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

@@ -30,7 +30,7 @@ from skdance.nn import (
     training,
     validation_split,
 )
-from skdance.utils import check_random_state_int
+from skdance.utils import check_random_state_int, fill_doc
 
 __all__ = ["ScMoGNN"]
 
@@ -46,6 +46,7 @@ _DENSE_TARGET_MAX = 2**25
 _CORRELATION_THRESHOLD = 0.5
 
 
+@fill_doc
 class ScMoGNN(BaseModalityPredictor):
     """scMoGNN: predict a modality with a graph network on cells and features.
 
@@ -155,18 +156,11 @@ class ScMoGNN(BaseModalityPredictor):
     patience : int or None, default=50
         Stop after this many epochs without a lower validation RMSE; None
         runs ``max_epochs``.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device.  The fitted module is kept on
-        the CPU.
-    mudata_mods : pair of str or None, default=None
-        The two modalities to read when the data come as a
-        :class:`mudata.MuData`: ``(mod1, mod2)``, e.g. ``("rna", "prot")``;
-        None takes its first two.
+    {device}
+    {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialisation and the dropout.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------
