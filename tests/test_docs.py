@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from skdance.utils import SHARED_PARAMS, all_estimators, fill_doc
+from skdance.utils import all_estimators, fill_doc
 
 ESTIMATORS = all_estimators()
 
@@ -58,19 +58,26 @@ def test_docstring_has_no_placeholder_left(name, cls):
 
 def _documented_defaults(doc):
     section = doc.split("\nParameters\n----------\n")[1].split("\n\n")[0]
-    for match in re.finditer(r"^(\w+) : .*default=(.+)$", section, re.M):
-        yield match.group(1), match.group(2)
+    for match in re.finditer(r"^([\w, ]+) : .*default=(.+)$", section, re.M):
+        names = match.group(1).split(", ")
+        default = ast.literal_eval(match.group(2))
+        # "a, b : float, default=(1, 2)" documents a default each; "a, b :
+        # str, default='x'" one for both
+        if len(names) > 1 and isinstance(default, tuple):
+            yield from zip(names, default, strict=True)
+        else:
+            yield from ((name, default) for name in names)
 
 
 @pytest.mark.parametrize("name, cls", ESTIMATORS)
-def test_shared_entries_state_the_estimator_default(name, cls):
-    # A shared whole entry states one default: it must be the default of
-    # every estimator that shows it.
+def test_documented_defaults_are_the_defaults(name, cls):
+    # Shared entries state one default: it must be that of every estimator
+    # that shows it (and any other documented default must be right too).
     doc = inspect.getdoc(cls)
-    params = cls().get_params(deep=False) if "Parameters" in doc else {}
-    for key, text in SHARED_PARAMS.items():
-        header = text.splitlines()[0]
-        if not header.startswith(f"{key} : ") or f"\n{text}\n" not in f"\n{doc}\n":
-            continue
-        default = ast.literal_eval(header.split("default=")[1])
-        assert params[key] == default, (name, key)
+    if "\nParameters\n" not in doc:
+        return
+    params = cls().get_params(deep=False)
+    documented = dict(_documented_defaults(doc))
+    assert documented, name
+    for param, default in documented.items():
+        assert params[param] == default, (name, param)
