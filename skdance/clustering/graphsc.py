@@ -12,10 +12,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.clustering._deep import BaseCountClusterer, FitData, column_scaling
+from skdance.clustering._docs import DEC_PARAMS
 from skdance.clustering.leiden import Leiden
 from skdance.nn import TORCH_CONSTRAINTS, balanced_adjacency_bce, cell_gene_inputs
 from skdance.utils import (
     check_random_state_int,
+    fill_doc,
 )
 
 __all__ = ["GraphSC"]
@@ -55,6 +57,7 @@ class GraphSCModule(nn.Module):
         return self.embed(F.relu(self.conv(self.dropout(aggregated))))
 
 
+@fill_doc(**DEC_PARAMS)
 class GraphSC(BaseCountClusterer):
     """graph-sc: cell embeddings from a graph autoencoder on the cell-gene graph.
 
@@ -93,8 +96,7 @@ class GraphSC(BaseCountClusterer):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of clusters (required, as in the paper's protocol).
+    {n_clusters}
     graph : graph builder, default=None
         Builder of the bipartite ``(cells + genes)`` adjacency from the
         per-cell-normalised ``log1p`` counts; None means
@@ -118,11 +120,8 @@ class GraphSC(BaseCountClusterer):
         Cells per mini-batch.
     learning_rate : float, default=1e-5
         Adam learning rate (graph-sc's default).
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds torch, numpy and python inside ``fit``.
+    {device}
+    {random_state}
     verbose : int, default=0
         Show a tqdm progress bar with the loss.
 

@@ -6,10 +6,13 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from skdance.clustering._community import BaseCommunityClustering
+from skdance.clustering._docs import COMMUNITY_PARAMS
+from skdance.utils import fill_doc
 
 __all__ = ["Leiden"]
 
 
+@fill_doc(**COMMUNITY_PARAMS)
 class Leiden(BaseCommunityClustering):
     """Leiden community detection on a cell graph, as :func:`scanpy.tl.leiden`.
 
@@ -24,22 +27,14 @@ class Leiden(BaseCommunityClustering):
 
     Parameters
     ----------
-    graph : graph builder or None, default=None
-        Transformer returning the cell-cell adjacency (cloned in ``fit``).
-        None: ``KNNGraph(n_neighbors=15, mode="umap")``.
-    resolution : float, default=1.0
-        Resolution of the modularity; higher gives more clusters.  Also the
-        starting point of the search when ``n_clusters`` is given.
-    n_clusters : int or None, default=None
-        If given, the resolution is bisected until the partition has this
-        many clusters (the benchmark protocol fixes the true number).
+    {graph}
+    {resolution}
+    {n_clusters}
     max_iter : int, default=-1
         The most passes of the Leiden optimisation (leidenalg's
         ``n_iterations``); -1 runs until a pass no longer improves the
         partition.
-    random_state : int, RandomState instance or None, default=0
-        Seed of the optimiser.  The fixed default (scanpy's) makes repeated
-        fits give the same clusters; None draws a new seed at every fit.
+    {random_state}
 
     Attributes
     ----------

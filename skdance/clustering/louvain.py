@@ -5,10 +5,13 @@ import random
 import numpy as np
 
 from skdance.clustering._community import BaseCommunityClustering
+from skdance.clustering._docs import COMMUNITY_PARAMS
+from skdance.utils import fill_doc
 
 __all__ = ["Louvain"]
 
 
+@fill_doc(**COMMUNITY_PARAMS)
 class Louvain(BaseCommunityClustering):
     """Louvain community detection on a cell graph, as :func:`scanpy.tl.louvain`.
 
@@ -26,18 +29,10 @@ class Louvain(BaseCommunityClustering):
 
     Parameters
     ----------
-    graph : graph builder or None, default=None
-        Transformer returning the cell-cell adjacency (cloned in ``fit``).
-        None: ``KNNGraph(n_neighbors=15, mode="umap")``.
-    resolution : float, default=1.0
-        Resolution of the modularity; higher gives more clusters.  Also the
-        starting point of the search when ``n_clusters`` is given.
-    n_clusters : int or None, default=None
-        If given, the resolution is bisected until the partition has this
-        many clusters (the benchmark protocol fixes the true number).
-    random_state : int, RandomState instance or None, default=0
-        Seed of the optimiser.  The fixed default (scanpy's) makes repeated
-        fits give the same clusters; None draws a new seed at every fit.
+    {graph}
+    {resolution}
+    {n_clusters}
+    {random_state}
 
     Attributes
     ----------

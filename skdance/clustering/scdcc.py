@@ -7,9 +7,10 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
+from skdance.clustering._docs import DEC_PARAMS
 from skdance.clustering.scdeepcluster import ScDeepCluster
 from skdance.nn import student_t_assignment
-from skdance.utils import resolve_side_info
+from skdance.utils import fill_doc, resolve_side_info
 
 __all__ = ["ScDCC", "draw_constraint_pairs", "make_partial_labels"]
 
@@ -114,6 +115,7 @@ def draw_constraint_pairs(partial_labels, n_pairs, random_state=None):
     return pairs[same], pairs[~same]
 
 
+@fill_doc(**DEC_PARAMS)
 class ScDCC(ScDeepCluster):
     """scDCC: model-based deep constrained clustering.
 
@@ -137,8 +139,7 @@ class ScDCC(ScDeepCluster):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of clusters (required, as in the paper's protocol).
+    {n_clusters}
     n_pairs : int or None, default=None
         Number of constraint pairs drawn in ``fit`` among the cells with a
         known label; None draws as many pairs as there are cells.
@@ -146,36 +147,23 @@ class ScDCC(ScDeepCluster):
         Weight of the must-link loss.
     cannot_link_weight : float, default=1.0
         Weight of the cannot-link loss.
-    hidden_dims : tuple of int, default=(256, 64)
-        Hidden widths of the encoder (the decoder mirrors them); at least
-        one.
-    latent_dim : int, default=32
-        Embedding size.
-    noise_sigma : float, default=2.5
-        Standard deviation of the Gaussian input corruption.
-    pretrain_epochs : int, default=300
-        Autoencoder pretraining epochs.
-    max_epochs : int, default=2000
-        Maximum clustering epochs.
+    {hidden_dims}
+    {latent_dim}
+    {noise_sigma}
+    {pretrain_epochs}
+    {max_epochs}
     batch_size : int, default=256
         Mini-batch size (cells, and pairs in the constraint passes).
-    pretrain_learning_rate : float, default=1e-3
-        Adam learning rate of pretraining.
-    learning_rate : float, default=1.0
-        Adadelta learning rate of the clustering phase.
+    {pretrain_learning_rate}
+    {learning_rate}
     cluster_weight : float, default=1.0
-        Weight of the clustering (KL) loss.
-    alpha : float, default=1.0
-        Degrees of freedom of the Student-t kernel.
+        {cluster_weight}
+    {alpha}
     update_interval : int, default=1
-        Epochs between target-distribution updates.
-    tol : float, default=1e-3
-        Stop when the fraction of cells changing cluster falls below it.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds torch, numpy and python inside ``fit``.
+        {update_interval}
+    {tol}
+    {device}
+    {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 

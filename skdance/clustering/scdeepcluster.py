@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
+from skdance.clustering._docs import DEC_PARAMS
 from skdance.nn import (
     FCLayers,
     ZINBHeads,
@@ -15,7 +16,7 @@ from skdance.nn import (
     kl_clustering_loss,
     student_t_assignment,
 )
-from skdance.utils import Widths
+from skdance.utils import Widths, fill_doc
 
 ZINB = get_likelihood("zinb")
 
@@ -43,6 +44,7 @@ class ZINBAutoencoder(nn.Module):
         return (z, *self.heads(self.decoder(z)))
 
 
+@fill_doc(**DEC_PARAMS)
 class ScDeepCluster(BaseCountClusterer):
     """scDeepCluster: deep embedded clustering on a ZINB denoising autoencoder.
 
@@ -77,38 +79,24 @@ class ScDeepCluster(BaseCountClusterer):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of clusters (required, as in the paper's protocol).
-    hidden_dims : tuple of int, default=(256, 64)
-        Hidden widths of the encoder (the decoder mirrors them); at least
-        one.
-    latent_dim : int, default=32
-        Embedding size.
-    noise_sigma : float, default=2.5
-        Standard deviation of the Gaussian input corruption.
-    pretrain_epochs : int, default=300
-        Autoencoder pretraining epochs.
-    max_epochs : int, default=2000
-        Maximum clustering epochs.
+    {n_clusters}
+    {hidden_dims}
+    {latent_dim}
+    {noise_sigma}
+    {pretrain_epochs}
+    {max_epochs}
     batch_size : int, default=256
         Mini-batch size.
-    pretrain_learning_rate : float, default=1e-3
-        Adam learning rate of pretraining.
-    learning_rate : float, default=1.0
-        Adadelta learning rate of the clustering phase.
+    {pretrain_learning_rate}
+    {learning_rate}
     cluster_weight : float, default=1.0
-        Weight of the clustering (KL) loss.
-    alpha : float, default=1.0
-        Degrees of freedom of the Student-t kernel.
+        {cluster_weight}
+    {alpha}
     update_interval : int, default=1
-        Epochs between target-distribution updates.
-    tol : float, default=1e-3
-        Stop when the fraction of cells changing cluster falls below it.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds torch, numpy and python inside ``fit``.
+        {update_interval}
+    {tol}
+    {device}
+    {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 

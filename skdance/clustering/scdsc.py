@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
+from skdance.clustering._docs import DEC_PARAMS
 from skdance.graph import KNNGraph
 from skdance.nn import (
     GCN,
@@ -20,7 +21,7 @@ from skdance.nn import (
     to_torch_sparse,
     zinb_loss,
 )
-from skdance.utils import Widths
+from skdance.utils import Widths, fill_doc
 
 __all__ = ["ScDSC"]
 
@@ -72,6 +73,7 @@ class ScDSCModule(nn.Module):
         return hidden[-1], dec, F.softmax(h, dim=1)
 
 
+@fill_doc(**DEC_PARAMS)
 class ScDSC(BaseCountClusterer):
     """scDSC: deep structural clustering through an autoencoder and a GNN.
 
@@ -118,8 +120,7 @@ class ScDSC(BaseCountClusterer):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of clusters (required, as in the paper's protocol).
+    {n_clusters}
     graph : graph builder, default=None
         Transformer building the cell adjacency; None means
         ``KNNGraph(n_neighbors=10, metric="correlation")``.  Cloned in ``fit``.
@@ -140,8 +141,7 @@ class ScDSC(BaseCountClusterer):
         Maximum joint training epochs (full batch).
     batch_size : int, default=256
         Mini-batch size of pretraining.
-    pretrain_learning_rate : float, default=1e-3
-        Adam learning rate of pretraining.
+    {pretrain_learning_rate}
     learning_rate : float, default=1e-2
         Adam learning rate of joint training.
     cluster_weight : float, default=1.0
@@ -157,14 +157,10 @@ class ScDSC(BaseCountClusterer):
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel (``v`` in the paper).
     update_interval : int, default=10
-        Epochs between target-distribution updates.
-    tol : float, default=1e-3
-        Stop when the fraction of cells changing cluster falls below it.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds torch, numpy and python inside ``fit``.
+        {update_interval}
+    {tol}
+    {device}
+    {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 

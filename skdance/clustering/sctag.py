@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdance.clustering._deep import DEC_CONSTRAINTS, BaseCountClusterer, FitData
+from skdance.clustering._docs import DEC_PARAMS
 from skdance.graph import KNNGraph
 from skdance.nn import (
     SAMPLED_ADJACENCY_FROM,
@@ -29,6 +30,7 @@ from skdance.nn import (
 from skdance.utils import (
     Widths,
     check_random_state_int,
+    fill_doc,
 )
 
 __all__ = ["ScTAG"]
@@ -65,6 +67,7 @@ class ScTAGModule(nn.Module):
         return z, h, self.decoder(z)
 
 
+@fill_doc(**DEC_PARAMS)
 class ScTAG(BaseCountClusterer):
     """scTAG: ZINB-based graph embedding autoencoder with DEC clustering.
 
@@ -113,8 +116,7 @@ class ScTAG(BaseCountClusterer):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of clusters (required, as in the paper's protocol).
+    {n_clusters}
     graph : graph builder, default=None
         Transformer building the cell adjacency (``fit_transform``); None
         means ``KNNGraph(n_neighbors=15)``.  Cloned in ``fit``.
@@ -144,22 +146,17 @@ class ScTAG(BaseCountClusterer):
     zinb_weight : float, default=1.0
         Weight of the ZINB loss.
     cluster_weight : float, default=1.5
-        Weight of the clustering (KL) loss.
+        {cluster_weight}
     adjacency_loss : {"auto", "dense", "sampled"}, default="auto"
         Adjacency reconstruction loss: ``"dense"`` is exact (``n x n``
         memory), ``"sampled"`` scores the edges and as many random non-edges
         (``O(edges)`` memory); ``"auto"`` samples from 5,000 cells.
-    alpha : float, default=1.0
-        Degrees of freedom of the Student-t kernel.
+    {alpha}
     update_interval : int, default=1
-        Epochs between target-distribution updates.
-    tol : float, default=1e-3
-        Stop when the fraction of cells changing cluster falls below it.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds torch, numpy and python inside ``fit``.
+        {update_interval}
+    {tol}
+    {device}
+    {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 

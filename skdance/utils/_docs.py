@@ -33,6 +33,7 @@ spatial_key : str, default="spatial"
     ``obsm`` key of the coordinates when ``X`` is an AnnData.""",
     # Description only: the defaults differ.
     "batch_size": "Cells per mini-batch.",
+    "update_interval": "Epochs between target-distribution updates.",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
