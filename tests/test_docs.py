@@ -36,7 +36,7 @@ def test_fill_doc_indents_like_the_placeholder():
     ]
 
 
-def test_fill_doc_rejects_unknown_and_redefined_entries():
+def test_fill_doc_rejects_unknown_entries():
     with pytest.raises(KeyError, match="no_such_entry"):
 
         @fill_doc
@@ -46,8 +46,17 @@ def test_fill_doc_rejects_unknown_and_redefined_entries():
             {no_such_entry}
             """
 
-    with pytest.raises(ValueError, match="device"):
-        fill_doc(device="Somewhere.")
+
+def test_family_entries_take_precedence():
+    @fill_doc(verbose="Progress bars per phase.")
+    def f():
+        """F.
+
+        verbose : int, default=0
+            {verbose}
+        """
+
+    assert inspect.getdoc(f).endswith("    Progress bars per phase.")
 
 
 @pytest.mark.parametrize("name, cls", ESTIMATORS)

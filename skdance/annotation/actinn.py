@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from skdance.annotation._base import BaseAnnotator
 from skdance.nn import TORCH_CONSTRAINTS, FCLayers, training
-from skdance.utils import Widths, check_counts, dense_float
+from skdance.utils import Widths, check_counts, dense_float, fill_doc
 
 __all__ = ["ACTINN"]
 
@@ -71,6 +71,7 @@ class ACTINNModule(nn.Module):
         return self.net(x)
 
 
+@fill_doc
 class ACTINN(BaseAnnotator):
     """ACTINN: automated cell-type identification with a neural network.
 
@@ -98,7 +99,7 @@ class ACTINN(BaseAnnotator):
     max_epochs : int, default=50
         Training epochs.
     batch_size : int, default=128
-        Cells per mini-batch.
+        {batch_size}
     weight_decay : float, default=0.005
         Weight of the L2 penalty ``sum(W ** 2) / 2`` on the weight matrices
         (not the biases).
@@ -111,10 +112,7 @@ class ACTINN(BaseAnnotator):
         then be non-negative counts.
     filter_genes : bool, default=True
         Apply ACTINN's percentile gene filters (fitted on the training cells).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device. The fitted module is kept on
-        the CPU.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the batch order.
     verbose : int, default=0

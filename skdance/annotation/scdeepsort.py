@@ -23,6 +23,7 @@ from skdance.utils import (
     check_counts,
     check_no_empty_rows,
     check_random_state_int,
+    fill_doc,
 )
 
 __all__ = ["ScDeepsort"]
@@ -99,6 +100,7 @@ class ScDeepsortModule(nn.Module):
         return self.classifier(h)
 
 
+@fill_doc
 class ScDeepsort(BaseAnnotator):
     """scDeepsort: a weighted graph neural network over cells and genes.
 
@@ -155,23 +157,20 @@ class ScDeepsort(BaseAnnotator):
     dropout : float, default=0.1
         Dropout rate on the aggregated features.
     learning_rate : float, default=1e-3
-        Adam learning rate.
+        {learning_rate}
     weight_decay : float, default=5e-4
         Adam weight decay (scDeepsort's L2 weight).
     max_epochs : int, default=300
         Training epochs.
     batch_size : int, default=500
-        Cells per mini-batch.
+        {batch_size}
     validation_fraction : float or None, default=0.2
         Fraction of the training cells held out to pick the best epoch; None
         or 0 trains on every cell and keeps the last epoch.
     normalize : bool, default=True
         Log-normalise counts first; the input must then be counts.  Either
         way the input must be non-negative (it weighs the graph's edges).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device. The fitted module is kept on
-        the CPU.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the validation split, the initialisation, dropout and
         the batch order.

@@ -117,7 +117,7 @@ class GraphSC(BaseCountClusterer):
     max_epochs : int, default=100
         Training epochs.
     batch_size : int, default=128
-        Cells per mini-batch.
+        {batch_size}
     learning_rate : float, default=1e-5
         Adam learning rate (graph-sc's default).
     {device}

@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from skdance.graph._base import BaseGraphBuilder
+from skdance.utils import fill_doc
 
 __all__ = [
     "MIN_SPATIAL_NEIGHBORS",
@@ -229,6 +230,7 @@ def warn_isolated(isolated, n_spots, whom, hint, stacklevel=2):
     )
 
 
+@fill_doc
 class RadiusGraph(BaseGraphBuilder):
     """Link spots closer than ``radius`` in space (and each to its nearest).
 
@@ -250,8 +252,7 @@ class RadiusGraph(BaseGraphBuilder):
         ``n_spots - 1``); 0: the radius alone.
     mode : {"connectivity", "distance"}, default="connectivity"
         Edge weights: 1 or the distance.
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
+    {spatial_key}
 
     Attributes
     ----------
@@ -311,6 +312,7 @@ def _mean_neighbour_weight(dist2, length_scale):
     return np.mean(np.exp(-dist2 / (2 * length_scale**2)).sum(axis=1)) - 1.0
 
 
+@fill_doc
 class SpatialGaussianGraph(BaseGraphBuilder):
     """SpaGCN's dense Gaussian-kernel spot graph.
 
@@ -351,8 +353,7 @@ class SpatialGaussianGraph(BaseGraphBuilder):
         them all).
     search_steps : int, default=100
         Bisection steps of the search.
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
+    {spatial_key}
 
     Attributes
     ----------

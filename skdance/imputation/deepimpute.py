@@ -18,7 +18,7 @@ from skdance.nn import (
     validation_split,
 )
 from skdance.preprocessing import mean_var
-from skdance.utils import check_random_state_int
+from skdance.utils import check_random_state_int, fill_doc
 
 __all__ = ["DeepImpute"]
 
@@ -68,6 +68,7 @@ class DeepImputeModule(nn.Module):
         return [net(x) for net, x in zip(self.nets, inputs)]
 
 
+@fill_doc
 class DeepImpute(BaseImputer):
     """DeepImpute: divide-and-conquer imputation with small networks.
 
@@ -123,9 +124,9 @@ class DeepImpute(BaseImputer):
         highest coefficient of variation; DeepImpute's ``n_pred``); None:
         every gene with non-zero variance.
     learning_rate : float, default=1e-4
-        Adam learning rate.
+        {learning_rate}
     batch_size : int, default=64
-        Cells per mini-batch.
+        {batch_size}
     max_epochs : int, default=500
         Maximum training epochs.
     patience : int or None, default=5
@@ -136,15 +137,11 @@ class DeepImpute(BaseImputer):
         down to 0 cells: then every epoch is run and the last one kept).
     policy : {"restore", "max", "predict"}, default="restore"
         How predictions and observed counts are combined in ``transform``.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device. The fitted module is kept on
-        the CPU.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the subsets, the validation split, the initialisation and the
         batch order.
-    verbose : int, default=0
-        Show a tqdm progress bar with the losses.
+    {verbose}
 
     Attributes
     ----------

@@ -34,6 +34,7 @@ from skdance.utils import (
     check_no_empty_rows,
     check_random_state_int,
     dense_float,
+    fill_doc,
 )
 
 __all__ = ["GraphSCI"]
@@ -96,6 +97,7 @@ class GraphSCIModule(nn.Module):
         return mean, self.disp(h), self.pi(h)
 
 
+@fill_doc
 class GraphSCI(BaseImputer):
     """GraphSCI: imputation combining a gene-graph GCN and a ZINB autoencoder.
 
@@ -147,9 +149,9 @@ class GraphSCI(BaseImputer):
     dropout : float, default=0.1
         Dropout rate.
     learning_rate : float, default=1e-3
-        Adam learning rate.
+        {learning_rate}
     weight_decay : float, default=1e-5
-        Adam weight decay.
+        {weight_decay}
     max_epochs : int, default=300
         Full-batch epochs.
     zinb_weight : float, default=1.0
@@ -160,10 +162,7 @@ class GraphSCI(BaseImputer):
         Weight of the expression MSE term (DANCE's default).
     kl_weight : float, default=1.0
         Weight of the KL term (DANCE's default).
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device. The fitted module is kept on
-        the CPU.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, dropout and the latent samples.
     verbose : int, default=0

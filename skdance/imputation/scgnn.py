@@ -32,7 +32,7 @@ from skdance.nn import (
     training,
 )
 from skdance.preprocessing import normalize_rows
-from skdance.utils import check_random_state_int, dense_float
+from skdance.utils import check_random_state_int, dense_float, fill_doc
 
 __all__ = ["ScGNN", "ltmg_signals"]
 
@@ -205,6 +205,7 @@ def _louvain_count(A, seed):
         igraph.set_random_number_generator(random)
 
 
+@fill_doc
 class ScGNN(BaseImputer):
     """scGNN: imputation by iterating feature, graph and cluster autoencoders.
 
@@ -285,10 +286,7 @@ class ScGNN(BaseImputer):
         Cells per batch (scGNN's default: whole data sets in one batch).
     post_threshold : float, default=0.01
         Imputed ``log1p`` values below it are set to 0.
-    device : str or torch.device, default="cpu"
-        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; a
-        ``ValueError`` names an absent device. The fitted module is kept on
-        the CPU.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds every stage.
     verbose : int, default=0

@@ -44,9 +44,6 @@ latent_dim : int, default=10
     "n_latent_samples": """\
 n_latent_samples : int, default=1
     Latent draws per cell and expert in the ELBO.""",
-    "learning_rate": """\
-learning_rate : float, default=1e-4
-    Adam learning rate.""",
     "max_epochs": """\
 max_epochs : int, default=100
     Maximum training epochs, warm-up included.""",

@@ -33,7 +33,9 @@ spatial_key : str, default="spatial"
     ``obsm`` key of the coordinates when ``X`` is an AnnData.""",
     # Description only: the defaults differ.
     "batch_size": "Cells per mini-batch.",
+    "learning_rate": "Adam learning rate.",
     "update_interval": "Epochs between target-distribution updates.",
+    "weight_decay": "Adam weight decay.",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
@@ -65,7 +67,7 @@ def fill_doc(obj=None, /, **entries):
         returns a decorator (to pass ``entries``).
     **entries : str
         Entries of a family of estimators, added to :data:`SHARED_PARAMS`
-        (a name of it may not be given again).
+        (an entry of the same name gives way to them).
 
     Returns
     -------
@@ -76,8 +78,6 @@ def fill_doc(obj=None, /, **entries):
     ------
     KeyError
         For a placeholder without an entry.
-    ValueError
-        For an entry that would redefine a shared one.
 
     Examples
     --------
@@ -99,9 +99,6 @@ def fill_doc(obj=None, /, **entries):
     spatial_key : str, default="spatial"
         ``obsm`` key of the coordinates when ``X`` is an AnnData.
     '''
-    again = sorted(set(entries) & set(SHARED_PARAMS))
-    if again:
-        raise ValueError(f"entries {again} are shared ones already")
     merged = {**SHARED_PARAMS, **entries}
 
     def decorate(target):

@@ -58,7 +58,8 @@ class ScMMMatcher(BaseModalityMatcher):
         Epochs over which the KL weight rises from 0 to 1; early stopping
         starts after them.
     {n_latent_samples}
-    {learning_rate}
+    learning_rate : float, default=1e-4
+        {learning_rate}
     batch_size : int, default=64
         {batch_size}
     {max_epochs}

@@ -273,7 +273,7 @@ class BABEL(BaseModalityPredictor):
     translation_weight : float, default=1.0
         Weight of the two translation losses relative to the reconstructions.
     learning_rate : float, default=0.01
-        Adam learning rate.
+        {learning_rate}
     batch_size : int, default=64
         Cells per mini-batch, at least 2 (batch normalisation needs two; a
         last batch of one cell is skipped).

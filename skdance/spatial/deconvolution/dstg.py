@@ -24,7 +24,7 @@ from skdance.nn import (
 )
 from skdance.preprocessing import HighlyVariableGenes, normalize_rows
 from skdance.spatial.deconvolution._base import BaseDeconvolution
-from skdance.utils import canonical_row_order, check_random_state_int
+from skdance.utils import canonical_row_order, check_random_state_int, fill_doc
 
 __all__ = ["DSTG", "DSTGModule", "cca_embedding"]
 
@@ -84,6 +84,7 @@ class DSTGModule(nn.Module):
         return self.gcn(x, adj)
 
 
+@fill_doc
 class DSTG(BaseDeconvolution):
     """DSTG: deconvolution by a GCN on a pseudo-spot / real-spot link graph.
 
@@ -131,9 +132,9 @@ class DSTG(BaseDeconvolution):
     dropout : float, default=0.0
         Dropout rate.
     learning_rate : float, default=0.005
-        Adam learning rate.
+        {learning_rate}
     weight_decay : float, default=0.0
-        Adam weight decay.
+        {weight_decay}
     max_epochs : int, default=200
         Full-graph epochs.
     validation_fraction : float, default=0.2

@@ -11,11 +11,13 @@ from skdance.clustering import Louvain
 from skdance.graph import KNNGraph
 from skdance.preprocessing import normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils import check_random_state_int
+from skdance.spatial.domain._docs import DOMAIN_PARAMS
+from skdance.utils import check_random_state_int, fill_doc
 
 __all__ = ["SpatialLouvain"]
 
 
+@fill_doc(**DOMAIN_PARAMS)
 class SpatialLouvain(BaseSpatialDomain):
     """Louvain communities of the spots' expression kNN graph (DANCE's baseline).
 
@@ -56,8 +58,7 @@ class SpatialLouvain(BaseSpatialDomain):
 
     Parameters
     ----------
-    n_clusters : int, default=7
-        Number of domains (DANCE's protocol: the number of annotated layers).
+    {n_clusters}
     n_components : int, default=50
         Principal components of the log-normalised expression.
     graph : graph builder or None, default=None
@@ -73,8 +74,7 @@ class SpatialLouvain(BaseSpatialDomain):
         communities it finds (``n_clusters_``).
     exclude_gene_prefixes : tuple of str or None, default=("ERCC", "MT-")
         Gene-name prefixes dropped before normalisation; None keeps all.
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
+    {spatial_key}
     random_state : int, RandomState instance or None, default=0
         Seed of the PCA and of the Louvain optimiser.
 

@@ -36,7 +36,7 @@ from skdance.nn import (
 )
 from skdance.preprocessing import filter_genes, normalize_rows, row_sums
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils import check_random_state_int
+from skdance.utils import check_random_state_int, fill_doc
 
 __all__ = ["SpaGCN", "SpaGCNModule", "histology_coords", "refine_domains"]
 
@@ -226,6 +226,7 @@ def histology_coords(coords, image, *, beta=49, alpha=1.0):
     return np.column_stack([coords, z])
 
 
+@fill_doc
 class SpaGCN(BaseSpatialDomain):
     """SpaGCN: spatial domains by a graph convolution and DEC clustering.
 
@@ -349,9 +350,9 @@ class SpaGCN(BaseSpatialDomain):
         Adam learning rate (SpaGCN's tutorial and DANCE's default; DANCE's
         per-slice values are 0.1 for 151673, 0.02 for 151676).
     weight_decay : float, default=0.0
-        Adam weight decay.
+        {weight_decay}
     update_interval : int, default=3
-        Epochs between target-distribution updates.
+        {update_interval}
     tol : float, default=5e-3
         Stop when fewer than this fraction of spots change domain.
     refine : bool, default=True
@@ -359,11 +360,8 @@ class SpaGCN(BaseSpatialDomain):
         refined domains).
     refine_shape : {"hexagon", "square"}, default="hexagon"
         Refinement neighbourhood: 6 spots (Visium) or 4 (ST).
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device. The fitted module is kept on the CPU.
+    {spatial_key}
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the network's initial weights and the initial
         clustering.

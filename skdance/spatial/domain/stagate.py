@@ -38,7 +38,8 @@ from skdance.nn import (
 )
 from skdance.preprocessing import HighlyVariableGenes, normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils import Widths, check_random_state_int
+from skdance.spatial.domain._docs import DOMAIN_PARAMS
+from skdance.utils import Widths, check_random_state_int, fill_doc
 
 __all__ = ["STAGATE", "STAGATEModule", "default_spot_network"]
 
@@ -286,6 +287,7 @@ class STAGATEModule(nn.Module):
         return (x.sq_sum - 2.0 * cross + gram) / (n * p)
 
 
+@fill_doc(**DOMAIN_PARAMS)
 class STAGATE(BaseSpatialDomain):
     """STAGATE: spatial domains from a graph attention autoencoder.
 
@@ -342,8 +344,7 @@ class STAGATE(BaseSpatialDomain):
 
     Parameters
     ----------
-    n_clusters : int, default=7
-        Number of domains (DANCE's protocol: the number of annotated layers).
+    {n_clusters}
     spatial_graph : graph builder or None, default=None
         Builder of the spot network (cloned in ``fit``).  Spatial builders
         (:class:`~skdance.graph.RadiusGraph`,
@@ -392,11 +393,8 @@ class STAGATE(BaseSpatialDomain):
         How domains are found on the embedding.
     covariance_type : {"tied", "full", "diag", "spherical"}, default="tied"
         Covariance of the Gaussian mixture ("tied" is mclust's EEE).
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
-    device : str or torch.device, default="cpu"
-        Where to train: "cpu", "cuda", "cuda:N" or "mps"; a ValueError names
-        an absent device.  The fitted module is kept on the CPU.
+    {spatial_key}
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the network's initialisation, the pre-clustering and the
         clustering.

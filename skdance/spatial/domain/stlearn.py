@@ -31,7 +31,8 @@ from skdance.graph import (
 )
 from skdance.preprocessing import filter_genes, normalize_rows
 from skdance.spatial.domain._base import BaseSpatialDomain
-from skdance.utils import check_random_state_int, resolve_side_info
+from skdance.spatial.domain._docs import DOMAIN_PARAMS
+from skdance.utils import check_random_state_int, fill_doc, resolve_side_info
 
 __all__ = [
     "StLearn",
@@ -336,6 +337,7 @@ def localization(labels, coords, *, eps=1.5):
     return sub
 
 
+@fill_doc(**DOMAIN_PARAMS)
 class StLearn(BaseSpatialDomain):
     """stLearn's SME clustering (SMEcluster) of spatial transcriptomics spots.
 
@@ -409,8 +411,7 @@ class StLearn(BaseSpatialDomain):
 
     Parameters
     ----------
-    n_clusters : int, default=7
-        Number of domains (DANCE's protocol: the number of annotated layers).
+    {n_clusters}
     cluster_method : {"louvain", "kmeans"}, default="louvain"
         Clustering of the SME components (DANCE's ``StLouvain`` and
         ``StKmeans``).
@@ -468,8 +469,7 @@ class StLearn(BaseSpatialDomain):
     morphology_key : str, default="X_morphology"
         ``obsm`` key of the morphology features when ``X`` is an AnnData
         (stLearn's key); absent: no morphology.
-    spatial_key : str, default="spatial"
-        ``obsm`` key of the coordinates when ``X`` is an AnnData.
+    {spatial_key}
     random_state : int, RandomState instance or None, default=None
         Seed of the PCAs, the Louvain optimiser and k-means.
 
