@@ -44,6 +44,22 @@ tol : float, default=1e-3
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds torch, numpy and python inside ``fit``.""",
+    # Attributes
+    "labels_": """\
+labels_ : ndarray of shape (n_cells,)
+    Cluster of every training cell.""",
+    "cluster_centers_": """\
+cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+    Learnt centres in the embedding.""",
+    "embedding_": """\
+embedding_ : ndarray of shape (n_cells, latent_dim)
+    Embedding of the training cells.""",
+    "module_": """\
+module_ : torch.nn.Module
+    The trained autoencoder (on CPU).""",
+    "n_iter_": """\
+n_iter_ : int
+    Clustering epochs run.""",
 }
 
 # Graph community detection on a cell graph.

@@ -127,10 +127,8 @@ class GraphSC(BaseCountClusterer):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_cells,)
-        Cluster of every training cell.
-    embedding_ : ndarray of shape (n_cells, latent_dim)
-        Embedding of the training cells.
+    {labels_}
+    {embedding_}
     gene_features_ : ndarray of shape (n_genes, n_components)
         Principal components of the genes (gene node features).
     gene_block_degree_ : ndarray of shape (n_genes,)
@@ -143,10 +141,8 @@ class GraphSC(BaseCountClusterer):
         ``"train"`` (mean reconstruction loss).
     n_iter_ : int
         Training epochs run.
-    n_features_in_ : int
-        Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Gene names seen in ``fit``, when the input had them.
+    {n_features_in_}
+    {feature_names_in_}
 
     References
     ----------

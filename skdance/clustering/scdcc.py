@@ -169,14 +169,10 @@ class ScDCC(ScDeepCluster):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_cells,)
-        Cluster of every training cell.
-    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
-        Learnt centres in the embedding.
-    embedding_ : ndarray of shape (n_cells, latent_dim)
-        Embedding of the training cells.
-    module_ : torch.nn.Module
-        The trained autoencoder (on CPU).
+    {labels_}
+    {cluster_centers_}
+    {embedding_}
+    {module_}
     history_ : list of dict
         One record per training epoch: phase, epoch, train_loss (and
         valid_loss where a validation set is held out), seconds.  Phases
@@ -184,12 +180,9 @@ class ScDCC(ScDeepCluster):
         loss, with ``changed``: the fraction of cells that changed cluster at
         the last target update, and ``constraint_loss``: the mean must-link +
         cannot-link loss of the epoch's constraint passes).
-    n_iter_ : int
-        Clustering epochs run.
-    n_features_in_ : int
-        Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Gene names seen in ``fit``, when the input had them.
+    {n_iter_}
+    {n_features_in_}
+    {feature_names_in_}
 
     See Also
     --------

@@ -166,8 +166,7 @@ class ScDSC(BaseCountClusterer):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_cells,)
-        Cluster of every training cell.
+    {labels_}
     cluster_centers_ : ndarray of shape (n_clusters, latent_dims[-1])
         Learnt centres in the embedding.
     embedding_ : ndarray of shape (n_cells, latent_dims[-1])
@@ -184,10 +183,8 @@ class ScDSC(BaseCountClusterer):
         that changed cluster at the last target update).
     n_iter_ : int
         Joint training epochs run.
-    n_features_in_ : int
-        Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Gene names seen in ``fit``, when the input had them.
+    {n_features_in_}
+    {feature_names_in_}
 
     References
     ----------

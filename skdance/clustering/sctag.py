@@ -162,12 +162,9 @@ class ScTAG(BaseCountClusterer):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_cells,)
-        Cluster of every training cell.
-    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
-        Learnt centres in the embedding.
-    embedding_ : ndarray of shape (n_cells, latent_dim)
-        Embedding of the training cells.
+    {labels_}
+    {cluster_centers_}
+    {embedding_}
     adjacency_ : scipy.sparse.csr_matrix of shape (n_cells, n_cells)
         The cell graph built in ``fit``.
     module_ : torch.nn.Module
@@ -178,12 +175,9 @@ class ScTAG(BaseCountClusterer):
         ``"pretrain"`` and ``"cluster"`` (total losses; clustering records
         also hold ``changed``: the fraction of cells that changed cluster at
         the last target update).
-    n_iter_ : int
-        Clustering epochs run.
-    n_features_in_ : int
-        Number of genes seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Gene names seen in ``fit``, when the input had them.
+    {n_iter_}
+    {n_features_in_}
+    {feature_names_in_}
 
     References
     ----------

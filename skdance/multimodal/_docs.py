@@ -35,6 +35,24 @@ pairing_weight : float, default=0.1
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds the initialisation and the batch order.""",
+    # Attributes
+    "module_": """\
+module_ : CMAEModule
+    The trained autoencoders and discriminator (on CPU).""",
+    "history_": """\
+history_ : list of dict
+    One record per epoch: phase, epoch, train_loss (the autoencoders'
+    weighted loss), discriminator_loss, reconstruction_loss,
+    adversarial_loss, pairing_loss, seconds.""",
+    "n_features_in_": """\
+n_features_in_ : int
+    Number of first-modality features seen in ``fit``.""",
+    "feature_names_in_": """\
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    First-modality feature names, when the input had them.""",
+    "feature_names_mod2_": """\
+feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
+    Second-modality feature names, when ``Y`` had them.""",
 }
 
 SCMM_PARAMS = {
@@ -55,4 +73,20 @@ patience : int or None, default=10
 random_state : int, RandomState instance or None, default=None
     Seeds the validation split, the initialisation, the batches and the
     latent draws.""",
+    # Attributes
+    "likelihoods_": """\
+likelihoods_ : tuple of str
+    The likelihoods used for the first and the second modality.""",
+    "module_": """\
+module_ : ScMMModule
+    The trained torch module (on the CPU).""",
+    "n_features_in_": """\
+n_features_in_ : int
+    Number of first-modality features seen in ``fit``.""",
+    "feature_names_in_": """\
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of those features, when the input had them.""",
+    "feature_names_mod2_": """\
+feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
+    Names of those features, when ``Y`` had them.""",
 }

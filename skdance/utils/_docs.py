@@ -1,4 +1,4 @@
-"""Parameter descriptions shared by several estimators, written once.
+"""Parameter and attribute descriptions shared by estimators, written once.
 
 A class docstring names a shared description by a placeholder alone on its
 line, ``{device}``; :func:`fill_doc` replaces it at import time, indented
@@ -36,6 +36,19 @@ spatial_key : str, default="spatial"
     "learning_rate": "Adam learning rate.",
     "update_interval": "Epochs between target-distribution updates.",
     "weight_decay": "Adam weight decay.",
+    # Attributes
+    "n_features_in_": """\
+n_features_in_ : int
+    Number of genes seen in ``fit``.""",
+    "feature_names_in_": """\
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Gene names seen in ``fit``, when the input had them.""",
+    "n_features_mod2_": """\
+n_features_mod2_ : int
+    Number of second-modality features.""",
+    "n_iter_": """\
+n_iter_ : int
+    Number of epochs run.""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)

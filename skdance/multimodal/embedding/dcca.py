@@ -664,8 +664,7 @@ class DCCA(BaseJointEmbedding):
         first modality's when ``X`` is a pair).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of those columns, when the input had them.
-    n_features_mod2_ : int
-        Number of second-modality features.
+    {n_features_mod2_}
 
     See Also
     --------

@@ -73,25 +73,18 @@ class ScMMMatcher(BaseModalityMatcher):
 
     Attributes
     ----------
-    likelihoods_ : tuple of str
-        The likelihoods used for the first and the second modality.
-    module_ : ScMMModule
-        The trained torch module (on the CPU).
+    {likelihoods_}
+    {module_}
     history_ : list of dict
         One record per epoch (phases ``"warmup"`` and ``"train"``), as for
         :class:`~skdance.multimodal.prediction.ScMM`.
-    n_iter_ : int
-        Number of epochs run.
+    {n_iter_}
     best_epoch_ : int or None
         Epoch whose state was kept.
-    n_features_in_ : int
-        Number of first-modality features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of those features, when the input had them.
-    n_features_mod2_ : int
-        Number of second-modality features.
-    feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
-        Names of those features, when ``Y`` had them.
+    {n_features_in_}
+    {feature_names_in_}
+    {n_features_mod2_}
+    {feature_names_mod2_}
 
     See Also
     --------

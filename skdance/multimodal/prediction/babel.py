@@ -312,8 +312,7 @@ class BABEL(BaseModalityPredictor):
         Number of first-modality features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         First-modality feature names seen in ``fit``, when the input had them.
-    n_features_mod2_ : int
-        Number of second-modality features.
+    {n_features_mod2_}
     feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
         Second-modality feature names, when ``Y`` had them.
 

@@ -66,22 +66,13 @@ class CMAE(BaseModalityPredictor):
 
     Attributes
     ----------
-    module_ : CMAEModule
-        The trained autoencoders and discriminator (on CPU).
-    history_ : list of dict
-        One record per epoch: phase, epoch, train_loss (the autoencoders'
-        weighted loss), discriminator_loss, reconstruction_loss,
-        adversarial_loss, pairing_loss, seconds.
-    n_iter_ : int
-        Number of epochs run.
-    n_features_in_ : int
-        Number of first-modality features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        First-modality feature names, when the input had them.
-    n_features_mod2_ : int
-        Number of second-modality features.
-    feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
-        Second-modality feature names, when ``Y`` had them.
+    {module_}
+    {history_}
+    {n_iter_}
+    {n_features_in_}
+    {feature_names_in_}
+    {n_features_mod2_}
+    {feature_names_mod2_}
 
     See Also
     --------

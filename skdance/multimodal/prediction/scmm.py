@@ -93,28 +93,21 @@ class ScMM(BaseModalityPredictor):
 
     Attributes
     ----------
-    likelihoods_ : tuple of str
-        The likelihoods used for the first and the second modality.
-    module_ : ScMMModule
-        The trained torch module (on the CPU).
+    {likelihoods_}
+    {module_}
     history_ : list of dict
         One record per epoch: phase (``"warmup"`` then ``"train"``), epoch,
         train_loss (negative ELBO per cell at the epoch's KL weight),
         kl_weight, valid_loss (negative ELBO per cell, KL weight 1) when
         cells are held out, seconds.
-    n_iter_ : int
-        Number of epochs run.
+    {n_iter_}
     best_epoch_ : int or None
         Epoch (counted from 0 over both phases) whose state was kept; None
         when no cell is held out or every epoch is warm-up.
-    n_features_in_ : int
-        Number of first-modality features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of those features, when the input had them.
-    n_features_mod2_ : int
-        Number of second-modality features.
-    feature_names_mod2_ : ndarray of shape (`n_features_mod2_`,)
-        Names of those features, when ``Y`` had them.
+    {n_features_in_}
+    {feature_names_in_}
+    {n_features_mod2_}
+    {feature_names_mod2_}
 
     See Also
     --------
