@@ -20,7 +20,7 @@ def test_fill_doc_indents_like_the_placeholder():
         ----------
         alpha : float, default=1.0
             {alpha}
-        {spatial_key}
+        {spatial_key} {n_iter_}
         other : {"a", "b"}, default="a"
             Braces elsewhere stay.
         """
@@ -31,6 +31,8 @@ def test_fill_doc_indents_like_the_placeholder():
         "    At least 0.",
         'spatial_key : str, default="spatial"',
         "    ``obsm`` key of the coordinates when ``X`` is an AnnData.",
+        "n_iter_ : int",
+        "    Number of epochs run.",
         'other : {"a", "b"}, default="a"',
         "    Braces elsewhere stay.",
     ]

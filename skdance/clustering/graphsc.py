@@ -120,15 +120,13 @@ class GraphSC(BaseCountClusterer):
         {batch_size}
     learning_rate : float, default=1e-5
         Adam learning rate (graph-sc's default).
-    {device}
-    {random_state}
+    {device} {random_state}
     verbose : int, default=0
         Show a tqdm progress bar with the loss.
 
     Attributes
     ----------
-    {labels_}
-    {embedding_}
+    {labels_} {embedding_}
     gene_features_ : ndarray of shape (n_genes, n_components)
         Principal components of the genes (gene node features).
     gene_block_degree_ : ndarray of shape (n_genes,)
@@ -141,8 +139,7 @@ class GraphSC(BaseCountClusterer):
         ``"train"`` (mean reconstruction loss).
     n_iter_ : int
         Training epochs run.
-    {n_features_in_}
-    {feature_names_in_}
+    {n_features_in_} {feature_names_in_}
 
     References
     ----------

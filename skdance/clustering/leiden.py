@@ -27,9 +27,7 @@ class Leiden(BaseCommunityClustering):
 
     Parameters
     ----------
-    {graph}
-    {resolution}
-    {n_clusters}
+    {graph} {resolution} {n_clusters}
     max_iter : int, default=-1
         The most passes of the Leiden optimisation (leidenalg's
         ``n_iterations``); -1 runs until a pass no longer improves the

@@ -29,10 +29,7 @@ class Louvain(BaseCommunityClustering):
 
     Parameters
     ----------
-    {graph}
-    {resolution}
-    {n_clusters}
-    {random_state}
+    {graph} {resolution} {n_clusters} {random_state}
 
     Attributes
     ----------

@@ -79,42 +79,29 @@ class ScDeepCluster(BaseCountClusterer):
 
     Parameters
     ----------
-    {n_clusters}
-    {hidden_dims}
-    {latent_dim}
-    {noise_sigma}
-    {pretrain_epochs}
-    {max_epochs}
+    {n_clusters} {hidden_dims} {latent_dim} {noise_sigma} {pretrain_epochs} {max_epochs}
     batch_size : int, default=256
         Mini-batch size.
-    {pretrain_learning_rate}
-    {learning_rate}
+    {pretrain_learning_rate} {learning_rate}
     cluster_weight : float, default=1.0
         {cluster_weight}
     {alpha}
     update_interval : int, default=1
         {update_interval}
-    {tol}
-    {device}
-    {random_state}
+    {tol} {device} {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 
     Attributes
     ----------
-    {labels_}
-    {cluster_centers_}
-    {embedding_}
-    {module_}
+    {labels_} {cluster_centers_} {embedding_} {module_}
     history_ : list of dict
         One record per training epoch: phase, epoch, train_loss (and
         valid_loss where a validation set is held out), seconds.  Phases
         ``"pretrain"`` (mean ZINB loss) and ``"cluster"`` (mean total loss,
         with ``changed``: the fraction of cells that changed cluster at the
         last target update).
-    {n_iter_}
-    {n_features_in_}
-    {feature_names_in_}
+    {n_iter_} {n_features_in_} {feature_names_in_}
 
     References
     ----------

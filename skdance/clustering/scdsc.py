@@ -158,9 +158,7 @@ class ScDSC(BaseCountClusterer):
         Degrees of freedom of the Student-t kernel (``v`` in the paper).
     update_interval : int, default=10
         {update_interval}
-    {tol}
-    {device}
-    {random_state}
+    {tol} {device} {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 
@@ -183,8 +181,7 @@ class ScDSC(BaseCountClusterer):
         that changed cluster at the last target update).
     n_iter_ : int
         Joint training epochs run.
-    {n_features_in_}
-    {feature_names_in_}
+    {n_features_in_} {feature_names_in_}
 
     References
     ----------

@@ -154,17 +154,13 @@ class ScTAG(BaseCountClusterer):
     {alpha}
     update_interval : int, default=1
         {update_interval}
-    {tol}
-    {device}
-    {random_state}
+    {tol} {device} {random_state}
     verbose : int, default=0
         Show tqdm progress bars with the loss.
 
     Attributes
     ----------
-    {labels_}
-    {cluster_centers_}
-    {embedding_}
+    {labels_} {cluster_centers_} {embedding_}
     adjacency_ : scipy.sparse.csr_matrix of shape (n_cells, n_cells)
         The cell graph built in ``fit``.
     module_ : torch.nn.Module
@@ -175,9 +171,7 @@ class ScTAG(BaseCountClusterer):
         ``"pretrain"`` and ``"cluster"`` (total losses; clustering records
         also hold ``changed``: the fraction of cells that changed cluster at
         the last target update).
-    {n_iter_}
-    {n_features_in_}
-    {feature_names_in_}
+    {n_iter_} {n_features_in_} {feature_names_in_}
 
     References
     ----------

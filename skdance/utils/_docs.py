@@ -1,13 +1,13 @@
 """Parameter and attribute descriptions shared by estimators, written once.
 
 A class docstring names a shared description by a placeholder alone on its
-line, ``{device}``; :func:`fill_doc` replaces it at import time, indented
-like the placeholder, so ``inspect.getdoc`` and the documentation show the
-full text.  An entry is either a whole numpydoc item (``"name : type,
-default=...`` and its indented description), where every estimator that
-uses it has the same type and default, or the description alone, placed
-under the estimator's own ``name : type, default=...`` line, where the
-defaults differ.
+line, ``{device}`` (or several, ``{device} {verbose}``); :func:`fill_doc`
+replaces it at import time, indented like the placeholder, so
+``inspect.getdoc`` and the documentation show the full text.  An entry is
+either a whole numpydoc item (``"name : type, default=...`` and its
+indented description), where every estimator that uses it has the same
+type and default, or the description alone, placed under the estimator's
+own ``name : type, default=...`` line, where the defaults differ.
 """
 
 import re
@@ -51,27 +51,29 @@ n_iter_ : int
     Number of epochs run.""",
 }
 
-_PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
+_PLACEHOLDERS = re.compile(r"^([ \t]*)((?:\{\w+\}[ \t]*)+)$", re.MULTILINE)
 
 
 def _fill(doc, entries):
     def replace(match):
-        indent, key = match.groups()
-        if key not in entries:
-            raise KeyError(f"no shared docstring entry {key!r}")
-        return "\n".join(
-            indent + line if line else line for line in entries[key].splitlines()
-        )
+        indent, keys = match.groups()
+        lines = []
+        for key in re.findall(r"\w+", keys):
+            if key not in entries:
+                raise KeyError(f"no shared docstring entry {key!r}")
+            lines += entries[key].splitlines()
+        return "\n".join(indent + line if line else line for line in lines)
 
-    return _PLACEHOLDER.sub(replace, doc)
+    return _PLACEHOLDERS.sub(replace, doc)
 
 
 def fill_doc(obj=None, /, **entries):
     '''Replace the ``{name}`` placeholders of a docstring by shared entries.
 
-    A placeholder is a line holding only ``{name}``; it becomes the entry's
-    text, every line indented like the placeholder.  Other braces in the
-    docstring are left alone.
+    A placeholder is a line holding only ``{name}``, or several of them
+    (``{device} {verbose}``: one entry after the other); it becomes the
+    entries' text, every line indented like the placeholder.  Other braces
+    in the docstring are left alone.
 
     Parameters
     ----------

@@ -634,8 +634,7 @@ class DCCA(BaseJointEmbedding):
     patience : int or None, default=10
         Epochs without a lower validation loss before a stage stops; None
         trains all ``max_epochs``.
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the batches, dropout
         and the latent draws.

@@ -390,8 +390,7 @@ default="tirosh2016"
     patience : int or None, default=10
         Epochs without a lower validation loss before a phase stops
         (DANCE); None trains all epochs.
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the reductions, the validation split, the initialisation,
         the mini-batches, dropout and the control genes of the scores.

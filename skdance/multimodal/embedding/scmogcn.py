@@ -231,8 +231,7 @@ class ScMoGNNEmbedding(BaseJointEmbedding):
     patience : int, None or "auto", default="auto"
         Stop after this many epochs without a lower validation loss; None
         runs ``max_epochs``; "auto": 10 (v1), 20 (v2).
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
     {verbose}

@@ -622,8 +622,7 @@ class ScMVAE(BaseJointEmbedding):
         Stop after this many epochs without a lower validation loss (the
         original's 30 epochs); None trains all ``max_epochs`` (the best
         state is kept either way).
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation, the mixture
         initialisation, the batches and the latent draws.

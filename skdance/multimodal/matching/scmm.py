@@ -65,26 +65,18 @@ class ScMMMatcher(BaseModalityMatcher):
     {max_epochs}
     validation_fraction : float, default=0.15
         Fraction of the cells held out for early stopping.
-    {patience}
-    {device}
-    {mudata_mods}
-    {random_state}
-    {verbose}
+    {patience} {device} {mudata_mods} {random_state} {verbose}
 
     Attributes
     ----------
-    {likelihoods_}
-    {module_}
+    {likelihoods_} {module_}
     history_ : list of dict
         One record per epoch (phases ``"warmup"`` and ``"train"``), as for
         :class:`~skdance.multimodal.prediction.ScMM`.
     {n_iter_}
     best_epoch_ : int or None
         Epoch whose state was kept.
-    {n_features_in_}
-    {feature_names_in_}
-    {n_features_mod2_}
-    {feature_names_mod2_}
+    {n_features_in_} {feature_names_in_} {n_features_mod2_} {feature_names_mod2_}
 
     See Also
     --------

@@ -126,8 +126,7 @@ class ScMoGNNMatcher(BaseModalityMatcher):
     patience : int or None, default=20
         Stop after this many epochs without a better validation accuracy
         (DANCE: 20); None runs ``max_epochs``.
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the LSI, the split, the initialisation, dropout and batches.
     {verbose}

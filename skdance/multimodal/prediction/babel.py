@@ -288,8 +288,7 @@ class BABEL(BaseModalityPredictor):
     patience : int or None, default=20
         Epochs without improvement of the validation loss before stopping;
         None trains all ``max_epochs`` (the best epoch is kept either way).
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the initialisation and the batch order.
     {verbose}

@@ -46,9 +46,7 @@ class CMAE(BaseModalityPredictor):
 
     Parameters
     ----------
-    {hidden_dims}
-    {latent_dim}
-    {discriminator_dim}
+    {hidden_dims} {latent_dim} {discriminator_dim}
     max_epochs : int, default=100
         Training epochs.
     {learning_rate}
@@ -56,23 +54,13 @@ class CMAE(BaseModalityPredictor):
         Decoupled weight decay (AdamW) of both optimisers.
     batch_size : int, default=64
         {batch_size}
-    {reconstruction_weight}
-    {adversarial_weight}
-    {pairing_weight}
-    {device}
-    {mudata_mods}
-    {random_state}
-    {verbose}
+    {reconstruction_weight} {adversarial_weight} {pairing_weight} {device} {mudata_mods}
+    {random_state} {verbose}
 
     Attributes
     ----------
-    {module_}
-    {history_}
-    {n_iter_}
-    {n_features_in_}
-    {feature_names_in_}
-    {n_features_mod2_}
-    {feature_names_mod2_}
+    {module_} {history_} {n_iter_} {n_features_in_} {feature_names_in_}
+    {n_features_mod2_} {feature_names_mod2_}
 
     See Also
     --------

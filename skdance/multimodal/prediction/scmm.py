@@ -85,16 +85,11 @@ class ScMM(BaseModalityPredictor):
     validation_fraction : float, default=0.15
         Fraction of the cells held out for early stopping; 0 trains every
         epoch and keeps the last state.
-    {patience}
-    {device}
-    {mudata_mods}
-    {random_state}
-    {verbose}
+    {patience} {device} {mudata_mods} {random_state} {verbose}
 
     Attributes
     ----------
-    {likelihoods_}
-    {module_}
+    {likelihoods_} {module_}
     history_ : list of dict
         One record per epoch: phase (``"warmup"`` then ``"train"``), epoch,
         train_loss (negative ELBO per cell at the epoch's KL weight),
@@ -104,10 +99,7 @@ class ScMM(BaseModalityPredictor):
     best_epoch_ : int or None
         Epoch (counted from 0 over both phases) whose state was kept; None
         when no cell is held out or every epoch is warm-up.
-    {n_features_in_}
-    {feature_names_in_}
-    {n_features_mod2_}
-    {feature_names_mod2_}
+    {n_features_in_} {feature_names_in_} {n_features_mod2_} {feature_names_mod2_}
 
     See Also
     --------

@@ -156,8 +156,7 @@ class ScMoGNN(BaseModalityPredictor):
     patience : int or None, default=50
         Stop after this many epochs without a lower validation RMSE; None
         runs ``max_epochs``.
-    {device}
-    {mudata_mods}
+    {device} {mudata_mods}
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialisation and the dropout.
     {verbose}

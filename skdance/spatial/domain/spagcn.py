@@ -360,8 +360,7 @@ class SpaGCN(BaseSpatialDomain):
         refined domains).
     refine_shape : {"hexagon", "square"}, default="hexagon"
         Refinement neighbourhood: 6 spots (Visium) or 4 (ST).
-    {spatial_key}
-    {device}
+    {spatial_key} {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the PCA, the network's initial weights and the initial
         clustering.

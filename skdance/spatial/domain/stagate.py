@@ -393,8 +393,7 @@ class STAGATE(BaseSpatialDomain):
         How domains are found on the embedding.
     covariance_type : {"tied", "full", "diag", "spherical"}, default="tied"
         Covariance of the Gaussian mixture ("tied" is mclust's EEE).
-    {spatial_key}
-    {device}
+    {spatial_key} {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the network's initialisation, the pre-clustering and the
         clustering.
