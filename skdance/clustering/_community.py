@@ -17,19 +17,34 @@ __all__ = ["BaseCommunityClustering"]
 class BaseCommunityClustering(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     """Modularity (RB configuration) optimisation on a cell graph.
 
-    Subclasses implement ``_partition(igraph_graph, resolution, seed)``.
+    Subclasses implement :meth:`partition`, which other models use to
+    cluster a graph of their own (SpaGCN's initial clusters).
     """
 
     @abstractmethod
-    def _partition(self, igraph_graph, resolution, seed):
-        """Return integer labels of the graph's vertices."""
+    def partition(self, igraph_graph, resolution, seed):
+        """Return integer labels of the graph's vertices.
+
+        Parameters
+        ----------
+        igraph_graph : igraph.Graph
+            A weighted graph (see :func:`skdance.graph.to_igraph`).
+        resolution : float
+            Resolution of the modularity.
+        seed : int
+            Seed of the optimisation.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_vertices,)
+        """
 
     def _partition_passes(self, igraph_graph, resolution, seed):
-        """Return ``_partition``'s labels and the optimisation passes run.
+        """Return ``partition``'s labels and the optimisation passes run.
 
         The passes are None for an algorithm that does not count them.
         """
-        return self._partition(igraph_graph, resolution, seed), None
+        return self.partition(igraph_graph, resolution, seed), None
 
     _parameter_constraints = {
         "graph": [HasMethods(["fit_transform"]), None],

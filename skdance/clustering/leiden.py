@@ -92,7 +92,8 @@ class Leiden(BaseCommunityClustering):
         )
         self.max_iter = max_iter
 
-    def _partition(self, igraph_graph, resolution, seed):
+    def partition(self, igraph_graph, resolution, seed):
+        """Return Leiden labels of the graph's vertices (see the base class)."""
         return self._partition_passes(igraph_graph, resolution, seed)[0]
 
     def _partition_passes(self, igraph_graph, resolution, seed):

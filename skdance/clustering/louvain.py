@@ -64,7 +64,8 @@ class Louvain(BaseCommunityClustering):
     3
     """
 
-    def _partition(self, igraph_graph, resolution, seed):
+    def partition(self, igraph_graph, resolution, seed):
+        """Return Louvain labels of the graph's vertices (see the base class)."""
         import igraph
 
         # igraph shuffles the vertex order with its global RNG: seed it locally

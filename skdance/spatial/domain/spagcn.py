@@ -623,7 +623,7 @@ class SpaGCN(BaseSpatialDomain):
 
     def _communities(self, graph, resolution, seed):
         cls = Leiden if self.init == "leiden" else Louvain
-        return cls(random_state=seed)._partition(graph, resolution, seed)
+        return cls(random_state=seed).partition(graph, resolution, seed)
 
     def _train(self, trainer, module, ax, init_labels, max_epochs, phase, extra):
         """DEC iterations from the clusters ``init_labels``; return the module."""
