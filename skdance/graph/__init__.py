@@ -19,6 +19,7 @@ from skdance.graph._spatial import (
     SpatialGaussianGraph,
     is_regular_array,
     isolated_spots,
+    layout_radius_graph,
     spot_spacing,
     warn_isolated,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "gene_set_links",
     "is_regular_array",
     "isolated_spots",
+    "layout_radius_graph",
     "read_gene_sets",
     "spot_spacing",
     "to_igraph",

@@ -28,6 +28,7 @@ __all__ = [
     "SpatialGaussianGraph",
     "is_regular_array",
     "isolated_spots",
+    "layout_radius_graph",
     "nearest_spot_scales",
     "spot_spacing",
     "warn_isolated",
@@ -465,3 +466,42 @@ class SpatialGaussianGraph(BaseGraphBuilder):
         if self.min_weight > 0:
             W[W < self.min_weight] = 0.0
         return sp.csr_matrix(W)
+
+
+def layout_radius_graph(coords, spacings, *, below=False):
+    """Return a :class:`RadiusGraph` of ``spacings`` spot spacings, floored by layout.
+
+    The shared rule of the models' default spot networks: the radius is
+    ``spacings`` times :func:`spot_spacing`, and no spot is left alone: on a
+    regular array (:func:`is_regular_array`) each spot is also linked to its
+    nearest spot, on an irregular layout to its :data:`MIN_SPATIAL_NEIGHBORS`
+    nearest cells.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_spots, n_dims)
+        Spot positions.
+    spacings : float
+        Radius in spot spacings.
+    below : bool, default=False
+        Use the float just below the radius, for a model that links the
+        spots strictly closer than it (a radius graph includes the boundary).
+
+    Returns
+    -------
+    builder : RadiusGraph
+        The unfitted builder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdance.graph import layout_radius_graph
+    >>> grid = np.array([[x, y] for x in range(5) for y in range(5)], float)
+    >>> layout_radius_graph(grid * 100.0, 1.3)
+    RadiusGraph(min_neighbors=1, radius=130.0)
+    """
+    floor = 1 if is_regular_array(coords) else MIN_SPATIAL_NEIGHBORS
+    radius = spacings * spot_spacing(coords)
+    if below:
+        radius = np.nextafter(radius, 0.0)
+    return RadiusGraph(radius=float(radius), min_neighbors=floor)

@@ -17,13 +17,10 @@ from torch.nn import functional as F
 
 from skdance.clustering import Louvain
 from skdance.graph import (
-    MIN_SPATIAL_NEIGHBORS,
     KNNGraph,
-    RadiusGraph,
     build_graph,
-    is_regular_array,
     isolated_spots,
-    spot_spacing,
+    layout_radius_graph,
     warn_isolated,
 )
 from skdance.nn import (
@@ -85,10 +82,7 @@ def default_spot_network(coords):
     >>> default_spot_network(grid * 100.0)
     RadiusGraph(min_neighbors=1, radius=130.0)
     """
-    floor = 1 if is_regular_array(coords) else MIN_SPATIAL_NEIGHBORS
-    return RadiusGraph(
-        radius=_DEFAULT_RADIUS_SPACINGS * spot_spacing(coords), min_neighbors=floor
-    )
+    return layout_radius_graph(coords, _DEFAULT_RADIUS_SPACINGS)
 
 
 # DANCE's stand-in for R's ``Mclust(modelNames="EEE")``

@@ -20,12 +20,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skdance.clustering import Louvain
 from skdance.graph import (
-    MIN_SPATIAL_NEIGHBORS,
     KNNGraph,
-    RadiusGraph,
     build_graph,
-    is_regular_array,
     isolated_spots,
+    layout_radius_graph,
     spot_spacing,
     warn_isolated,
 )
@@ -106,12 +104,10 @@ def default_sme_network(coords):
     >>> default_sme_network(grid * 10.0)
     RadiusGraph(min_neighbors=1, radius=29.999999999999996)
     """
-    floor = 1 if is_regular_array(coords) else MIN_SPATIAL_NEIGHBORS
     # stLearn links the spots *closer* than its radius (``pd < r``); a radius
     # graph links those within it (``<=``): the float just below 3 spacings
-    # keeps the ring at exactly 3 spacings of a regular array out, as stLearn
-    radius = np.nextafter(_DEFAULT_RADIUS * spot_spacing(coords), 0.0)
-    return RadiusGraph(radius=float(radius), min_neighbors=floor)
+    # keeps the ring at exactly 3 spacings of a regular array out
+    return layout_radius_graph(coords, _DEFAULT_RADIUS, below=True)
 
 
 def sme_weights(
