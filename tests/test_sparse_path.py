@@ -16,6 +16,7 @@ from skdance.nn import (
     column_mean_std,
 )
 from skdance.nn._counts import CHUNK_ROWS
+from skdance.testing import INIT_PARAMS
 
 
 @pytest.fixture(scope="module")
@@ -160,18 +161,7 @@ def test_edge_sampler_draws_zeros_only_and_is_seeded():
 
 def test_sctag_sampled_loss_is_deterministic_and_auto_is_dense_when_small():
     X = sp.csr_matrix(np.random.default_rng(0).poisson(1.0, (60, 40)).astype(float))
-    params = {
-        "n_clusters": 3,
-        "graph": KNNGraph(n_neighbors=3),
-        "n_components": None,
-        "hidden_dim": 8,
-        "latent_dim": 4,
-        "decoder_dims": (8,),
-        "adj_dim": 4,
-        "pretrain_epochs": 3,
-        "max_epochs": 3,
-        "random_state": 0,
-    }
+    params = dict(INIT_PARAMS[ScTAG])  # the fast instance of the common checks
     first = ScTAG(adjacency_loss="sampled", **params).fit(X)
     second = ScTAG(adjacency_loss="sampled", **params).fit(X)
     np.testing.assert_array_equal(first.embedding_, second.embedding_)
