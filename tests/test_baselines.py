@@ -6,6 +6,7 @@ Same-seed fits and fitted pickles of every estimator: test_common.py.
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
@@ -13,7 +14,6 @@ from skdance.annotation import SVM, Celltypist, SingleCellNet
 from skdance.clustering import Leiden, Louvain
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.graph import KNNGraph
-from skdance.metrics import adjusted_rand_score
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
 
 from skdance.clustering import (
     GraphSC,
@@ -25,7 +26,6 @@ from skdance.clustering import (
 )
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.graph import KNNGraph
-from skdance.metrics import adjusted_rand_score
 from skdance.nn import (
     get_likelihood,
     history_values,

@@ -66,7 +66,8 @@ def test_bad_input(grid):
 
 
 def test_match_domains_renames_without_changing_the_partition():
-    from skdance.metrics import adjusted_rand_score
+    from sklearn.metrics import adjusted_rand_score
+
     from skdance.plotting import match_domains
 
     truth = np.array(["L1", "L1", "L2", "L2", "L3", np.nan], dtype=object)

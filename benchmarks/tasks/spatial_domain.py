@@ -17,12 +17,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 
 from benchmarks.tasks._base import DanceReference, Task, routed
-from skdance.metrics import adjusted_rand_score, normalized_mutual_info_score
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
 

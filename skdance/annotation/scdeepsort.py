@@ -181,7 +181,7 @@ class ScDeepsort(BaseAnnotator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Cell types.
-    gene_features_ : ndarray of shape (n_genes, n_components_)
+    gene_features_ : ndarray of shape (n_genes, `n_components_`)
         Gene node features (principal components).
     n_components_ : int
         Node feature size used.

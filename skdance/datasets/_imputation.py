@@ -83,16 +83,16 @@ def load_imputation_dataset(name, data_home=None, *, return_anndata=False):
 
     DANCE's files sit under ``<data_home>/train/<name>_data/``:
 
-    =================  ===============================================
-    name               file(s)
-    =================  ===============================================
-    ``pbmc``           10x ``5k_pbmc_protein_v3_filtered_feature_bc_matrix.h5``
-    ``mouse_brain``    10x ``neuron_10k_v3_filtered_feature_bc_matrix.h5``
-    ``mouse_embryo``   GEO GSE65525 (Klein 2015): four genes x cells CSVs
-                       without header (days 0, 2, 4, 7), stacked
-    ``human_stemcell`` GEO GSE75748 ``sc_time_course_ec.csv.gz`` (genes x
-                       cells, header row of cell names; expected counts)
-    =================  ===============================================
+    ==================  ===============================================
+    name                file(s)
+    ==================  ===============================================
+    ``pbmc``            10x ``5k_pbmc_protein_v3_filtered_feature_bc_matrix.h5``
+    ``mouse_brain``     10x ``neuron_10k_v3_filtered_feature_bc_matrix.h5``
+    ``mouse_embryo``    GEO GSE65525 (Klein 2015): four genes x cells CSVs
+                        without header (days 0, 2, 4, 7), stacked
+    ``human_stemcell``  GEO GSE75748 ``sc_time_course_ec.csv.gz`` (genes x
+                        cells, header row of cell names; expected counts)
+    ==================  ===============================================
 
     They are not shipped and cannot be downloaded here; DANCE fetches them
     from its own Dropbox archives.

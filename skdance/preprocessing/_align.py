@@ -147,7 +147,7 @@ class GeneAligner(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_aligned : ndarray or sparse matrix of shape (n_cells, len(genes_))
+        X_aligned : ndarray or sparse matrix of shape (n_cells, ``len(genes_)``)
             Sparse (CSR) for sparse input, dense otherwise.
         """
         check_is_fitted(self)

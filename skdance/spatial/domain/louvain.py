@@ -90,7 +90,7 @@ class SpatialLouvain(BaseSpatialDomain):
         Principal components the graph is built on.
     adjacency_ : scipy.sparse.csr_matrix of shape (n_spots, n_spots)
         The expression kNN graph.
-    genes_used_ : ndarray of bool of shape (n_features_in_,)
+    genes_used_ : ndarray of bool of shape (`n_features_in_`,)
         Genes kept by the prefix filter.
     n_features_in_ : int
         Number of genes seen in ``fit``.

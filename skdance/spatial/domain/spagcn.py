@@ -390,7 +390,7 @@ class SpaGCN(BaseSpatialDomain):
         Principal components used.
     pca_ : sklearn.decomposition.PCA
         The fitted PCA.
-    genes_kept_ : ndarray of bool of shape (n_features_in_,)
+    genes_kept_ : ndarray of bool of shape (`n_features_in_`,)
         Genes used.
     target_sum_ : float
         Total count each spot is scaled to.
@@ -784,7 +784,7 @@ class SpaGCN(BaseSpatialDomain):
 
         Returns
         -------
-        embedding : ndarray of shape (n_spots, n_components_)
+        embedding : ndarray of shape (n_spots, `n_components_`)
             Convolved features.
         """
         check_is_fitted(self)
