@@ -81,7 +81,7 @@ else:
 sphinx_gallery_conf = {
     "examples_dirs": [str(ROOT / "examples")],
     "gallery_dirs": ["auto_examples"],
-    "subsection_order": ["tasks", "guides"],
+    "subsection_order": ["../examples/tasks", "../examples/guides", "*"],
     "within_subsection_order": "FileNameSortKey",
     "filename_pattern": "/plot_",
     "ignore_pattern": r"__init__\.py",

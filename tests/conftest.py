@@ -32,7 +32,7 @@ DATA = Path(os.environ["SKDANCE_DATA"])
 HAVE_DATA = DATA.is_dir()
 NO_DATA = (
     f"needs the benchmark data folder, not found at {DATA}: set SKDANCE_DATA "
-    "to the folder holding the data sets (doc/datasets.rst says which sets "
+    "to the folder holding the data sets (doc/user_guide/data.rst says which sets "
     "skdance reads and where they come from)"
 )
 

@@ -1,4 +1,4 @@
-"""Every estimator uses the project's parameter vocabulary (doc/contributing.rst)."""
+"""Every estimator uses the project's parameter vocabulary (doc/user_guide/vocabulary.rst)."""
 
 import pytest
 

@@ -23,7 +23,8 @@ class SkdanceTags:
     ----------
     task : str, default="other"
         "annotation", "clustering", "imputation", "deconvolution",
-        "spatial_domain", "graph", "preprocessing" (or "other").
+        "spatial_domain", "modality_prediction", "modality_matching",
+        "joint_embedding", "graph", "preprocessing" (or "other").
     counts : bool, default=False
         ``fit`` requires non-negative counts (negative values raise).
     rejects_empty_cells : {None, "fit", "transform"}, default=None
