@@ -56,8 +56,9 @@ second = ScDeepCluster(**params).fit(X)
 # ``random_state`` seeds the weights, the mini-batch order, the input noise
 # and the k-means initialisation (without touching the global random state
 # of numpy or torch).  On the CPU the two fits are identical to the last
-# bit; on a GPU some CUDA kernels add numbers in a varying order, so expect
-# agreement up to floating-point rounding there.
+# bit.  On a GPU some CUDA kernels add numbers in an order that varies from
+# run to run, so two fits can differ slightly there; the GPU guide below
+# shows how to ask torch for deterministic kernels.
 same_labels = np.array_equal(first.labels_, second.labels_)
 gap = np.abs(first.embedding_ - second.embedding_).max()
 print(f"same clusters: {same_labels}; largest embedding difference: {gap:.2g}")
