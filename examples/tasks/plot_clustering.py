@@ -60,10 +60,11 @@ labels_leiden = leiden.fit_predict(X)
 # %%
 # The deep model: scDeepCluster on counts
 # ---------------------------------------
-# Count models read raw counts: the pipeline only selects genes (seurat_v3
-# flavour, which keeps the counts) and the model normalises internally.
+# Count models read raw counts: the pipeline only selects genes
+# (:class:`~skdance.preprocessing.HighlyVariableGenes` passes the counts of
+# the genes it keeps through unchanged) and the model normalises internally.
 deep = make_pipeline(
-    HighlyVariableGenes(n_top_genes=1000, flavor="seurat_v3"),
+    HighlyVariableGenes(n_top_genes=1000),
     ScDeepCluster(
         n_clusters=n_types, pretrain_epochs=20, max_epochs=10, random_state=0
     ),

@@ -7,9 +7,10 @@ cells, so its counts are a mixture. Deconvolution estimates the share of each
 cell type in every spot from a labelled single-cell reference. This example
 makes spots whose true composition is known by summing reference cells
 (:func:`~skdance.datasets.make_pseudo_spots`), then compares the deep graph
-model :class:`~skdance.spatial.DSTG` with :class:`~skdance.spatial.CARD`
-(regression with a spatial prior) and with the baseline that puts every type
-at 1/K in every spot, by the mean squared error of the proportions
+model :class:`~skdance.spatial.deconvolution.DSTG` with
+:class:`~skdance.spatial.deconvolution.CARD` (regression with a spatial
+prior) and with the baseline that puts every type at 1/K in every spot, by
+the mean squared error of the proportions
 (:func:`~skdance.metrics.proportion_mse`).
 
 The example is small so that it runs in seconds: 144 spots made from the
@@ -32,7 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from skdance.datasets import load_pbmc_4k_subset, make_pseudo_spots
 from skdance.metrics import proportion_mse
-from skdance.spatial import CARD, DSTG
+from skdance.spatial.deconvolution import CARD, DSTG
 
 X, y = load_pbmc_4k_subset()
 X_ref, X_mix, y_ref, y_mix = train_test_split(
@@ -97,6 +98,8 @@ plt.show()
 # - :doc:`/choosing/deconvolution`: every deconvolution model on the full
 #   benchmark (random and smooth layouts, real MERFISH spots), with run
 #   times.
-# - :class:`skdance.spatial.CARD`, :class:`skdance.spatial.DSTG`,
-#   :class:`skdance.spatial.SpatialDecon` and :class:`skdance.spatial.SPOTlight`;
+# - :class:`skdance.spatial.deconvolution.CARD`,
+#   :class:`skdance.spatial.deconvolution.DSTG`,
+#   :class:`skdance.spatial.deconvolution.SpatialDecon` and
+#   :class:`skdance.spatial.deconvolution.SPOTlight`;
 #   :func:`skdance.datasets.make_pseudo_spots` for the simulated spots.

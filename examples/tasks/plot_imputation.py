@@ -25,8 +25,8 @@ to 500, with early stopping, by default). The full benchmark is on
 # non-zero counts to zero, low counts more often than high ones (they are
 # the ones that drop out in real data), and returns the boolean ``mask`` of
 # the hidden entries. The genes are then chosen on the masked counts, as a
-# user would on real data: the 500 most variable ones (seurat_v3 flavour,
-# which keeps the counts).
+# user would on real data: the 500 most variable ones (scanpy's seurat_v3
+# method; the counts of the kept genes pass through unchanged).
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -37,7 +37,7 @@ from skdance.preprocessing import HighlyVariableGenes
 X, _ = load_pbmc_4k_subset()
 X_masked, mask = mask_dropout(X, rate=0.1, random_state=0)
 
-hvg = HighlyVariableGenes(n_top_genes=500, flavor="seurat_v3").fit(X_masked)
+hvg = HighlyVariableGenes(n_top_genes=500).fit(X_masked)
 genes = hvg.get_support()
 X_true, X_masked, mask = X[:, genes], X_masked[:, genes], mask[:, genes]
 print(f"{X_masked.shape[0]} cells x {X_masked.shape[1]} genes, {mask.sum()} hidden")

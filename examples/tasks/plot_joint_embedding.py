@@ -7,16 +7,17 @@ both of its modalities, for clustering, visualisation and label transfer. A
 good one keeps cell types apart and mixes batches. This example embeds
 CITE-seq cells with the graph neural network
 :class:`~skdance.multimodal.embedding.ScMoGNNEmbedding` and with
-:class:`~skdance.multimodal.embedding.JointPCA` (PCA of both modalities side
-by side, the baseline), scores both by the adjusted Rand index (ARI) of
-k-means clusters against the cell types and by graph connectivity
-(:func:`~skdance.metrics.graph_connectivity`), and draws UMAPs coloured by
-cell type and by batch.
+:class:`~skdance.multimodal.embedding.JointPCA` (each modality reduced and
+scaled to the same weight, then one PCA of both: the baseline), scores both
+by the adjusted Rand index (ARI) of k-means clusters against the cell types
+and by graph connectivity (:func:`~skdance.metrics.graph_connectivity`), and
+draws UMAPs coloured by cell type and by batch.
 
 The example is small so that it runs in seconds: the 600 cells of the NeurIPS
-2021 CITE-seq starter shipped with skdance, and scMoGNN trains 20 epochs (its
-default schedule is chosen by its ``variant``). The full benchmark, where the
-models embed held-out batches, is on :doc:`/choosing/joint_embedding`.
+2021 CITE-seq starter shipped with skdance, and scMoGNN trains 20 epochs (by
+default as many as make 5,000 optimiser steps, with early stopping), so its
+scores here say little about the model. The full benchmark, where the models
+embed held-out batches, is on :doc:`/choosing/joint_embedding`.
 """
 
 # %%
