@@ -99,17 +99,18 @@ panels = {"cell type": (np.array(types), None)}
 for name, labels in clusterings.items():
     panels[name] = (match_domains(labels, types), labels)
 for ax, (title, (named, labels)) in zip(axes, panels.items()):
-    ax.scatter(xy[:, 0], xy[:, 1], s=5, c=[colours[v] for v in named], linewidths=0)
+    # a cluster left unpaired (more clusters than types) is drawn in grey
+    spot_colours = [colours.get(v, "lightgrey") for v in named]
+    ax.scatter(xy[:, 0], xy[:, 1], s=5, c=spot_colours, linewidths=0)
     handles = []
-    for level in sorted(set(named), key=lambda v: int(v.split()[-1])):
+    for level in sorted(set(named)):
         if labels is None:
             text = level
         else:
             cluster = labels[named == level][0]
-            text = f"cluster {cluster} ~ {level}"
-        handles.append(
-            plt.Line2D([], [], marker="o", ls="", color=colours[level], label=text)
-        )
+            text = f"cluster {cluster} ~ {level}" if level in colours else level
+        colour = colours.get(level, "lightgrey")
+        handles.append(plt.Line2D([], [], marker="o", ls="", color=colour, label=text))
     ax.legend(
         handles=handles,
         loc="upper center",
@@ -129,7 +130,7 @@ plt.show()
 # What to read next
 # -----------------
 # - :doc:`/choosing/clustering`: every clustering model on the full
-#   benchmark, with their full training schedules, run times and memory.
+#   benchmark, with longer training schedules, run times and memory.
 # - :class:`skdance.clustering.ScDeepCluster`,
 #   :class:`skdance.clustering.ScDCC` (which also takes the known labels of
 #   a few cells) and :class:`skdance.clustering.Leiden`.

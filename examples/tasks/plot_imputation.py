@@ -9,7 +9,7 @@ ones: DANCE's protocol. This example hides 10% of every cell's non-zero counts
 with :func:`~skdance.imputation.mask_dropout`, imputes them with the deep
 model :class:`~skdance.imputation.DeepImpute`, with
 :class:`~skdance.imputation.MAGIC` (diffusion on a cell graph) and with a
-one-line baseline, and scores all three with
+simple baseline, and scores all three with
 :func:`~skdance.imputation.imputation_scores`.
 
 The example is small so that it runs in seconds: the 500 most variable genes

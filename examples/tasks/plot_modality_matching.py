@@ -24,8 +24,9 @@ The example is small so that it runs in seconds: the 600 cells of the NeurIPS
 # The same split as in modality prediction: the models learn on donor
 # ``s1d1`` and match the cells of donor ``s1d2``. Row ``i`` of the test RNA
 # and row ``i`` of the test proteins are the same cell, the pairing the
-# model has to recover. (A real query would come in any order; the models
-# do not use it.)
+# model has to recover. (A real query comes in any order; shuffling the
+# rows of either test modality gives both models' matrices with their rows
+# and columns shuffled the same way, so the order gives nothing away.)
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp

@@ -67,9 +67,10 @@ for name, Y_pred in predictions.items():
 # Predicted against measured proteins
 # -----------------------------------
 # One panel per protein and model: every test cell's measured level (x) and
-# predicted level (y), the diagonal and Pearson's r in the title. CD4 and
-# CD8 mark the two T-cell lineages, CD19 B cells and CD14 classical
-# monocytes; a good prediction separates the positive and negative cells.
+# predicted level (y), the diagonal and Pearson's r in the title. CD4 marks
+# helper T cells (and, more weakly, monocytes), CD8 cytotoxic T cells, CD19
+# B cells and CD14 classical monocytes; a good prediction separates the
+# positive and negative cells.
 proteins = ["CD4", "CD8", "CD19", "CD14"]
 fig = predicted_vs_measured(
     Y_test, predictions, prot.var_names, features=proteins, panel_size=2.3
