@@ -251,3 +251,16 @@ def test_the_shipped_cite_starter_loads_without_a_data_folder(tmp_path):
     assert mdata["prot"].uns["modality"] == "ADT"
     with pytest.raises(DatasetNotFoundError, match="SKDANCE_DATA"):
         load_multimodal("teaseq_pbmc", data_home=tmp_path)
+
+
+def test_the_mudata_is_built_without_warnings_and_with_the_obs_columns():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mdata = load_multimodal("neurips2021_bmmc_cite_starter", return_mudata=True)
+    from_mudata = [w for w in caught if "mudata" in w.filename]
+    assert not from_mudata, [str(w.message) for w in from_mudata]
+    # the modalities' columns are pulled, as scanpy's color= needs them
+    assert mdata.obs["rna:cell_type"].nunique() == 41
+    assert "rna:gene_ids" in mdata.var

@@ -22,6 +22,7 @@ reads the competition's own train/test files (DANCE's
 """
 
 import re
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -282,6 +283,10 @@ def load_multimodal(
     return_mudata : bool, default=False
         Return one :class:`mudata.MuData` with the modalities ``"rna"`` and
         ``"prot"`` (ADT) or ``"atac"``, muon's names, instead of the pair.
+        Its ``obs`` and ``var`` hold the modalities' columns
+        (``mdata.obs["rna:cell_type"]``). A protein can share its gene's
+        name, so ``mdata.var_names`` need not be unique: name features
+        through a modality (``mdata["prot"].var_names``).
 
     Returns
     -------
@@ -347,7 +352,15 @@ def _as_mudata(pair):
 
     rna, mod2 = pair
     name = {"ADT": "prot", "ATAC": "atac"}[mod2.uns["modality"]]
-    mdata = mudata.MuData({"rna": rna, name: mod2})
+    # mudata 0.4's behaviour (no implicit pull on update), with the
+    # modalities' obs and var columns pulled explicitly ("rna:cell_type");
+    # a protein and its gene share a name (CD4), which mudata warns about
+    # although it is what a CITE-seq MuData is
+    with mudata.set_options(pull_on_update=False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "var_names are not unique", UserWarning)
+        mdata = mudata.MuData({"rna": rna, name: mod2})
+        mdata.pull_obs()
+        mdata.pull_var()
     return mdata
 
 
