@@ -258,7 +258,11 @@ def run(
     # fit walks only what the fits allocate (~0.2-0.4 s a fit otherwise)
     gc.collect()
     gc.freeze()
-    df = collect(task, specs, runs, models, quick, verbose, jobs, device)
+    try:
+        df = collect(task, specs, runs, models, quick, verbose, jobs, device)
+    finally:
+        # a caller that goes on (a notebook, the docs' gallery) collects as usual
+        gc.unfreeze()
     results = Path(results_dir) if results_dir is not None else RESULTS
     results.mkdir(parents=True, exist_ok=True)
     stem = f"{task.name}_quick" if quick else task.name

@@ -17,7 +17,13 @@ import os
 import sys
 from pathlib import Path
 
-import matplotlib
+# The gallery's examples are small: one thread each for torch, BLAS and
+# numba is as fast as two and does not slow to a crawl when the machine is
+# busy (set these variables to use more)
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
@@ -86,7 +92,7 @@ sphinx_gallery_conf = {
     "filename_pattern": "/plot_",
     "ignore_pattern": r"__init__\.py",
     "abort_on_example_error": True,
-    "reset_modules": ("matplotlib",),
+    "reset_modules": ("matplotlib", "skdance_docs.reset_torch_threads"),
     "remove_config_comments": True,
     "download_all_examples": False,
     "show_signature": False,

@@ -83,6 +83,13 @@ def _list_table(title, frame):
     return lines + [""]
 
 
+def _ranked(df, metric):
+    """Mean and seed spread of ``metric`` per model, best first."""
+    grouped = df.groupby("model", sort=False)[metric]
+    stats = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0)})
+    return stats.sort_values("mean", ascending=metric in LOWER_IS_BETTER)
+
+
 def _figure(task, df, datasets, path):
     """Bar chart of the main score per data set: mean over runs, seed spread."""
     import matplotlib.pyplot as plt
@@ -90,22 +97,21 @@ def _figure(task, df, datasets, path):
     metric = task.metrics[0]
     baselines = set(task.baselines)
     n = len(datasets)
-    n_cols = min(n, 3)
+    n_cols = min(n, 2)
     n_rows = -(-n // n_cols)
     n_models = df.groupby("dataset")["model"].nunique().max()
     fig, axes = plt.subplots(
         n_rows,
         n_cols,
-        figsize=(4.2 * n_cols, (0.32 * n_models + 1.1) * n_rows),
+        figsize=(4.8 * n_cols, (0.34 * n_models + 1.2) * n_rows + 0.4),
         squeeze=False,
         layout="constrained",
     )
     reference = "dance_reported" if "dance_reported" in df else None
+    any_reference = False
     for ax, name in zip(axes.flat, datasets):
         part = df[df["dataset"] == name]
-        stats = part.groupby("model", sort=False)[metric].agg(["mean", "std"])
-        stats["std"] = part.groupby("model", sort=False)[metric].std(ddof=0)
-        stats = stats.sort_values("mean", ascending=metric in LOWER_IS_BETTER)
+        stats = _ranked(part, metric)
         y = np.arange(len(stats))[::-1]
         colours = ["0.65" if m in baselines else "C0" for m in stats.index]
         ax.barh(y, stats["mean"], xerr=stats["std"], color=colours, capsize=2)
@@ -115,24 +121,28 @@ def _figure(task, df, datasets, path):
             ).reindex(stats.index)
             shown = dance.notna().to_numpy()
             if shown.any():
+                any_reference = True
                 ax.plot(
-                    dance.to_numpy()[shown],
-                    y[shown],
-                    "D",
-                    color="C3",
-                    markersize=5,
-                    label="DANCE (paper)",
+                    dance.to_numpy()[shown], y[shown], "D", color="C3", markersize=6
                 )
-                ax.legend(loc="lower right", fontsize=7, frameon=False)
-        ax.set_yticks(y, stats.index, fontsize=8)
-        ax.set_title(name, fontsize=9)
+        ax.set_yticks(y, stats.index, fontsize=10)
+        ax.set_title(name, fontsize=10)
         arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-        ax.set_xlabel(f"{metric} ({arrow})", fontsize=8)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.set_xlabel(f"{metric} ({arrow})", fontsize=10)
+        ax.tick_params(axis="x", labelsize=9)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color="C0", label="model"),
+        plt.Rectangle((0, 0), 1, 1, color="0.65", label="baseline"),
+    ]
+    if any_reference:
+        handles.append(
+            plt.Line2D([], [], marker="D", color="C3", ls="", label="DANCE (paper)")
+        )
+    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -162,32 +172,53 @@ class BenchmarkResults(SphinxDirective):
         df = df[df["dataset"].isin(datasets)]
         table = summarize(df, task.metrics, task.digits)
         table = table.rename(columns=REFERENCE_COLUMNS)
+        table["peak_mem_mib"] = table["peak_mem_mib"].astype("Int64")
         table = table.rename(
             columns={"fit_time_s": "fit (s)", "peak_mem_mib": "memory (MiB)"}
         )
         if "predict_time_s" in table:
             table = table.rename(columns={"predict_time_s": "predict (s)"})
         runs = "folds" if "fold" in df else "seeds"
-        lines = [task.describe(False) + ".", ""]
+        metric = task.metrics[0]
+        lines = [_cell(task.describe(False)) + ".", ""]
         key = "-".join(d.split(" ")[0] for d in datasets[:1]) + f"-{len(datasets)}"
         image = Path(self.env.srcdir) / "generated" / "benchmarks" / f"{name}-{key}.png"
         _figure(task, df, datasets, image)
-        metric = task.metrics[0]
         lines += [
             f".. figure:: /generated/benchmarks/{image.name}",
             f"   :alt: {metric} of every {name} model per data set",
             "",
             f"   {metric}: mean over {runs} (bars) and their standard deviation "
-            "(whiskers); grey bars are the task's baselines, red diamonds "
-            "DANCE's paper numbers where it reports one.",
+            "(whiskers), best first; grey bars are the task's baselines, red "
+            "diamonds DANCE's paper numbers where it reports one. The tables "
+            "below are in the same order.",
             "",
         ]
         for dataset in datasets:
             part = table[table["dataset"] == dataset].drop(columns="dataset")
+            order = _ranked(df[df["dataset"] == dataset], metric).index
+            part = part.set_index("model").loc[order].reset_index()
             lines += _list_table(dataset, part)
         container = nodes.container(classes=["benchmark-results"])
         self.state.nested_parse(StringList(lines, source=str(csv)), 0, container)
         return [container]
+
+
+_TORCH_THREADS = []
+
+
+def reset_torch_threads(gallery_conf, fname):
+    """Give every gallery example the torch thread count the build started with.
+
+    The first parallel numba call (scanpy's neighbours, UMAP) sets the
+    process's OpenMP thread count, which torch then uses; without the reset
+    every later example trains with that count instead.
+    """
+    import torch
+
+    if not _TORCH_THREADS:
+        _TORCH_THREADS.append(torch.get_num_threads())
+    torch.set_num_threads(_TORCH_THREADS[0])
 
 
 def skip_foreign_member(app, what, name, obj, skip, options):
