@@ -14,9 +14,10 @@ OUTSIDE = ("DESIGN", "../shared", "/work/")
 
 def _text_files():
     yield ROOT / "README.rst", (ROOT / "README.rst").read_text()
-    for top in ("skdance", "tests", "benchmarks", "doc"):
+    for top in ("skdance", "tests", "benchmarks", "doc", "examples"):
         for path in sorted((ROOT / top).rglob("*")):
-            skipped = {"__pycache__", "_build", "generated"}  # caches, doc builds
+            # caches, doc builds and the gallery the build writes
+            skipped = {"__pycache__", "_build", "generated", "auto_examples"}
             if not path.is_file() or skipped & set(path.parts):
                 continue
             if path == Path(__file__).resolve():  # names the pointers above
