@@ -10,6 +10,8 @@
   ``.backward()``: every model trains through it.
 * No module imports a private name (``skdance.x._y`` or ``_z``) of another
   top-level package.
+
+The design: ``doc/architecture.rst``, section ``architecture-import-rule``.
 """
 
 import ast

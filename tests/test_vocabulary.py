@@ -1,4 +1,7 @@
-"""Every estimator uses the project's parameter vocabulary (doc/user_guide/vocabulary.rst)."""
+"""Every estimator uses the project's parameter vocabulary.
+
+The vocabulary and how to add a name: ``doc/user_guide/vocabulary.rst``.
+"""
 
 import pytest
 

@@ -10,6 +10,8 @@ to a task is one entry in that task's ``models`` (a name and the estimator
 built for the trial); the side information a task offers reaches the models
 through metadata routing, and ``benchmarks.memory`` measures the same
 entries (see :mod:`benchmarks.tasks._base`).
+
+The design: ``doc/architecture.rst``, section ``architecture-benchmarks``.
 """
 
 from benchmarks.tasks import (

@@ -12,6 +12,8 @@ Multi-phase and adversarial loops (autoencoder pretraining then DEC
 clustering, EM iterations, two optimisers) are written as one ``epoch_fn``
 per phase and run with :meth:`Trainer.run`; mini-batch epochs use
 :meth:`Trainer.minibatch_epoch`.
+
+The design: ``doc/architecture.rst``, section ``architecture-engine``.
 """
 
 import contextlib

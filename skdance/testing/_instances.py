@@ -8,6 +8,8 @@ requires coordinates, rejects empty cells, output shape), each tag with one
 reason, plus a short ``METHOD_FAILED_CHECKS`` table for what no tag
 describes.  Every listed check fails on every run (``xfail_strict``).
 Exposed through :mod:`skdance.testing`.
+
+The design: ``doc/architecture.rst``, section ``architecture-checks``.
 """
 
 from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet

@@ -12,6 +12,8 @@ per-cell values reach an estimator in one of two ways:
 :func:`resolve_side_info` applies that rule in one place: the keyword wins,
 the AnnData key is the fallback, the result has one row per cell, and missing
 required information is a ``ValueError`` that says how to pass it.
+
+The design: ``doc/architecture.rst``, section ``architecture-side-information``.
 """
 
 import numpy as np

@@ -8,6 +8,8 @@ scikit-learn's checks are *derived* from them
 skdance's own common checks use them to build fitting data (labels, spots,
 coordinates).  A class declares them with a ``__skdance_tags__`` method
 that updates its parent's tags.
+
+The design: ``doc/architecture.rst``, section ``architecture-tags``.
 """
 
 from dataclasses import dataclass

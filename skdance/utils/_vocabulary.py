@@ -7,6 +7,8 @@ meaning written down, not a synonym that slips in.  :data:`SYNONYMS` maps
 names that other codes use (and that skdance once used) to the vocabulary
 name, for the error message.  The documentation's vocabulary table is made
 from these two tables by :func:`vocabulary_table`.
+
+The design: ``doc/architecture.rst``, section ``architecture-vocabulary``.
 """
 
 __all__ = ["SYNONYMS", "VOCABULARY", "vocabulary_table"]
