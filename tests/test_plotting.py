@@ -140,6 +140,28 @@ def test_embedding_umaps_colours_types_and_batches(tmp_path):
         umap_coordinates(np.full((10, 3), np.nan))
 
 
+def test_min_dist_spreads_the_layout_and_reaches_embedding_umaps():
+    from skdance.plotting import embedding_umaps, umap_coordinates
+
+    rng = np.random.default_rng(0)
+    Z = np.r_[rng.normal(size=(30, 6)), rng.normal(size=(30, 6)) + 8.0]
+
+    def spread(xy):  # mean distance of a group's cells to its centre
+        return np.mean(
+            [np.linalg.norm(g - g.mean(0), axis=1).mean() for g in (xy[:30], xy[30:])]
+        )
+
+    tight = umap_coordinates(Z, n_neighbors=10, min_dist=0.1, random_state=0)
+    loose = umap_coordinates(Z, n_neighbors=10, min_dist=0.9, random_state=0)
+    # a larger minimum distance between points spreads each group out
+    assert spread(loose) > spread(tight)
+    # embedding_umaps computes its layouts with the same min_dist
+    fig = embedding_umaps({"a": Z}, ["T"] * 30 + ["B"] * 30, min_dist=0.9)
+    drawn = fig.axes[0].collections[0].get_offsets()
+    expected = umap_coordinates(Z, min_dist=0.9, random_state=0)
+    np.testing.assert_allclose(drawn, expected)
+
+
 def test_embedding_umaps_legend_and_distinct_colours_for_many_types(tmp_path):
     from matplotlib.colors import to_hex
 

@@ -28,12 +28,11 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import make_pipeline
-from umap import UMAP
 
 from skdance.clustering import Leiden, ScDeepCluster
 from skdance.datasets import load_pbmc_4k_subset
 from skdance.metrics import cluster_accuracy
-from skdance.plotting import match_domains
+from skdance.plotting import match_domains, umap_coordinates
 from skdance.preprocessing import HighlyVariableGenes, Log1p, NormalizeTotal, ScaleGenes
 
 X, y = load_pbmc_4k_subset()
@@ -80,7 +79,8 @@ for name, labels in clusterings.items():
 # %%
 # Clusters on a UMAP of the cells
 # -------------------------------
-# One UMAP layout (umap-learn with scanpy's ``min_dist=0.5``, on the first 20
+# One UMAP layout (:func:`~skdance.plotting.umap_coordinates` with scanpy's
+# ``min_dist=0.5``, on the first 20
 # of the recipe's principal components) is coloured three times: by cell
 # type, by Leiden cluster and by scDeepCluster cluster. Cluster numbers
 # are arbitrary, so each cluster is paired one-to-one with the cell type it
@@ -89,7 +89,7 @@ for name, labels in clusterings.items():
 # means "this cluster is that type". The legend keeps the cluster's own
 # number.
 pcs = leiden[:-1].transform(X)  # the recipe without its last step
-xy = UMAP(min_dist=0.5, random_state=0, n_jobs=1).fit_transform(pcs[:, :20])
+xy = umap_coordinates(pcs[:, :20], min_dist=0.5, random_state=0)
 
 types = [f"type {t}" for t in y]
 colours = dict(zip(sorted(set(types)), plt.get_cmap("tab10").colors))

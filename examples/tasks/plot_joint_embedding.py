@@ -31,7 +31,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
-from umap import UMAP
 
 from skdance.datasets import load_multimodal
 from skdance.metrics import graph_connectivity
@@ -78,7 +77,7 @@ for name, Z in embeddings.items():
 # separate groups, and within a type the two donors should mix. Forty-one
 # colours cannot be told apart, so the picture groups the types into
 # lineages by their names (the scores above use all 41 types). The layouts
-# are umap-learn's with scanpy's ``min_dist=0.5``.
+# use scanpy's ``min_dist=0.5``.
 def lineage(cell_type):
     """Broad lineage of a NeurIPS 2021 BMMC cell-type name."""
     if cell_type.startswith("CD4+ T") or cell_type == "T reg":
@@ -105,11 +104,7 @@ def lineage(cell_type):
 
 
 lineages = np.array([lineage(t) for t in cell_types])
-layouts = {
-    name: UMAP(min_dist=0.5, random_state=0, n_jobs=1).fit_transform(Z)
-    for name, Z in embeddings.items()
-}
-fig = embedding_umaps(embeddings, lineages, batches, layouts=layouts, panel_size=3.5)
+fig = embedding_umaps(embeddings, lineages, batches, min_dist=0.5, panel_size=3.5)
 plt.show()
 
 # %%

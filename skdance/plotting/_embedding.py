@@ -5,7 +5,7 @@ import numpy as np
 __all__ = ["embedding_umaps", "umap_coordinates"]
 
 
-def umap_coordinates(embedding, *, n_neighbors=15, random_state=0):
+def umap_coordinates(embedding, *, n_neighbors=15, min_dist=0.1, random_state=0):
     """Two-dimensional UMAP (umap-learn) of an embedding, for drawing.
 
     Parameters
@@ -14,6 +14,9 @@ def umap_coordinates(embedding, *, n_neighbors=15, random_state=0):
         Cells in any embedding.
     n_neighbors : int, default=15
         UMAP's neighbourhood size (at most ``n_cells - 1``).
+    min_dist : float, default=0.1
+        How tightly UMAP packs the cells (umap-learn's default; scanpy's
+        ``sc.tl.umap`` uses 0.5, which spreads each cluster out).
     random_state : int, default=0
         Seeds UMAP's layout.
 
@@ -41,7 +44,8 @@ def umap_coordinates(embedding, *, n_neighbors=15, random_state=0):
     if not np.all(np.isfinite(Z)):
         raise ValueError("embedding holds NaN or infinite values.")
     k = min(n_neighbors, Z.shape[0] - 1)
-    return UMAP(n_neighbors=k, random_state=random_state, n_jobs=1).fit_transform(Z)
+    umap = UMAP(n_neighbors=k, min_dist=min_dist, random_state=random_state, n_jobs=1)
+    return umap.fit_transform(Z)
 
 
 _LEGEND_FONTSIZE = 8
@@ -74,6 +78,7 @@ def embedding_umaps(
     *,
     layouts=None,
     panel_size=3.0,
+    min_dist=0.1,
     random_state=0,
     legend=True,
 ):
@@ -96,6 +101,8 @@ def embedding_umaps(
         the others are computed with :func:`umap_coordinates`.
     panel_size : float, default=3.0
         Width and height of a panel in inches.
+    min_dist : float, default=0.1
+        Passed to :func:`umap_coordinates` for the layouts it computes.
     random_state : int, default=0
         Seeds the UMAP layouts.
     legend : bool, default=True
@@ -141,7 +148,9 @@ def embedding_umaps(
                 f"embedding {name!r} has {np.asarray(Z).shape[0]} rows for {n} cells."
             )
         if name not in layouts:
-            layouts[name] = umap_coordinates(Z, random_state=random_state)
+            layouts[name] = umap_coordinates(
+                Z, min_dist=min_dist, random_state=random_state
+            )
     palettes = [_legend_colours(values) for _, values in rows]
     columns = [_legend_columns(levels, panel_size) for levels, _ in palettes]
     legend_width = max(width for _, width in columns) if legend else 0.0
