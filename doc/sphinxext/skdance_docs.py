@@ -12,6 +12,7 @@
   when none contains a space.
 """
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +182,9 @@ class BenchmarkResults(SphinxDirective):
         runs = "folds" if "fold" in df else "seeds"
         metric = task.metrics[0]
         lines = [_cell(task.describe(False)) + ".", ""]
-        key = "-".join(d.split(" ")[0] for d in datasets[:1]) + f"-{len(datasets)}"
+        # one file per selection of data sets: two blocks of a task that
+        # start with the same data set must not overwrite each other's chart
+        key = hashlib.sha1("|".join(datasets).encode()).hexdigest()[:10]
         image = Path(self.env.srcdir) / "generated" / "benchmarks" / f"{name}-{key}.png"
         _figure(task, df, datasets, image)
         lines += [
