@@ -29,7 +29,7 @@ from skdance.graph import (
     PrunedKNNGraph,
     RadiusGraph,
 )
-from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN
+from skdance.imputation import MAGIC, DeepImpute, GraphSCI, ScGNN, ScGNN2
 from skdance.multimodal.embedding import (
     DCCA,
     JAE,
@@ -117,6 +117,15 @@ INIT_PARAMS = {
         "em_epochs": 2,
         "cluster_epochs": 2,
         "impute_epochs": 2,
+        "gae_epochs": 2,
+        "max_iter": 1,
+        "random_state": 0,
+    },
+    ScGNN2: {
+        "hidden_dims": (8, 4),
+        "pretrain_epochs": 2,
+        "em_epochs": 1,
+        "cluster_epochs": 1,
         "gae_epochs": 2,
         "max_iter": 1,
         "random_state": 0,
