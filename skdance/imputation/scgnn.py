@@ -207,9 +207,11 @@ def _louvain_count(A, seed):
 
 @fill_doc
 class ScGNN(BaseImputer):
-    """scGNN: imputation by iterating feature, graph and cluster autoencoders.
+    """scGNN v1: imputation by iterating feature, graph and cluster autoencoders.
 
-    The method of Wang et al. (2021), following its released code:
+    The method of Wang et al. (2021), scGNN v1, following its released code.
+    Its successor scGNN 2.0 (Gu et al. 2022) is :class:`ScGNN2`; DANCE keeps
+    only 2.0 (its ``ScGNN`` module was v1 in earlier releases).
 
     1. ``log1p`` expression; regulatory signals (TRS) from
        :func:`ltmg_signals` (a simplified LTMG, see there).
@@ -321,6 +323,10 @@ class ScGNN(BaseImputer):
         Number of genes seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Gene names seen in ``fit``, when the input had them.
+
+    See Also
+    --------
+    skdance.imputation.ScGNN2 : scGNN 2.0.
 
     References
     ----------
