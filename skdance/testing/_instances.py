@@ -12,7 +12,14 @@ Exposed through :mod:`skdance.testing`.
 The design: ``doc/architecture.rst``, section ``architecture-checks``.
 """
 
-from skdance.annotation import ACTINN, SVM, Celltypist, ScDeepsort, SingleCellNet
+from skdance.annotation import (
+    ACTINN,
+    SVM,
+    Celltypist,
+    ScDeepsort,
+    ScHeteroNet,
+    SingleCellNet,
+)
 from skdance.clustering import (
     GraphSC,
     Leiden,
@@ -46,6 +53,7 @@ from skdance.multimodal.matching import (
 from skdance.multimodal.prediction import BABEL, CMAE, ScMM, ScMoGNN
 from skdance.preprocessing import GeneAligner, HighlyVariableGenes
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
+from skdance.spatial.deconvolution import STdGCN
 from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
 from skdance.utils import get_skdance_tags
 
@@ -98,6 +106,19 @@ INIT_PARAMS = {
         "max_epochs": 30,
         "random_state": 0,
     },
+    # as ACTINN: the checks' blobs are not counts, so the count path (scaling,
+    # ZINB term) is off here and tested on real counts in
+    # test_annotation_scheteronet.py; every blob type is kept
+    ScHeteroNet: {
+        "hidden_dim": 8,
+        "decoder_dims": (4, 8),
+        "graph": KNNGraph(n_neighbors=2, symmetrize=False),
+        "min_cells_per_type": 1,
+        "normalize": False,
+        "learning_rate": 0.05,
+        "max_epochs": 20,
+        "random_state": 0,
+    },
     DeepImpute: {
         "n_targets_per_network": 4,
         "hidden_dim": 8,
@@ -135,6 +156,14 @@ INIT_PARAMS = {
     # the checks' blobs have no gene 3.5-fold above the other types' mean
     CARD: {"fold_change": 0.0, "max_iter": 20, "random_state": 0},
     DSTG: {"n_pseudo_spots": 20, "max_epochs": 3, "n_cc": 2, "random_state": 0},
+    STdGCN: {
+        "n_pseudo_spots": 20,
+        "n_markers": 5,
+        "n_components": 2,
+        "hidden_dim": 4,
+        "max_epochs": 2,
+        "random_state": 0,
+    },
     KNNGraph: {"n_neighbors": 2},
     MutualNNGraph: {"n_neighbors": 2},
     AdaptiveKernelGraph: {"n_neighbors": 2},
