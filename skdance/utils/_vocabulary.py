@@ -203,6 +203,7 @@ VOCABULARY = {
     "zero_center": "Subtract the gene mean.",
     "exclude_gene_prefixes": "Drop genes whose names start with these.",
     "min_cells": "Keep genes detected in at least this many cells.",
+    "min_counts": "Keep genes with at least this many counts over the training cells.",
     "filter_genes": "Apply the model's gene filters.",
     "normalize": "Apply the model's own normalisation of the input.",
     "log_input": "The modalities are log values.",
@@ -230,6 +231,12 @@ VOCABULARY = {
     "use_sgd": "Train with SGD instead of L-BFGS.",
     "n_rand": "Shuffled profiles in the 'rand' class.",
     "stratify": "Balance classes in each bootstrap sample.",
+    "min_cells_per_type": "Cell types with fewer training cells are left out of "
+    "the fit and never predicted.",
+    "propagation_steps": "Rounds of propagation of a per-cell score over the "
+    "cell graph (scHeteroNet's novelty score).",
+    "propagation_alpha": "Share of a cell's own score kept in each propagation "
+    "round (the rest is its neighbours' mean).",
     # -- imputation -----------------------------------------------------------
     "min_vmr": "Minimum variance-to-mean ratio of an imputed gene.",
     "n_targets_per_network": "Target genes each DeepImpute sub-network predicts.",
@@ -243,6 +250,7 @@ VOCABULARY = {
     # -- deconvolution --------------------------------------------------------
     "cells_per_spot": "Cells mixed into a pseudo-spot.",
     "n_pseudo_spots": "Pseudo-spots generated from the reference.",
+    "max_types_per_spot": "Most cell types mixed into a pseudo-spot.",
     "n_cells_per_type": "Reference cells per type.",
     "n_markers": "Marker genes per type.",
     "min_auc": "Smallest AUC of a marker gene.",
