@@ -35,7 +35,7 @@ from skdance.nn import (
 from skdance.preprocessing import normalize_rows
 from skdance.utils import Widths, check_random_state_int, dense_float, fill_doc
 
-__all__ = ["ScGNN2", "ScGNN2GraphAutoencoder", "scgnn2_cell_graph"]
+__all__ = ["ScGNN2", "ScGNN2GraphAutoencoder", "cluster_ae_loss", "scgnn2_cell_graph"]
 
 # scGNN 2.0's fixed constants (its command-line defaults)
 _GAE_HIDDEN = 32  # first graph convolution of the graph autoencoder
@@ -89,6 +89,49 @@ def scgnn2_cell_graph(Z, n_neighbors=0.05):
     W = sp.csr_matrix((1.0 / (dist.ravel() + 1e-16), (rows, idx.ravel())), (n, n))
     # a pair linked in either direction gets 1 / d(i, j) (d is symmetric)
     return sp.csr_matrix(W.maximum(W.T))
+
+
+def cluster_ae_loss(recon, target, observed, weights, module):
+    """Loss of scGNN 2.0's cluster autoencoders (its ``"Celltype"`` loss).
+
+    ``sum_i weights_i * sum_g (recon - target)**2`` (the weighted SSE: the
+    original's ``0.3 * SSE + 0.3 * sum(A @ err) + 0.1 * sum(B @ err)`` is
+    this sum with the weights of
+    :func:`~skdance.imputation.scgnn._regulariser_weights`), plus the L2
+    norm (not squared) of ``observed - recon`` over the non-zero entries of
+    ``observed``, plus the L1 norm of all of ``module``'s parameters.
+
+    Parameters
+    ----------
+    recon, target, observed : torch.Tensor of shape (n_cells, n_genes)
+        The autoencoder's output, its input (the feature autoencoder's
+        reconstruction) and the observed ``log1p`` expression.
+    weights : torch.Tensor of shape (n_cells,)
+        Per-cell weights of the squared error.
+    module : torch.nn.Module
+        The cluster autoencoder.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdance.imputation.scgnn2 import cluster_ae_loss
+    >>> recon, target = torch.ones(1, 2), torch.zeros(1, 2)
+    >>> observed = torch.tensor([[0.0, 4.0]])
+    >>> module = torch.nn.Linear(1, 1, bias=False)
+    >>> _ = torch.nn.init.constant_(module.weight, -2.0)
+    >>> # SSE 2 + |4 - 1| on the observed entry + |-2| (L1)
+    >>> float(cluster_ae_loss(recon, target, observed, torch.ones(1), module))
+    7.0
+    """
+    fit = (weights @ ((recon - target) ** 2)).sum()
+    nonzero = torch.linalg.vector_norm((observed - recon)[observed != 0])
+    l1 = sum(p.abs().sum() for p in module.parameters())
+    return fit + nonzero + l1
 
 
 def _trim_clusters(labels):
@@ -538,11 +581,10 @@ class ScGNN2(BaseImputer):
                 self.graph_regularization_weight,
                 self.celltype_regularization_weight,
             )
-            fit = (trainer.to(torch.from_numpy(weights)) @ ((out - target) ** 2)).sum()
-            obs = observed[trainer.to(idx)]
-            nonzero = torch.linalg.vector_norm((obs - out)[obs != 0])
-            l1 = sum(p.abs().sum() for p in module.parameters())
-            return fit + nonzero + l1
+            weights = trainer.to(torch.from_numpy(weights))
+            return cluster_ae_loss(
+                out, target, observed[trainer.to(idx)], weights, module
+            )
 
         return self._train(
             trainer,
