@@ -125,7 +125,8 @@ def cluster_ae_loss(recon, target, observed, weights, module):
     >>> module = torch.nn.Linear(1, 1, bias=False)
     >>> _ = torch.nn.init.constant_(module.weight, -2.0)
     >>> # SSE 2 + |4 - 1| on the observed entry + |-2| (L1)
-    >>> float(cluster_ae_loss(recon, target, observed, torch.ones(1), module))
+    >>> loss = cluster_ae_loss(recon, target, observed, torch.ones(1), module)
+    >>> float(loss.detach())
     7.0
     """
     fit = (weights @ ((recon - target) ** 2)).sum()
