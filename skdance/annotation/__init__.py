@@ -3,6 +3,7 @@
 from skdance.annotation.actinn import ACTINN
 from skdance.annotation.celltypist import Celltypist, majority_vote
 from skdance.annotation.scdeepsort import ScDeepsort
+from skdance.annotation.scheteronet import ScHeteroNet
 from skdance.annotation.singlecellnet import SingleCellNet
 from skdance.annotation.svm import SVM
 
@@ -11,6 +12,7 @@ __all__ = [
     "SVM",
     "Celltypist",
     "ScDeepsort",
+    "ScHeteroNet",
     "SingleCellNet",
     "majority_vote",
 ]
