@@ -9,6 +9,7 @@ from benchmarks.tasks._base import DanceReference, Task, Trial, routed, top_gene
 from skdance.datasets import make_pseudo_spots
 from skdance.metrics import proportion_mse
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
+from skdance.spatial.deconvolution import STdGCN
 
 # Each seed splits a labelled data set's cells (stratified) into a reference
 # half and a spot half; pseudo-spots of 2-8 spot-half cells are laid out on a
@@ -35,6 +36,12 @@ UNASSIGNED = "Ambiguous"
 # --quick: 100 pseudo-spots; DSTG trains 30 epochs on 200 pseudo-spots.
 QUICK_SPOTS = 100
 QUICK_DSTG = {"n_pseudo_spots": 200, "max_epochs": 30}
+# STdGCN trains on STDGCN_PSEUDO_SPOTS pseudo-spots, not its default 30,000:
+# a fit on 30,000 takes minutes per trial on one core (its neighbour search
+# within the pseudo-spots and its full-graph epochs grow with their number).
+# --quick: 200 pseudo-spots, 30 epochs.
+STDGCN_PSEUDO_SPOTS = 5000
+QUICK_STDGCN = {"n_pseudo_spots": 200, "max_epochs": 30}
 
 
 class UniformProportions(BaseEstimator):
@@ -132,7 +139,8 @@ class DeconvolutionTask(Task):
         f"seed 0 on the shipped 1,200-cell PBMC subset, {QUICK_SPOTS} "
         "pseudo-spots per layout; DSTG trains "
         f"{QUICK_DSTG['max_epochs']} epochs on {QUICK_DSTG['n_pseudo_spots']} "
-        "of its own pseudo-spots."
+        "of its own pseudo-spots, STdGCN at most "
+        f"{QUICK_STDGCN['max_epochs']} on {QUICK_STDGCN['n_pseudo_spots']}."
     )
 
     def merfish_trials(self, data, spec):
@@ -189,12 +197,14 @@ class DeconvolutionTask(Task):
     def models(self, trial, run, quick=False):
         seed = run
         dstg = QUICK_DSTG if quick else {}
+        stdgcn = QUICK_STDGCN if quick else {"n_pseudo_spots": STDGCN_PSEUDO_SPOTS}
         return {
             "uniform": UniformProportions(),
             "SpatialDecon": SpatialDecon(),
             "SPOTlight": SPOTlight(random_state=seed),
             "CARD": CARD(random_state=seed),
             "DSTG": DSTG(random_state=seed, **dstg),
+            "STdGCN": STdGCN(random_state=seed, **stdgcn),
         }
 
     def fit(self, name, model, trial, run):
@@ -218,7 +228,10 @@ class DeconvolutionTask(Task):
             "compositions); MSE of the proportions over spots and types; "
             "pearson = mean over cell types of the correlation between true "
             "and predicted proportions across spots; fit time = fit + "
-            "predict (DSTG trains in predict); 'uniform' predicts 1/K. "
+            "predict (DSTG and STdGCN train in predict); 'uniform' predicts "
+            f"1/K. STdGCN trains on {STDGCN_PSEUDO_SPOTS:,} of its pseudo-spots "
+            "(8-12 cells of 1-4 types), not its default 30,000, to keep a fit "
+            "near a minute on one core. "
             "MERFISH rows: real spots, one z plane's cells binned into squares "
             f"of {' and '.join(f'{b:g}' for b in BIN_SIZES)} um, the other plane "
             "the reference; 'Ambiguous' cells and classes with fewer than "
