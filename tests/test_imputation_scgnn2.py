@@ -9,6 +9,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdance.datasets import load_pbmc_4k_subset
+from skdance.graph import CellGeneGraph, KNNGraph
 from skdance.imputation import ScGNN2, imputation_scores, mask_dropout
 from skdance.imputation import scgnn2 as scgnn2_module
 from skdance.imputation.scgnn import _regulariser_weights
@@ -208,10 +209,23 @@ def test_ltmg_signals_are_optional(masked):
     assert model.signals_.shape == (100, 20) and model.signals_.max() >= 1
 
 
-@pytest.mark.parametrize(
-    "params", [{"n_neighbors": 0}, {"n_neighbors": 1.5}, {"max_iter": 0}]
-)
+@pytest.mark.parametrize("params", [{"graph": "knn"}, {"max_iter": 0}])
 def test_bad_parameters(masked, params):
     _, X_masked, _ = masked
     with pytest.raises(InvalidParameterError):
         ScGNN2(**params).fit(X_masked[:20])
+    with pytest.raises(ValueError, match="two widths"):
+        ScGNN2(hidden_dims=(8,)).fit(X_masked[:20])
+
+
+def test_graph_builder_parameter(masked):
+    _, X_masked, _ = masked
+    kw = FAST | {"pretrain_epochs": 2, "cluster_epochs": 1, "gae_epochs": 2}
+    builder = KNNGraph(n_neighbors=4)
+    model = ScGNN2(graph=builder, max_iter=1, **kw).fit(X_masked[:100])
+    A = model.adjacency_
+    assert (A != A.T).nnz == 0 and A.diagonal().max() == 0
+    assert set(np.unique(A.data)) == {1.0} and np.diff(A.indptr).min() >= 4
+    assert not hasattr(builder, "n_features_in_")  # cloned, not fitted
+    with pytest.raises(ValueError, match="graph must return the"):
+        ScGNN2(graph=CellGeneGraph(), **kw).fit(X_masked[:30, :20])

@@ -11,10 +11,11 @@ import torch
 from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
+from skdance.graph import fit_graph
 from skdance.imputation._base import BaseImputer
 from skdance.imputation.scgnn import (
     ScGNN,
@@ -241,9 +242,13 @@ class ScGNN2(BaseImputer):
         Widths of the feature and cluster autoencoders' hidden layers.
     latent_dim : int, default=16
         Width of the graph autoencoder's latent (``graph_AE_embedding_size``).
-    n_neighbors : int or float, default=0.05
-        Neighbours per cell of the cell graph; a float in (0, 1) is a
-        fraction of the cells (``graph_AE_neighborhood_factor``).
+    graph : graph builder or None, default=None
+        Transformer building the cell graph of the feature autoencoder's
+        embedding (cloned at every use), whose weights serve Louvain and the
+        graph change (made symmetric, the larger weight kept, no self loops)
+        and whose pattern serves the graph autoencoder and the regulariser.
+        None: scGNN 2.0's graph, :func:`scgnn2_cell_graph` (5% of the cells
+        as neighbours, inverse-distance weights).
     pretrain_epochs : int, default=500
         Epochs of the first feature autoencoder.
     em_epochs : int, default=300
@@ -360,10 +365,7 @@ class ScGNN2(BaseImputer):
     _parameter_constraints = {
         "hidden_dims": [Widths()],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [
-            Interval(Integral, 1, None, closed="left"),
-            Interval(Real, 0, 1, closed="neither"),
-        ],
+        "graph": [HasMethods(["fit_transform"]), None],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
         "em_epochs": [Interval(Integral, 1, None, closed="left")],
         "cluster_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -385,7 +387,7 @@ class ScGNN2(BaseImputer):
         *,
         hidden_dims=(512, 128),
         latent_dim=16,
-        n_neighbors=0.05,
+        graph=None,
         pretrain_epochs=500,
         em_epochs=300,
         cluster_epochs=200,
@@ -405,7 +407,7 @@ class ScGNN2(BaseImputer):
     ):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
-        self.n_neighbors = n_neighbors
+        self.graph = graph
         self.pretrain_epochs = pretrain_epochs
         self.em_epochs = em_epochs
         self.cluster_epochs = cluster_epochs
@@ -448,8 +450,17 @@ class ScGNN2(BaseImputer):
             return gae(adj, features)[2].cpu().numpy().astype(np.float64)
 
     def _graph(self, z):
-        """Inverse-distance graph of an embedding and its binary pattern."""
-        W = scgnn2_cell_graph(z.cpu().numpy().astype(np.float64), self.n_neighbors)
+        """Weighted cell graph of an embedding and its binary pattern."""
+        Z = z.cpu().numpy().astype(np.float64)
+        n = Z.shape[0]
+        if self.graph is None:
+            W = scgnn2_cell_graph(Z)
+        else:
+            W = fit_graph(self.graph, None, Z, shape=(n, n), what="cell graph")
+            W = sp.csr_matrix(W, dtype=np.float64)
+            W = W.maximum(W.T) - sp.diags(W.diagonal())
+            W = sp.csr_matrix(W)
+            W.eliminate_zeros()
         A = W.copy()
         A.data[:] = 1.0
         return W, A
@@ -468,7 +479,11 @@ class ScGNN2(BaseImputer):
         return _trim_clusters(labels), k_float
 
     def _fit(self, X):
-        n_cells, n_genes = X.shape
+        if len(self.hidden_dims) != 2:
+            raise ValueError(
+                "ScGNN2: hidden_dims must hold two widths (hidden, embedding), "
+                f"got {self.hidden_dims!r}."
+            )
         seed = check_random_state_int(self.random_state)
         counts = dense_float(X, np.float64)
         x = torch.log1p(torch.from_numpy(counts.astype(np.float32)))
