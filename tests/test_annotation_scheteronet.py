@@ -168,3 +168,20 @@ def test_errors(pbmc_split):
         ScHeteroNet(**FAST).fit(X_tr, np.full(X_tr.shape[0], "a"))
     with pytest.raises(ValueError, match="min_counts"):
         ScHeteroNet(**FAST, min_counts=1e9).fit(X_tr, y_tr)
+
+
+def test_novelty_benchmark_holds_out_a_type_chosen_from_training_labels(pbmc_split):
+    from benchmarks.novelty import held_out_type, novelty_trial
+
+    y = ["a"] * 30 + ["b"] * 25 + ["c"] * 5 + ["d"] * 25
+    # smallest eligible first (ties by name); "c" has too few cells
+    assert [held_out_type(y, s) for s in range(4)] == ["b", "d", "a", "b"]
+    with pytest.raises(ValueError, match="20 training cells"):
+        held_out_type(["a"] * 19, 0)
+    X_tr, X_te, y_tr, y_te = pbmc_split
+    params = {"n_top_genes": 100, "max_epochs": 3, "hidden_dim": 8}
+    row = novelty_trial(X_tr, y_tr, X_te, y_te, 1, model_params=params)
+    assert row["held_out"] == str(held_out_type(y_tr, 1))
+    assert row["n_novel"] == np.sum(y_te == held_out_type(y_tr, 1))
+    for key in ("auroc", "auroc_no_propagation", "auroc_msp", "known_accuracy"):
+        assert 0.0 <= row[key] <= 1.0
