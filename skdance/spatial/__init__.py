@@ -3,9 +3,11 @@
 Subpackages
 -----------
 deconvolution
-    Cell-type proportions of spots (CARD, DSTG, SPOTlight, SpatialDecon).
+    Cell-type proportions of spots (CARD, DSTG, SPOTlight, SpatialDecon,
+    STdGCN).
 domain
-    Tissue domains of spots (SpaGCN, STAGATE, StLearn, SpatialLouvain).
+    Tissue domains of spots (SpaGCN, STAGATE, StLearn, EfNST,
+    SpatialLouvain).
 
 The deconvolution and domain estimators are re-exported here, so
 ``from skdance.spatial import CARD, STAGATE`` works.
@@ -18,11 +20,13 @@ from skdance.spatial.deconvolution import (
     BaseDeconvolution,
     SpatialDecon,
     SPOTlight,
+    STdGCN,
     cell_type_profiles,
 )
 from skdance.spatial.domain import (
     STAGATE,
     BaseSpatialDomain,
+    EfNST,
     SpaGCN,
     SpatialLouvain,
     StLearn,
@@ -34,10 +38,12 @@ __all__ = [
     "STAGATE",
     "BaseDeconvolution",
     "BaseSpatialDomain",
+    "EfNST",
     "SpaGCN",
     "SpatialLouvain",
     "StLearn",
     "SPOTlight",
+    "STdGCN",
     "SpatialDecon",
     "cell_type_profiles",
     "deconvolution",
