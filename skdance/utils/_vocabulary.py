@@ -54,6 +54,8 @@ VOCABULARY = {
     "hidden_dims": "Widths of the hidden layers (a tuple, input side first).",
     "hidden_dim": "Width of the hidden layer(s) when all have one width.",
     "decoder_dims": "Widths of the decoder's hidden layers, latent side first.",
+    "graph_dims": "Widths of the graph-convolution layers, the last one the "
+    "latent's (EfNST).",
     "mod2_hidden_dims": "Hidden widths of the second modality's network.",
     "mod2_decoder_dims": "Decoder widths of the second modality.",
     "head_dims": "Leading embedding dimensions read by the auxiliary heads "
@@ -66,6 +68,8 @@ VOCABULARY = {
     "n_layers": "Number of graph layers.",
     "hops": "Hops of each TAGConv layer.",
     "dropout": "Dropout rate.",
+    "mask_rate": "Fraction of the input values set to zero at every training "
+    "epoch (masking noise).",
     "edge_dropout": "Dropout rate of the edge weights.",
     "residual": "How a graph layer's input is carried to its output.",
     "output_relu": "Clip predictions at 0.",
@@ -171,6 +175,22 @@ VOCABULARY = {
     "n_sme_neighbors": "Weighted neighbours each spot keeps in stLearn's SME "
     "step, itself included (applied to the product of proximity, expression "
     "correlation and morphology, not to the spatial network alone).",
+    "augment_radius": "Radius of the neighbourhood whose spots augment a spot's "
+    "expression, in spot spacings (EfNST).",
+    "n_augment_neighbors": "Neighbours whose expression augments each spot's, "
+    "the spot itself excluded (EfNST).",
+    "augment_weight": "Weight of the neighbours' weighted expression added to a "
+    "spot's own (EfNST).",
+    # -- histology images ----------------------------------------------------
+    "image_encoder": "Torch module (or callable) mapping a batch of image tiles "
+    "to features.",
+    "image_encoder_weights": "Weights (a state dict or its file) of the default "
+    "image encoder.",
+    "image_scale": "Factor from the spot coordinates to the image's pixels.",
+    "tile_size": "Side of the square image tile cut around each spot, in image pixels.",
+    "encoder_input_size": "Side in pixels the image tiles are resized to for the "
+    "image encoder.",
+    "n_image_components": "Principal components of the image features.",
     # -- preprocessing and features -----------------------------------------
     "n_components": "Number of components of a decomposition (PCA, SVD, CCA).",
     "n_lsi_components": "LSI components per modality.",
@@ -180,7 +200,7 @@ VOCABULARY = {
     "joint PCA (JointPCA).",
     "svd_components": "SVD dimensions per modality (JAE).",
     "n_similarity_components": "Expression principal components of the "
-    "similarity factor (stLearn).",
+    "similarity factor (stLearn, EfNST).",
     "n_graph_components": "Leading components the expression graph is built on "
     "(of a model's n_components).",
     "n_cc": "Canonical correlation dimensions (DSTG).",
