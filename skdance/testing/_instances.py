@@ -54,7 +54,7 @@ from skdance.multimodal.prediction import BABEL, CMAE, ScMM, ScMoGNN
 from skdance.preprocessing import GeneAligner, HighlyVariableGenes
 from skdance.spatial import CARD, DSTG, SpatialDecon, SPOTlight
 from skdance.spatial.deconvolution import STdGCN
-from skdance.spatial.domain import STAGATE, SpaGCN, SpatialLouvain, StLearn
+from skdance.spatial.domain import STAGATE, EfNST, SpaGCN, SpatialLouvain, StLearn
 from skdance.utils import get_skdance_tags
 
 _CMAE_FAST = {
@@ -235,6 +235,15 @@ INIT_PARAMS = {
         "random_state": 0,
     },
     SpatialLouvain: {"n_clusters": 3, "n_components": 10},
+    EfNST: {
+        "n_clusters": 3,
+        "n_components": 10,
+        "hidden_dims": (8, 4),
+        "graph_dims": (8, 2),
+        "decoder_dims": (8,),
+        "max_epochs": 3,
+        "random_state": 0,
+    },
     BABEL: {
         "hidden_dims": (16,),
         "mod2_hidden_dims": (8,),
