@@ -424,24 +424,14 @@ class ScHeteroNet(BaseAnnotator):
         self._fit(X[keep], encoder.transform(y[keep]))
         return self
 
-    def _select_genes(self, X):
-        genes = np.arange(X.shape[1])
-        if self.normalize:
-            genes = genes[filter_genes(X, min_cells=0, min_counts=self.min_counts)]
-            if genes.size == 0:
-                raise ValueError(
-                    f"ScHeteroNet: no gene has min_counts={self.min_counts} "
-                    "counts over the training cells."
-                )
-        if self.n_top_genes is not None and genes.size > self.n_top_genes:
-            cells = _row_totals(X[:, genes]) > 0 if self.normalize else slice(None)
-            hvg = HighlyVariableGenes(
-                n_top_genes=self.n_top_genes,
-                flavor="cell_ranger",
-                log_normalize=False,
-            ).fit(X[cells][:, genes])
-            genes = genes[hvg.highly_variable_]
-        return genes
+    def _top_genes(self, X, genes):
+        """Return the ``n_top_genes`` ``cell_ranger`` genes of ``X[:, genes]``."""
+        if self.n_top_genes is None or genes.size <= self.n_top_genes:
+            return genes
+        hvg = HighlyVariableGenes(
+            n_top_genes=self.n_top_genes, flavor="cell_ranger", log_normalize=False
+        ).fit(X[:, genes])
+        return genes[hvg.highly_variable_]
 
     def _expression(self, X):
         """Log-normalised expression of ``genes_`` (dense float32) and totals."""
@@ -464,13 +454,20 @@ class ScHeteroNet(BaseAnnotator):
         return heteronet_adjacencies(adjacency)
 
     def _fit(self, X, y):
+        genes = np.arange(X.shape[1])
         if self.normalize:
-            # the original drops cells without counts before choosing genes
-            nonempty = _row_totals(X) > 0
+            # as the original: rare genes, then cells left without counts
+            genes = genes[filter_genes(X, min_cells=0, min_counts=self.min_counts)]
+            if genes.size == 0:
+                raise ValueError(
+                    f"ScHeteroNet: no gene has min_counts={self.min_counts} "
+                    "counts over the training cells."
+                )
+            nonempty = _row_totals(X[:, genes]) > 0
             X, y = X[nonempty], y[nonempty]
             if X.shape[0] < 2:
                 raise ValueError("ScHeteroNet: fewer than 2 cells have counts.")
-        self.genes_ = self._select_genes(X)
+        self.genes_ = self._top_genes(X, genes)
         if self.normalize:
             totals = _row_totals(X[:, self.genes_])
             self.median_total_ = float(np.median(totals))
