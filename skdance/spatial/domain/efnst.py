@@ -72,6 +72,24 @@ def _unit_rows(Z, center):
     return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
 
 
+def _pca(X, n_components, seed):
+    """ARPACK PCA (scanpy's solver; sparse input centred implicitly).
+
+    Falls back to the full SVD of the dense matrix where ARPACK cannot run
+    (degenerate input, e.g. all zeros).
+    """
+    from scipy.sparse.linalg import ArpackError
+
+    if n_components < min(X.shape):
+        try:
+            pca = PCA(n_components, svd_solver="arpack", random_state=seed)
+            return pca.fit_transform(X)
+        except ArpackError:
+            pass
+    dense = X.toarray() if sp.issparse(X) else np.asarray(X)
+    return PCA(n_components, svd_solver="full").fit_transform(dense)
+
+
 def augmentation_weights(
     coords, expression, morphology=None, *, radius=3.0, n_neighbors=3
 ):
@@ -535,11 +553,12 @@ class EfNST(BaseSpatialDomain):
       interpolation instead of PIL's.
     - EfNST runs Leiden at every grid resolution from the top until one
       gives ``n_clusters`` communities (about 200 runs on a DLPFC slice,
-      225 s here); here the grid is walked in steps of 0.1 until a point
-      has at most ``n_clusters`` communities and scanned point by point
-      from the step before (about 30 runs), which finds EfNST's resolution
-      unless the count reaches ``n_clusters`` and leaves it again within a
-      step of 0.1 above that point.  When no grid resolution gives
+      225 s here); here the first point of the coarse grid (steps of 0.1)
+      with at most ``n_clusters`` communities is bisected for and the grid
+      is scanned point by point from the coarse step above it (about 10
+      runs).  That finds EfNST's resolution when the number of communities
+      falls with the resolution across the coarse grid (it need not within
+      a step of 0.1).  When no grid resolution gives
       ``n_clusters``, the resolution itself is bisected
       (:class:`~skdance.clustering.Leiden`, a warning if that fails too)
       instead of keeping the scan's last one (0.1).  Leiden's seed is the
@@ -910,11 +929,10 @@ class EfNST(BaseSpatialDomain):
         n = X.shape[0]
         Xf = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else X.astype(float)
         n_sim = min(self.n_similarity_components, n, X.shape[1])
-        solver = "arpack" if sp.issparse(Xf) and n_sim < min(Xf.shape) else "auto"
-        if sp.issparse(Xf) and solver == "auto":
-            pcs = PCA(n_sim, random_state=seed).fit_transform(Xf.toarray())
-        else:
-            pcs = PCA(n_sim, svd_solver=solver, random_state=seed).fit_transform(Xf)
+        if sp.issparse(Xf):
+            pcs = _pca(Xf, n_sim, seed)
+        else:  # EfNST's: scikit-learn's default solver on the dense counts
+            pcs = PCA(n_sim, random_state=seed).fit_transform(Xf)
         self.augmentation_weights_ = augmentation_weights(
             coords,
             pcs,
@@ -955,8 +973,7 @@ class EfNST(BaseSpatialDomain):
             scaled = sp.csr_matrix(A @ sp.diags(1.0 / std))
         else:
             scaled = (np.asarray(A) - mean) / std
-        pca = PCA(n_comp, svd_solver="arpack", random_state=seed)
-        return pca.fit_transform(scaled).astype(np.float32)
+        return _pca(scaled, n_comp, seed).astype(np.float32)
 
     def _spot_graph(self, coords):
         """Symmetric 0/1 spot graph with self loops (EfNST's ``adj_label``)."""
@@ -1062,15 +1079,20 @@ class EfNST(BaseSpatialDomain):
             return np.unique(tried[i]).size
 
         # EfNST scans the grid from the top, one Leiden run per point, until
-        # a resolution gives n_clusters communities; here the grid is walked
-        # in steps of 0.1 until a point has at most n_clusters, then the
-        # points from the previous step down are scanned one by one
-        k, coarse, last = self.n_clusters, 10, len(_RESOLUTIONS) - 1
-        start = 0
-        for stop in [*range(0, last, coarse), last]:
-            if count(stop) <= k:
-                break
-            start = stop
+        # a resolution gives n_clusters communities.  Here the first point of
+        # the coarse grid (steps of 0.1) with at most n_clusters communities
+        # is bisected for, then the points from the coarse step above it
+        # down are scanned one by one
+        k, last = self.n_clusters, len(_RESOLUTIONS) - 1
+        steps = [*range(0, last, 10), last]
+        lo, hi = -1, len(steps) - 1  # count(steps[hi]) <= k is assumed
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if count(steps[mid]) <= k:
+                hi = mid
+            else:
+                lo = mid
+        start = steps[lo] if lo >= 0 else 0
         for i in range(start, last + 1):
             if count(i) == k:
                 self.resolution_ = float(_RESOLUTIONS[i])
