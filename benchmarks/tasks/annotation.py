@@ -54,8 +54,10 @@ class AnnotationTask(Task):
     )
     # DANCE paper Table 5 (accuracy, "current"); its datasets are scDeepsort's
     # mouse tissues, none of which is here: no number is put beside ours.
-    # scHeteroNet is not in Table 5: DANCE 2.0 reports 0.87 (DANCE 1.0: 0.83)
-    # for it on GSE67835 human brain only, which is not one of these datasets.
+    # scHeteroNet is not in Table 5. DANCE 2.0's README reports its accuracy
+    # (DANCE 2.0 / 1.0) on GSE67835 brain 0.87 / 0.83, CD8+ TIL 0.80 / 0.78,
+    # GSE123813 immune 0.82 / 0.81, CD4+ TIL 0.91 / 0.89 and GSE182320 spleen
+    # 0.47 / 0.45: none of these datasets is here, so no number is put beside ours.
     reference = DanceReference(
         table="Table 5",
         metric="accuracy",

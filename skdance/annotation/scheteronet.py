@@ -157,8 +157,9 @@ def _row_totals(X):
 class ScHeteroNet(BaseAnnotator):
     """scHeteroNet: a heterophily-aware cell graph network with novelty scores.
 
-    The method of Liu et al. (2025) as its code (``mrbeann/scHeteroNet``)
-    runs it with the README's settings (``--use_zinb --use_prop``):
+    The method of the scHeteroNet paper (2025) as its code
+    (``mrbeann/scHeteroNet`` on GitHub) runs it with its README's settings
+    (``--use_zinb --use_prop``):
 
     1. Preprocessing, fitted on the training cells: cell types with fewer
        than ``min_cells_per_type`` cells are left out (the original drops
@@ -303,9 +304,9 @@ class ScHeteroNet(BaseAnnotator):
 
     References
     ----------
-    Liu et al. (2025), "scHeteroNet: A Heterophily-Aware Graph Neural
-    Network for Accurate Cell Type Annotation and Novel Cell Detection",
-    Advanced Science.
+    "scHeteroNet: A Heterophily-Aware Graph Neural Network for Accurate
+    Cell Type Annotation and Novel Cell Detection" (2025); code:
+    https://github.com/mrbeann/scHeteroNet.
 
     Examples
     --------
