@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.base import clone
 from torch.nn import functional as F
 
 from skdance.clustering import Leiden
@@ -184,15 +185,19 @@ def test_sparse_input_gives_the_same_augmentation(fitted, grid):
 
 def test_resolution_is_the_first_hit_of_efnst_scan(fitted):
     # EfNST's _priori_cluster: from the top of the grid, the first resolution
-    # with n_clusters communities
+    # with n_clusters communities (6 here: near the top, a short scan)
     z = fitted.embedding_
-    graph = to_igraph(KNNGraph(n_neighbors=15, mode="umap").fit_transform(z))
     seed = check_random_state_int(0)
+    graph = to_igraph(KNNGraph(n_neighbors=15, mode="umap").fit_transform(z))
     leiden = Leiden(random_state=seed)
     for res in _RESOLUTIONS:
-        if np.unique(leiden.partition(graph, float(res), seed)).size == 2:
+        labels = leiden.partition(graph, float(res), seed)
+        if np.unique(labels).size == 6:
             break
-    assert fitted.resolution_ == pytest.approx(float(res))
+    model = clone(fitted).set_params(n_clusters=6)
+    found = model._cluster(z, seed)
+    assert model.resolution_ == pytest.approx(float(res))
+    np.testing.assert_array_equal(found, np.unique(labels, return_inverse=True)[1])
 
 
 def _image_of_halves(coords, scale):
