@@ -642,7 +642,8 @@ class EfNST(BaseSpatialDomain):
         the default encoder.
     tile_size : int, default=50
         Side of the image tile cut around each spot, in image pixels
-        (EfNST: 50 pixels of the high-resolution image).
+        (EfNST: 50 pixels of the high-resolution image, about 2.4 spot
+        spacings on Visium; DANCE's port cuts 50 full-resolution pixels).
     encoder_input_size : int, default=224
         Side in pixels the tiles are resized to for the encoder.
     image_scale : float, default=1.0
