@@ -66,8 +66,10 @@ PROTOCOL = (
     "energy propagated twice over the cell graph); auroc_no_propagation: each "
     "cell's own energy; auroc_msp: maximum softmax probability of a logistic "
     "regression on the same preprocessing (4,000 cell_ranger HVGs, median-total "
-    "scaling, log1p). known_accuracy(_lr): accuracy on the known-type test "
-    "cells. fit_time_s: ScHeteroNet's fit."
+    "scaling, log1p; the genes as given for log-normalised data). "
+    "known_accuracy(_lr): accuracy on the known-type test cells. n_novel: mean "
+    "number of novel test cells. fit_time_s: mean wall time of ScHeteroNet's fit "
+    "(one torch thread)."
 )
 
 
