@@ -118,9 +118,12 @@ class SpatialDomainTask(Task):
         scores={
             "SpaGCN": (0.51, 0.41, 0.45),
             "STAGATE": (0.59, 0.60, 0.608),
-            # EfNST is not in Table 10; DANCE 2.0 reports ARI 0.52 on 151676
-            # for EfNST *with* the histology image (0.33 in DANCE 1.0's
-            # port), which "EfNST (no image)" does not use: no entry
+            # EfNST is not in Table 10: DANCE's README gives it on 151676
+            # only, with the histology image, 0.33 with DANCE 1.0's port
+            # (put here, beside the image-less row) and 0.52 with DANCE 2.0's
+            # pipeline search selected on the test labels (the original
+            # paper: 0.51)
+            "EfNST (no image)": (None, 0.33, None),
             "stLearn": (0.30, 0.29, 0.31),
             "Louvain": (0.31, 0.2528, 0.28),
         },
