@@ -220,7 +220,8 @@ def efficientnet_b0_encoder(weights):
         raise ImportError(
             "EfNST: the default image encoder is torchvision's efficientnet_b0, "
             f"and torchvision cannot be imported here ({exc}). Install the "
-            "torchvision build that matches torch, or pass image_encoder= (any "
+            "torchvision build that matches torch (the 'image' extra: pip "
+            "install 'skdance[image]'), or pass image_encoder= (any "
             "torch module mapping tiles to features), or precomputed image "
             "features as morphology=."
         ) from exc
