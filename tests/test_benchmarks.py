@@ -502,6 +502,7 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "Celltypist",
         "Celltypist+voting",
         "SingleCellNet",
+        "ScHeteroNet",
     }
     assert (annotation["accuracy"] > 0.6).all()
     assert set(clustering["model"]) == {
@@ -525,6 +526,7 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "DeepImpute",
         "GraphSCI",
         "scGNN",
+        "scGNN 2.0",
     }
     assert (imputation["n_genes"] == 500).all()
     # every model recovers hidden counts better than leaving them at 0
@@ -536,12 +538,13 @@ def test_quick_benchmark_writes_tables(tmp_path, monkeypatch, capsys):
         "SPOTlight",
         "CARD",
         "DSTG",
+        "STdGCN",
     }
     # every deconvolver beats 1/K on both layouts
     mse = deconvolution.pivot(index="dataset", columns="model", values="mse")
     assert (mse.drop(columns="uniform").lt(mse["uniform"], axis=0)).all().all()
     spatial = tables["spatial_domain"].set_index("model")
-    assert set(spatial.index) >= {"k-means (PCA)", "smoothed PCA"}
+    assert set(spatial.index) >= {"k-means (PCA)", "smoothed PCA", "EfNST (no image)"}
     assert (spatial["n_clusters_true"] == 7).all()
     # the spatial models beat k-means on the expression alone
     assert spatial.loc["smoothed PCA", "ari"] > spatial.loc["k-means (PCA)", "ari"]
