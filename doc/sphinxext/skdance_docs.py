@@ -207,6 +207,30 @@ class BenchmarkResults(SphinxDirective):
         return [container]
 
 
+class NoveltyResults(SphinxDirective):
+    """``.. novelty-results::``: the novel-type detection table (one type held out)."""
+
+    def run(self):
+        from benchmarks.novelty import METRICS, PROTOCOL, STEM
+
+        csv = RESULTS / f"{STEM}.csv"
+        self.env.note_dependency(str(csv))
+        df = pd.read_csv(csv)
+        rows = []
+        for dataset, part in df.groupby("dataset", sort=False):
+            row = {"dataset": dataset, "novel test cells": int(part["n_novel"].mean())}
+            for metric in METRICS:
+                values = part[metric]
+                row[metric] = f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
+            row["fit (s)"] = f"{part['fit_time_s'].mean():.1f}"
+            rows.append(row)
+        lines = [_cell(PROTOCOL), ""]
+        lines += _list_table("Novel cell-type detection", pd.DataFrame(rows))
+        container = nodes.container(classes=["benchmark-results"])
+        self.state.nested_parse(StringList(lines, source=str(csv)), 0, container)
+        return [container]
+
+
 _TORCH_THREADS = []
 
 
@@ -248,4 +272,5 @@ def setup(app):
     app.connect("builder-inited", write_vocabulary)
     app.connect("autodoc-skip-member", skip_foreign_member)
     app.add_directive("benchmark-results", BenchmarkResults)
+    app.add_directive("novelty-results", NoveltyResults)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
