@@ -11,7 +11,7 @@ from skdance.graph._bipartite import (
 )
 from skdance.graph._fit import build_graph, fit_graph
 from skdance.graph._igraph import to_igraph
-from skdance.graph._knn import KNNGraph, MutualNNGraph
+from skdance.graph._knn import KNNGraph, MutualNNGraph, unit_rows
 from skdance.graph._pruned import PrunedKNNGraph
 from skdance.graph._spatial import (
     MIN_SPATIAL_NEIGHBORS,
@@ -45,5 +45,6 @@ __all__ = [
     "read_gene_sets",
     "spot_spacing",
     "to_igraph",
+    "unit_rows",
     "warn_isolated",
 ]

@@ -91,7 +91,7 @@ class KNNGraph(BaseGraphBuilder):
             # 1 - r (or 1 - cos) = ||u - v||^2 / 2 for centred (or not),
             # unit-norm rows: the fast euclidean search gives the same
             # neighbours, ten times faster than scipy's correlation distance
-            X = _unit_rows(X, center=metric == "correlation")
+            X = unit_rows(X, center=metric == "correlation")
             metric = "euclidean"
         nn = NearestNeighbors(n_neighbors=self.n_neighbors + 1, metric=metric)
         nn.fit(X)
@@ -109,7 +109,32 @@ class KNNGraph(BaseGraphBuilder):
         return A
 
 
-def _unit_rows(X, center):
+def unit_rows(X, center=False):
+    """Rows scaled to unit Euclidean norm (all-zero rows stay zero).
+
+    Cosine similarity is then a dot product of rows, and the Euclidean
+    distance between rows a monotone function of it; with ``center=True``
+    each row is centred first, which turns the dot product into Pearson's
+    correlation.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    center : bool, default=False
+        Subtract each row's mean before scaling.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        Dense, float64.
+
+    Examples
+    --------
+    >>> from skdance.graph import unit_rows
+    >>> unit_rows([[3.0, 4.0], [0.0, 0.0]])
+    array([[0.6, 0.8],
+           [0. , 0. ]])
+    """
     X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
     if center:
         X = X - X.mean(axis=1, keepdims=True)

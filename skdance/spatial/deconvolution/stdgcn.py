@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 from torch.nn import functional as F
 
-from skdance.graph import MutualNNGraph, spot_spacing
+from skdance.graph import MutualNNGraph, spot_spacing, unit_rows
 from skdance.nn import (
     TORCH_CONSTRAINTS,
     VALIDATION_CONSTRAINTS,
@@ -203,14 +203,9 @@ def logreg_markers(X_log, y_idx, n_types, n_markers=100):
 
 def _neighbours(data, queries, k):
     """Return the indices of the ``k`` cosine-nearest rows of ``data``."""
-    unit = _unit_rows(data)
+    unit = unit_rows(data)
     nn = NearestNeighbors(n_neighbors=k).fit(unit)
-    return nn.kneighbors(_unit_rows(queries), return_distance=False)
-
-
-def _unit_rows(X):
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    return nn.kneighbors(unit_rows(queries), return_distance=False)
 
 
 def _pairs(rows_of, n_rows, n_cols):

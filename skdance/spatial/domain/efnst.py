@@ -29,6 +29,7 @@ from skdance.graph import (
     isolated_spots,
     spot_spacing,
     to_igraph,
+    unit_rows,
     warn_isolated,
 )
 from skdance.nn import (
@@ -62,14 +63,6 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _TILE_BATCH = 64
 _LOG2 = float(np.log(2.0))
-
-
-def _unit_rows(Z, center):
-    Z = np.asarray(Z, dtype=np.float64)
-    if center:
-        Z = Z - Z.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
 
 
 def _pca(X, n_components, seed):
@@ -144,8 +137,8 @@ def augmentation_weights(
     if k < 1:
         return sp.csr_matrix((n, n))
     reach = float(radius) * spot_spacing(coords)
-    expr = _unit_rows(expression, center=True)
-    morph = None if morphology is None else _unit_rows(morphology, center=False)
+    expr = unit_rows(expression, center=True)
+    morph = None if morphology is None else unit_rows(morphology, center=False)
     rows, cols, vals = [], [], []
     block = max(1, 2**22 // max(n, 1))
     for start in range(0, n, block):

@@ -25,6 +25,7 @@ from skdance.graph import (
     isolated_spots,
     layout_radius_graph,
     spot_spacing,
+    unit_rows,
     warn_isolated,
 )
 from skdance.preprocessing import filter_genes, normalize_rows
@@ -62,14 +63,6 @@ _FACTORS = {
     "physical_distance": ("pd",),
     "morphological_distance": ("md",),
 }
-
-
-def _unit_rows(Z, center):
-    Z = np.asarray(Z, dtype=np.float64)
-    if center:
-        Z = Z - Z.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
 
 
 def default_sme_network(coords):
@@ -204,8 +197,8 @@ def sme_weights(
             raise ValueError(
                 f"adjacency must be the ({n}, {n}) spot network, got {adjacency.shape}."
             )
-    expr = _unit_rows(expression, center=True) if "gd" in factors else None
-    morph = _unit_rows(morphology, center=False) if "md" in factors else None
+    expr = unit_rows(expression, center=True) if "gd" in factors else None
+    morph = unit_rows(morphology, center=False) if "md" in factors else None
 
     rows, cols, vals = [], [], []
     block = max(1, 2**22 // max(n, 1))
